@@ -1,0 +1,118 @@
+# tgs: salt segmentation of seismic tiles as small Unix tools.
+# `make` builds bin/; `make test` runs the suite; `make help` lists the rest.
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+MANPREFIX ?= $(PREFIX)/share/man
+DESTDIR  ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PYTHON  ?= /usr/bin/python3
+# O: object directory; B: where the tools land. The sanitizer build points
+# both elsewhere so the two builds never mix objects.
+O ?= build
+B ?= bin
+
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP
+LDLIBS  += -lpng -lm -lpthread
+
+TOOLS    = tgs-stack25d tgs-rle tgs-info
+LIB_SRC  = $(sort $(wildcard lib/common/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
+UNIT_SRC = $(sort $(wildcard tests/unit/*.c))
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+MANPAGES = $(sort $(wildcard man/*.[1-9]))
+
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-short bench install uninstall clean help demo
+.DEFAULT_GOAL := all
+
+all: config $(TOOLS:%=$(B)/%) $(UNIT_BIN)
+
+# What optional parts this machine has (the GPU backend is a later issue;
+# the detection is here, and tested, so it is not silently dead then).
+config:
+	@sh tools/detect-cuda.sh "$(NVCC)" "$(CUDA_HOME)"
+
+$(O)/libtgs.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/%: $(O)/tools/%.o $(O)/libtgs.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libtgs.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(TOOLS:%=$(O)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%.d)
+
+# Missing system packages, installed with apt-get; does nothing when all
+# are present.
+deps:
+	@sh tools/deps.sh
+
+# The whole suite; ends with "N passed, N failed".
+test: all
+	@TGS_BIN=$(B) TGS_TESTBIN=$(O)/tests PYTHON=$(PYTHON) sh tests/run.sh
+
+# The same suite against an ASan + UBSan build of every tool.
+sanitize:
+	@$(MAKE) --no-print-directory O=build/asan B=build/asan/bin CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" all
+test-sanitize: sanitize
+	@TGS_BIN=build/asan/bin TGS_TESTBIN=build/asan/tests PYTHON=$(PYTHON) TGS_SANITIZED=1 sh tests/run.sh
+
+# What CI and the README run: packages, the suite, then the suite again
+# under the sanitizers.
+check: deps
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory test-sanitize
+
+# Fuzz the stream reader and the RLE decoder (libFuzzer, clang). The suite
+# runs each for a few seconds; this runs them for FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = fuzz_stream fuzz_rle
+FUZZ_CC ?= clang
+$(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+fuzz-build: $(FUZZ_TARGETS:%=$(O)/fuzz/%)
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do sh tests/fuzz/run.sh $(O)/fuzz/$$t $(FUZZ_SECONDS) || exit 1; done
+
+bench: all
+	@TGS_BIN=$(B) PYTHON=$(PYTHON) sh bench/run.sh
+
+demo: all
+	@TGS_BIN=$(B) sh tools/demo.sh
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
+	for t in $(TOOLS); do cp -f $(B)/$$t $(DESTDIR)$(PREFIX)/bin/$$t && chmod 755 $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for m in $(MANPAGES); do s=$${m##*.}; cp -f $$m $(DESTDIR)$(MANPREFIX)/man$$s/ && chmod 644 $(DESTDIR)$(MANPREFIX)/man$$s/$${m##*/}; done
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANPREFIX)/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build bin
+
+help:
+	@echo "make            build bin/ (and say what GPU parts were found)"
+	@echo "make deps       install missing system packages (apt-get)"
+	@echo "make test       the test suite"
+	@echo "make check      deps, test, and the suite under ASan+UBSan"
+	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
+	@echo "make bench      benchmarks against numpy (and later PyTorch)"
+	@echo "make demo       run the data path on the tiles shipped in tests/data"
+	@echo "make install    to \$$DESTDIR\$$PREFIX (default $(PREFIX)); uninstall removes"

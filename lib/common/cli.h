@@ -1,0 +1,42 @@
+/* cli: what every tool shares at its edges.
+ *
+ * Conventions (man/tgs.7): --help and --version exit 0; -o FILE writes
+ * there (atomically), default stdout; input from the named file or stdin;
+ * -q silences progress; binary streams are never written to a terminal.
+ * Errors are one line "tgs-x: file: record N: what is wrong", exit 1;
+ * usage errors exit 2. */
+#ifndef TGS_CLI_H
+#define TGS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef TGS_VERSION
+#define TGS_VERSION "0.0.0"
+#endif
+
+extern const char *tgs_prog; /* the tool's name, for messages */
+
+/* Set the program name and make SIGINT/SIGTERM/SIGPIPE remove temporary
+ * outputs before the process dies. */
+void tgs_cli_init(const char *argv0);
+
+/* Print "prog: message" (with strerror if it ends in ':'), remove open
+ * temporary outputs, exit 1. */
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "prog: message" and a pointer to --help, exit 2. */
+_Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void tgs_print_version(void);
+
+/* Parse a whole string as a number in [lo, hi] or die naming the option. */
+long tgs_parse_long(const char *s, const char *opt, long lo, long hi);
+double tgs_parse_double(const char *s, const char *opt, double lo, double hi);
+uint64_t tgs_parse_seed(const char *s);
+/* "WxH", each side 1..16384. */
+void tgs_parse_size(const char *s, const char *opt, int *w, int *h);
+
+/* Die if fp is a terminal: binary streams belong in files and pipes. */
+void tgs_refuse_tty(FILE *fp, const char *what);
+
+#endif

@@ -1,0 +1,90 @@
+#include "outfile.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+
+static tgs_outfile *open_list;
+
+static void unlist(tgs_outfile *o) {
+    for (tgs_outfile **p = &open_list; *p; p = &(*p)->next)
+        if (*p == o) {
+            *p = o->next;
+            return;
+        }
+}
+
+int tgs_outfile_open(tgs_outfile *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    if (path == NULL || strcmp(path, "-") == 0) {
+        o->fp = stdout;
+        snprintf(o->path, sizeof o->path, "<stdout>");
+        return 0;
+    }
+    if (strlen(path) + 16 >= sizeof o->tmp) return tgs_err("%s: path too long", path);
+    snprintf(o->path, sizeof o->path, "%s", path);
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        o->tmp[0] = 0;
+        return tgs_err("%s:", path);
+    }
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return tgs_err("%s:", path);
+    }
+    /* mkstemp makes 0600; give the file the usual mode under the umask */
+    mode_t um = umask(0);
+    umask(um);
+    fchmod(fd, 0666 & ~um);
+    o->next = open_list;
+    open_list = o;
+    return 0;
+}
+
+int tgs_outfile_commit(tgs_outfile *o) {
+    if (!o->tmp[0]) {
+        if (fflush(o->fp) != 0 || ferror(o->fp)) return tgs_err("%s: write error:", o->path);
+        return 0;
+    }
+    int bad = ferror(o->fp);
+    if (fclose(o->fp) != 0 || bad) {
+        int e = errno;
+        o->fp = NULL;
+        tgs_outfile_abort(o);
+        errno = e;
+        return tgs_err("%s: write error:", o->path);
+    }
+    o->fp = NULL;
+    if (rename(o->tmp, o->path) != 0) {
+        int e = errno;
+        tgs_outfile_abort(o);
+        errno = e;
+        return tgs_err("%s:", o->path);
+    }
+    unlist(o);
+    o->tmp[0] = 0;
+    return 0;
+}
+
+void tgs_outfile_abort(tgs_outfile *o) {
+    if (o->fp && o->fp != stdout) fclose(o->fp);
+    o->fp = NULL;
+    if (o->tmp[0]) {
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        unlist(o);
+    }
+}
+
+void tgs_outfile_abort_all(void) {
+    for (tgs_outfile *o = open_list; o; o = o->next)
+        if (o->tmp[0]) unlink(o->tmp);
+}

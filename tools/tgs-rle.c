@@ -1,0 +1,298 @@
+/* tgs-rle: masks to Kaggle's submission CSV and back.
+ *
+ *   encode: sample stream in (each with an id and a mask or probability
+ *           record), "id,rle_mask" CSV out;
+ *   decode: CSV in, a sample stream (id, mask) or a folder of PNGs out.
+ * Both read all their input before writing, so bad input leaves no output. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "err.h"
+#include "outfile.h"
+#include "pngio.h"
+#include "progress.h"
+#include "rle.h"
+#include "stream.h"
+#include "tiles.h"
+
+static const char usage[] =
+    "usage: tgs-rle encode [--threshold T] [--record NAME] [-o FILE] [STREAM]\n"
+    "       tgs-rle decode [--size WxH] [--png DIR] [-o FILE] [CSV]\n"
+    "encode: write each sample's mask as Kaggle's id,rle_mask CSV.\n"
+    "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
+    "                  one, else 'mask'); u8/u16/i32 are salt where non-zero,\n"
+    "                  f32/f64 where greater than the threshold\n"
+    "  --threshold T   probability threshold (default 0.5)\n"
+    "decode: read an id,rle_mask CSV and write one sample (id, mask) per row.\n"
+    "  --size WxH      mask size (default 101x101)\n"
+    "  --png DIR       write DIR/<id>.png (8-bit, 0 or 255) instead of a stream\n"
+    "common:\n"
+    "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
+    "  -q, --quiet        no progress bar\n"
+    "  -h, --help         this text;  -V, --version  the version\n";
+
+typedef struct {
+    const char *record, *output, *png_dir, *input;
+    double threshold;
+    int w, h, quiet;
+} options;
+
+/* A growable text buffer: encode builds the whole CSV before writing it. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} text;
+
+static void text_reserve(text *t, size_t more) {
+    if (t->len + more + 1 <= t->cap) return;
+    size_t cap = t->cap ? t->cap : 1 << 16;
+    while (cap < t->len + more + 1) cap *= 2;
+    char *p = realloc(t->p, cap);
+    if (!p) die("out of memory");
+    t->p = p, t->cap = cap;
+}
+
+typedef struct {
+    char *id;
+    long where; /* sample number or CSV line, for messages */
+} id_at;
+
+static int cmp_id_at(const void *a, const void *b) { return strcmp(((const id_at *)a)->id, ((const id_at *)b)->id); }
+
+/* Die on the first id seen twice; what names the unit ("sample", "line"). */
+static void check_unique_ids(id_at *ids, long n, const char *path, const char *what) {
+    qsort(ids, (size_t)n, sizeof *ids, cmp_id_at);
+    for (long i = 1; i < n; i++)
+        if (strcmp(ids[i - 1].id, ids[i].id) == 0) {
+            long a = ids[i - 1].where, b = ids[i].where;
+            die("%s: %s %ld: id %s repeats %s %ld", path, what, a > b ? a : b, ids[i].id, what, a < b ? a : b);
+        }
+}
+
+/* Turn a mask or probability record into a 0/1 mask of h x w. */
+static int record_to_mask(const tgs_record *r, double threshold, uint8_t **mask, size_t *cap, int *h, int *w) {
+    static const int ok[] = {TGS_U8, TGS_U16, TGS_I32, TGS_F32, TGS_F64, 0};
+    int c;
+    if (tgs_record_check_image(r, ok, &c, h, w) < 0) return -1;
+    if (c != 1) return tgs_err("record '%s' has %d channels, expected 1", r->name, c);
+    size_t n = (size_t)*h * (size_t)*w;
+    if (n > *cap) {
+        uint8_t *p = realloc(*mask, n);
+        if (!p) return tgs_err("out of memory");
+        *mask = p, *cap = n;
+    }
+    uint8_t *m = *mask;
+    switch (r->dtype) {
+    case TGS_U8:
+        for (size_t i = 0; i < n; i++) m[i] = ((const uint8_t *)r->data)[i] != 0;
+        break;
+    case TGS_U16:
+        for (size_t i = 0; i < n; i++) m[i] = ((const uint16_t *)r->data)[i] != 0;
+        break;
+    case TGS_I32:
+        for (size_t i = 0; i < n; i++) m[i] = ((const int32_t *)r->data)[i] != 0;
+        break;
+    case TGS_F32:
+        for (size_t i = 0; i < n; i++) {
+            float v = ((const float *)r->data)[i];
+            if (!isfinite(v)) return tgs_err("record '%s' holds %g at pixel %zu", r->name, v, i);
+            m[i] = v > threshold;
+        }
+        break;
+    case TGS_F64:
+        for (size_t i = 0; i < n; i++) {
+            double v = ((const double *)r->data)[i];
+            if (!isfinite(v)) return tgs_err("record '%s' holds %g at pixel %zu", r->name, v, i);
+            m[i] = v > threshold;
+        }
+        break;
+    }
+    return 0;
+}
+
+static void encode(const options *o) {
+    tgs_reader rd;
+    if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
+    tgs_sample s = {0};
+    text csv = {0};
+    uint8_t *mask = NULL;
+    size_t mask_cap = 0;
+    id_at *ids = NULL;
+    long nids = 0, ids_cap = 0;
+    char *rle = NULL;
+    size_t rle_cap = 0;
+    tgs_progress bar;
+    tgs_progress_start(&bar, "encode", "masks", 0, o->quiet);
+    text_reserve(&csv, 16);
+    csv.len = (size_t)sprintf(csv.p, "id,rle_mask\n");
+    int rc;
+    while ((rc = tgs_read_sample(&rd, &s)) > 0) {
+        long k = (long)rd.nsamples;
+        const char *id = tgs_sample_id(&s);
+        if (!id) die("%s: sample %ld: no 'id' record", rd.path, k);
+        if (!tgs_id_valid(id)) die("%s: sample %ld: id '%s' cannot go in a CSV", rd.path, k, id);
+        const tgs_record *r = o->record ? tgs_sample_get(&s, o->record) : tgs_sample_get(&s, "prob");
+        if (!o->record && !r) r = tgs_sample_get(&s, "mask");
+        if (!r) die("%s: sample %ld (%s): no '%s' record", rd.path, k, id, o->record ? o->record : "prob' or 'mask");
+        int h, w;
+        if (record_to_mask(r, o->threshold, &mask, &mask_cap, &h, &w) < 0) die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+        size_t need = tgs_rle_max_len(h, w);
+        if (need > rle_cap) {
+            char *p = realloc(rle, need);
+            if (!p) die("out of memory");
+            rle = p, rle_cap = need;
+        }
+        size_t len = tgs_rle_encode(mask, h, w, rle);
+        size_t idlen = strlen(id);
+        text_reserve(&csv, idlen + len + 2);
+        memcpy(csv.p + csv.len, id, idlen);
+        csv.p[csv.len + idlen] = ',';
+        memcpy(csv.p + csv.len + idlen + 1, rle, len);
+        csv.len += idlen + len + 2;
+        csv.p[csv.len - 1] = '\n';
+        if (nids == ids_cap) {
+            ids_cap = ids_cap ? 2 * ids_cap : 4096;
+            id_at *p = realloc(ids, sizeof *p * (size_t)ids_cap);
+            if (!p) die("out of memory");
+            ids = p;
+        }
+        ids[nids].id = strdup(id);
+        if (!ids[nids].id) die("out of memory");
+        ids[nids++].where = k;
+        tgs_progress_update(&bar, (uint64_t)nids);
+    }
+    if (rc < 0) die("%s", tgs_errmsg());
+    tgs_progress_end(&bar);
+    check_unique_ids(ids, nids, rd.path, "sample");
+
+    tgs_outfile out;
+    if (tgs_outfile_open(&out, o->output) < 0) die("%s", tgs_errmsg());
+    if (fwrite(csv.p, 1, csv.len, out.fp) != csv.len) die("%s: write error:", out.path);
+    if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
+
+    for (long i = 0; i < nids; i++) free(ids[i].id);
+    free(ids), free(csv.p), free(mask), free(rle);
+    tgs_sample_free(&s);
+    tgs_reader_close(&rd);
+}
+
+static void decode(const options *o) {
+    tgs_csv c;
+    if (tgs_csv_open(&c, o->input) < 0) die("%s", tgs_errmsg());
+    static const char *const header[] = {"id", "rle_mask"};
+    if (tgs_csv_expect_header(&c, header, 2) < 0) die("%s", tgs_errmsg());
+    size_t npx = (size_t)o->w * (size_t)o->h;
+    uint8_t *masks = NULL;
+    id_at *ids = NULL;
+    long n = 0, cap = 0;
+    int rc;
+    while ((rc = tgs_csv_next(&c)) > 0) {
+        if (c.nfield != 2) die("%s: line %ld: %d fields, expected 2 (id,rle_mask)", c.path, c.line, c.nfield);
+        if (!tgs_id_valid(c.field[0])) die("%s: line %ld: '%s' is not a valid tile id", c.path, c.line, c.field[0]);
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            masks = realloc(masks, npx * (size_t)cap);
+            id_at *p = realloc(ids, sizeof *p * (size_t)cap);
+            if (!masks || !p) die("out of memory");
+            ids = p;
+        }
+        if (tgs_rle_decode(c.field[1], o->h, o->w, masks + npx * (size_t)n) < 0)
+            die("%s: line %ld (%s): %s", c.path, c.line, c.field[0], tgs_errmsg());
+        ids[n].id = strdup(c.field[0]);
+        if (!ids[n].id) die("out of memory");
+        ids[n++].where = c.line;
+    }
+    if (rc < 0) die("%s", tgs_errmsg());
+    /* check duplicates on a sorted copy: the output keeps the CSV's order */
+    id_at *sorted = malloc(sizeof *sorted * (size_t)(n ? n : 1));
+    if (!sorted) die("out of memory");
+    memcpy(sorted, ids, sizeof *ids * (size_t)n);
+    check_unique_ids(sorted, n, c.path, "line");
+    free(sorted);
+
+    tgs_progress bar;
+    tgs_progress_start(&bar, "decode", "masks", (uint64_t)n, o->quiet);
+    if (o->png_dir) {
+        if (mkdir(o->png_dir, 0777) != 0 && errno != EEXIST) die("%s:", o->png_dir);
+        uint8_t *gray = malloc(npx);
+        if (!gray) die("out of memory");
+        for (long i = 0; i < n; i++) {
+            char path[4096];
+            if ((size_t)snprintf(path, sizeof path, "%s/%s.png", o->png_dir, ids[i].id) >= sizeof path) die("%s: path too long", o->png_dir);
+            for (size_t k = 0; k < npx; k++) gray[k] = masks[npx * (size_t)i + k] ? 255 : 0;
+            if (tgs_png_write_gray8(path, gray, o->w, o->h) < 0) die("%s", tgs_errmsg());
+            tgs_progress_update(&bar, (uint64_t)i + 1);
+        }
+        free(gray);
+    } else {
+        tgs_outfile out;
+        if (tgs_outfile_open(&out, o->output) < 0) die("%s", tgs_errmsg());
+        if (!o->output) tgs_refuse_tty(stdout, "a tensor stream");
+        tgs_writer wr;
+        tgs_writer_init(&wr, out.fp);
+        tgs_sample s = {0};
+        uint32_t dims[3] = {1, (uint32_t)o->h, (uint32_t)o->w};
+        for (long i = 0; i < n; i++) {
+            tgs_sample_clear(&s);
+            tgs_record *m;
+            if (tgs_sample_put_str(&s, "id", ids[i].id) < 0 || !(m = tgs_sample_put(&s, "mask", TGS_U8, 3, dims)))
+                die("%s", tgs_errmsg());
+            memcpy(m->data, masks + npx * (size_t)i, npx);
+            if (tgs_write_sample(&wr, &s) < 0) die("%s: %s", out.path, tgs_errmsg());
+            tgs_progress_update(&bar, (uint64_t)i + 1);
+        }
+        if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
+        tgs_sample_free(&s);
+    }
+    tgs_progress_end(&bar);
+    for (long i = 0; i < n; i++) free(ids[i].id);
+    free(ids), free(masks);
+    tgs_csv_close(&c);
+}
+
+int main(int argc, char **argv) {
+    tgs_cli_init(argv[0]);
+    options o = {.threshold = 0.5, .w = 101, .h = 101};
+    enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG };
+    static const struct option longopts[] = {
+        {"threshold", required_argument, 0, OPT_THRESHOLD}, {"record", required_argument, 0, OPT_RECORD},
+        {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
+        {"output", required_argument, 0, 'o'},              {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},                      {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", -1e30, 1e30); break;
+        case OPT_RECORD: o.record = optarg; break;
+        case OPT_SIZE: tgs_parse_size(optarg, "--size", &o.w, &o.h); break;
+        case OPT_PNG: o.png_dir = optarg; break;
+        case 'o': o.output = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': tgs_print_version(); return 0;
+        default: die_usage("unknown option");
+        }
+    }
+    if (optind >= argc) die_usage("missing command: encode or decode");
+    const char *cmd = argv[optind++];
+    if (optind < argc) o.input = argv[optind++];
+    if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+    if (strcmp(cmd, "encode") == 0) {
+        if (o.png_dir) die_usage("--png is for decode");
+        encode(&o);
+    } else if (strcmp(cmd, "decode") == 0) {
+        if (o.record) die_usage("--record is for encode");
+        if (o.png_dir && o.output) die_usage("--png and -o both name the output; give one");
+        decode(&o);
+    } else {
+        die_usage("unknown command '%s' (encode, decode)", cmd);
+    }
+    return 0;
+}
