@@ -1,0 +1,50 @@
+# Helpers for the shell tests (sourced). Each check prints one line that
+# tests/run.sh counts: "ok - NAME", "not ok - NAME: why", "skip - NAME: why".
+set -u
+T=$(mktemp -d "${TMPDIR:-/tmp}/tgs-t.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+B=${TGS_BIN:-bin}
+PYTHON=${PYTHON:-/usr/bin/python3}
+SHARED=${TGS_SHARED:-../shared/data/tgs}
+MINI=tests/data/mini
+
+ok() { echo "ok - $1"; }
+fail() { echo "not ok - $1: $2"; }
+skip() { echo "skip - $1: $2"; }
+
+# check NAME CMD...: ok when CMD exits 0.
+check() {
+	name=$1
+	shift
+	if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else fail "$name" "exit $?: $(head -c 300 "$T/err")"; fi
+}
+
+# check_sh NAME 'shell pipeline': ok when the pipeline (with pipefail
+# semantics: every stage) succeeds.
+check_sh() {
+	name=$1
+	if bash -o pipefail -c "$2" >"$T/out" 2>"$T/err"; then ok "$name"; else fail "$name" "exit $?: $(head -c 300 "$T/err")"; fi
+}
+
+# refuses NAME PATTERN CMD...: CMD must fail cleanly: exit 1 or 2 (not a
+# signal or sanitizer abort), exactly one line on stderr, matching the
+# extended regex PATTERN, naming the tool.
+refuses() {
+	name=$1 pat=$2
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	lines=$(grep -vc '^Try ' "$T/err")
+	if [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then
+		fail "$name" "exit $rc, want 1 or 2; stderr: $(head -c 300 "$T/err")"
+	elif [ "$lines" -ne 1 ]; then
+		fail "$name" "$lines lines on stderr, want 1: $(head -c 300 "$T/err")"
+	elif ! grep -Eq "^tgs-[a-z0-9]+: .*($pat)" "$T/err"; then
+		fail "$name" "message does not match /$pat/: $(cat "$T/err")"
+	else
+		ok "$name"
+	fi
+}
+
+have_shared() { [ -d "$SHARED/train/images" ]; }
+have_numpy() { "$PYTHON" -c 'import numpy' 2>/dev/null; }

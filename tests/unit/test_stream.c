@@ -1,0 +1,200 @@
+/* Unit tests of the stream library: round trips through memory, every
+ * dtype, sample grouping, and each kind of damage the reader must name. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "crc32.h"
+#include "err.h"
+#include "stream.h"
+
+/* Write samples into a memory buffer; returns its size. */
+static size_t write_two_samples(char **buf) {
+    size_t len = 0;
+    FILE *fp = open_memstream(buf, &len);
+    tgs_writer w;
+    tgs_writer_init(&w, fp);
+    tgs_sample s = {0};
+    for (int k = 0; k < 2; k++) {
+        tgs_sample_clear(&s);
+        tgs_sample_put_str(&s, "id", k ? "tile-b" : "tile-a");
+        uint32_t dims[3] = {1, 2, 3};
+        tgs_record *r = tgs_sample_put(&s, "image", TGS_F32, 3, dims);
+        for (int i = 0; i < 6; i++) ((float *)r->data)[i] = (float)(i + 10 * k) * 0.5f;
+        tgs_sample_put_f32(&s, "depth", 100.0f + (float)k);
+        tgs_write_sample(&w, &s);
+    }
+    tgs_sample_free(&s);
+    fclose(fp);
+    return len;
+}
+
+/* Read all samples from a buffer: returns samples read, or -1 on error. */
+static int read_all(const char *buf, size_t len, tgs_sample *last) {
+    FILE *fp = fmemopen((void *)buf, len, "rb");
+    tgs_reader r;
+    tgs_reader_from_fp(&r, fp, "mem");
+    tgs_sample cur = {0};
+    int rc, n = 0;
+    while ((rc = tgs_read_sample(&r, &cur)) > 0) {
+        tgs_sample t = *last; /* keep the sample just read; recycle the older one */
+        *last = cur, cur = t;
+        n++;
+    }
+    tgs_sample_free(&cur);
+    fclose(fp);
+    return rc < 0 ? -1 : n;
+}
+
+static void test_crc(void) {
+    /* the standard check value of CRC-32 */
+    CHECK(tgs_crc32(0, "123456789", 9) == 0xCBF43926u, "crc32 check value");
+    char big[1000];
+    for (int i = 0; i < 1000; i++) big[i] = (char)(i * 7);
+    uint32_t whole = tgs_crc32(0, big, 1000), parts = tgs_crc32(tgs_crc32(0, big, 333), big + 333, 667);
+    CHECK(whole == parts, "crc32 continues across calls");
+}
+
+static void test_round_trip(void) {
+    char *buf = NULL;
+    size_t len = write_two_samples(&buf);
+    tgs_sample s = {0};
+    CHECK(read_all(buf, len, &s) == 2, "two samples read back");
+    const char *id = tgs_sample_id(&s);
+    CHECK(id && strcmp(id, "tile-b") == 0, "id survives");
+    tgs_record *img = tgs_sample_get(&s, "image");
+    CHECK(img && img->dtype == TGS_F32 && img->ndim == 3 && img->dims[2] == 3, "image header survives");
+    CHECK(img && ((float *)img->data)[5] == 7.5f, "image data survives");
+    tgs_record *d = tgs_sample_get(&s, "depth");
+    CHECK(d && d->ndim == 0 && *(float *)d->data == 101.0f, "0-d record survives");
+    /* cat: two streams back to back are one stream of four samples */
+    char *two = malloc(2 * len);
+    memcpy(two, buf, len), memcpy(two + len, buf, len);
+    CHECK(read_all(two, 2 * len, &s) == 4, "concatenated streams read as one");
+    free(two);
+    tgs_sample_free(&s);
+    free(buf);
+}
+
+static void test_dtypes(void) {
+    int ok = 1;
+    for (int dt = TGS_U8; dt <= TGS_STR; dt++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *fp = open_memstream(&buf, &len);
+        tgs_writer w;
+        tgs_writer_init(&w, fp);
+        tgs_record r = {0};
+        uint32_t n = 5;
+        tgs_record_init(&r, "x", dt, 1, &n);
+        for (uint64_t i = 0; i < r.nbytes; i++) ((unsigned char *)r.data)[i] = (unsigned char)('a' + i % 26);
+        tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
+        fclose(fp);
+        tgs_sample s = {0};
+        ok &= read_all(buf, len, &s) == 1 && s.n == 1 && s.rec[0].dtype == dt &&
+              s.rec[0].nbytes == (uint64_t)tgs_dtype_size(dt) * 5 && memcmp(s.rec[0].data, r.data, r.nbytes) == 0;
+        ok &= tgs_dtype_parse(tgs_dtype_name(dt)) == dt;
+        tgs_sample_free(&s);
+        tgs_record_free(&r);
+        free(buf);
+    }
+    CHECK(ok, "every dtype round trips");
+}
+
+/* Damage a copy of a good stream and expect the reader to refuse it with
+ * a message containing want. */
+static void expect_refused(const char *name, const char *buf, size_t len, const char *want) {
+    tgs_sample s = {0};
+    int n = read_all(buf, len, &s);
+    CHECKF(n < 0 && strstr(tgs_errmsg(), want), name, "got %d, message '%s', want '%s'", n, tgs_errmsg(), want);
+    tgs_sample_free(&s);
+}
+
+static void test_damage(void) {
+    char *buf = NULL;
+    size_t len = write_two_samples(&buf);
+    char *bad = malloc(len);
+    memcpy(bad, buf, len), bad[0] = 'X';
+    expect_refused("bad magic refused", bad, len, "bad magic");
+    memcpy(bad, buf, len), bad[4] = 9;
+    expect_refused("unknown version refused", bad, len, "version");
+    memcpy(bad, buf, len), bad[len - 6] ^= 1; /* the depth's data: last 8 bytes are data, CRC */
+    expect_refused("flipped data byte refused", bad, len, "data checksum");
+    memcpy(bad, buf, len), bad[13] ^= 1;
+    expect_refused("flipped header byte refused", bad, len, "header checksum");
+    memcpy(bad, buf, len), bad[5] = 42;
+    expect_refused("unknown dtype refused", bad, len, "unknown dtype");
+    memcpy(bad, buf, len), bad[7] = 4;
+    expect_refused("unknown flags refused", bad, len, "flag");
+    expect_refused("truncated data refused", buf, len - 6, "truncated");
+    expect_refused("truncated header refused", buf, 7, "truncated record header");
+    expect_refused("truncated checksum refused", buf, len - 2, "truncated data checksum");
+    /* drop the last record's end flag by cutting the stream inside a sample:
+     * the first sample's records alone, without the last one */
+    tgs_sample s = {0};
+    FILE *fp = fmemopen(buf, len, "rb");
+    tgs_reader r;
+    tgs_reader_from_fp(&r, fp, "mem");
+    tgs_record rec = {0};
+    unsigned fl;
+    tgs_read_record(&r, &rec, &fl);
+    uint64_t after_first = r.offset;
+    fclose(fp);
+    expect_refused("stream ending inside a sample refused", buf, after_first, "ends inside sample");
+    /* the message names the file and record */
+    memcpy(bad, buf, len), bad[len - 6] ^= 1; /* the depth's data: last 8 bytes are data, CRC */
+    read_all(bad, len, &s);
+    CHECKF(strstr(tgs_errmsg(), "mem: record 6 'depth'") != NULL, "message names file, record and name", "'%s'", tgs_errmsg());
+    tgs_record_free(&rec);
+    tgs_sample_free(&s);
+    free(bad);
+    free(buf);
+}
+
+static void test_limits(void) {
+    tgs_record r = {0};
+    uint32_t dims[2] = {1u << 20, 1u << 20};
+    CHECK(tgs_record_init(&r, "big", TGS_F32, 2, dims) < 0, "oversized record refused before allocating");
+    uint32_t one = 1;
+    CHECK(tgs_record_init(&r, "has space", TGS_U8, 1, &one) < 0, "name with a space refused");
+    CHECK(tgs_record_init(&r, "", TGS_U8, 1, &one) < 0, "empty name refused");
+    CHECK(tgs_record_init(&r, "s", TGS_STR, 0, NULL) < 0, "0-d string refused");
+    tgs_record_free(&r);
+    /* duplicate names in a sample are refused on read */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    tgs_writer w;
+    tgs_writer_init(&w, fp);
+    tgs_record a = {0};
+    tgs_record_init(&a, "x", TGS_U8, 1, &one);
+    ((uint8_t *)a.data)[0] = 1;
+    tgs_write_record(&w, &a, 0);
+    tgs_write_record(&w, &a, TGS_FLAG_END_OF_SAMPLE);
+    fclose(fp);
+    expect_refused("repeated name in a sample refused", buf, len, "two records named 'x'");
+    tgs_record_free(&a);
+    free(buf);
+}
+
+static void test_sample_edit(void) {
+    tgs_sample s = {0};
+    tgs_sample_put_str(&s, "id", "a");
+    tgs_sample_put_f32(&s, "depth", 1);
+    tgs_sample_put_f32(&s, "score", 2);
+    tgs_sample_put_f32(&s, "depth", 3); /* replaces in place */
+    CHECK(s.n == 3 && strcmp(s.rec[1].name, "depth") == 0 && *(float *)s.rec[1].data == 3, "put replaces in place");
+    CHECK(tgs_sample_remove(&s, "depth") == 1 && s.n == 2 && strcmp(s.rec[1].name, "score") == 0, "remove keeps order");
+    CHECK(tgs_sample_remove(&s, "nothing") == 0, "remove of a missing name is a no-op");
+    tgs_sample_free(&s);
+}
+
+int main(void) {
+    test_crc();
+    test_round_trip();
+    test_dtypes();
+    test_damage();
+    test_limits();
+    test_sample_edit();
+    CHECK_DONE();
+}
