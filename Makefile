@@ -28,7 +28,7 @@ MANPAGES = $(sort $(wildcard man/*.[1-9]))
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-short bench install uninstall clean help demo
+.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-build fuzz-short bench install uninstall clean help demo
 .DEFAULT_GOAL := all
 
 all: config $(TOOLS:%=$(B)/%) $(UNIT_BIN)
@@ -82,18 +82,28 @@ check: deps
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS = fuzz_stream fuzz_rle
 FUZZ_CC ?= clang
-$(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+# UBSan must abort (not print and go on) for libFuzzer to keep the input.
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# One clang command per target over the library's sources (not libtgs.a,
+# which is built without coverage); the headers are listed so an edit to
+# one rebuilds, and filtered out of the command line.
+$(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/common/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) -g -O1 $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZ_TARGETS:%=$(O)/fuzz/%)
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do sh tests/fuzz/run.sh $(O)/fuzz/$$t $(FUZZ_SECONDS) || exit 1; done
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
 bench: all
 	@TGS_BIN=$(B) PYTHON=$(PYTHON) sh bench/run.sh
 
 demo: all
 	@TGS_BIN=$(B) sh tools/demo.sh
+
+# The pipeline stages.
+include pipelines/data.mk
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7

@@ -19,7 +19,9 @@ else
 	nvcc=
 fi
 cudnn_h=
-for d in ${cuda_home:+"$cuda_home/include"} /usr/include /usr/include/x86_64-linux-gnu /usr/local/include; do
+# CUDNN_SEARCH (folders, space-separated) replaces the usual places; the
+# tests use it to check both answers on any machine.
+for d in ${CUDNN_SEARCH:-${cuda_home:+"$cuda_home/include"} /usr/include /usr/include/x86_64-linux-gnu /usr/local/include}; do
 	if [ -f "$d/cudnn_version.h" ]; then
 		cudnn_h=$d/cudnn_version.h
 		break

@@ -130,12 +130,12 @@ int main(int argc, char **argv) {
                                              {"version", no_argument, 0, 'V'},
                                              {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': verbose = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': tgs_print_version(); return 0;
-        default: die_usage("unknown option");
+        default: tgs_bad_option(c, argv);
         }
     }
     if (optind == argc) describe(NULL, verbose);

@@ -267,7 +267,7 @@ int main(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},                      {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", -1e30, 1e30); break;
         case OPT_RECORD: o.record = optarg; break;
@@ -277,7 +277,7 @@ int main(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': tgs_print_version(); return 0;
-        default: die_usage("unknown option");
+        default: tgs_bad_option(c, argv);
         }
     }
     if (optind >= argc) die_usage("missing command: encode or decode");

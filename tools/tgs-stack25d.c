@@ -52,7 +52,7 @@ static options parse_args(int argc, char **argv) {
         {"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},               {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_IMAGES: o.images = optarg; break;
         case OPT_MASKS: o.masks = optarg; break;
@@ -67,7 +67,7 @@ static options parse_args(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'h': fputs(usage, stdout); exit(0);
         case 'V': tgs_print_version(); exit(0);
-        default: die_usage("unknown option");
+        default: tgs_bad_option(c, argv);
         }
     }
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "outfile.h"
@@ -22,6 +23,7 @@ static void on_fatal_signal(int sig) {
 void tgs_cli_init(const char *argv0) {
     const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
     tgs_prog = slash ? slash + 1 : argv0 ? argv0 : "tgs";
+    opterr = 0; /* tgs_bad_option says it in our one-line form */
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
     signal(SIGPIPE, on_fatal_signal);
@@ -55,6 +57,13 @@ void die_usage(const char *fmt, ...) {
     fprintf(stderr, "Try '%s --help' for more information.\n", tgs_prog);
     tgs_outfile_abort_all();
     exit(2);
+}
+
+void tgs_bad_option(int c, char **argv) {
+    const char *arg = argv[optind - 1];
+    if (c == ':') die_usage("option '%s' needs a value", arg);
+    if (optopt && optopt != '?' && strncmp(arg, "--", 2) != 0) die_usage("unknown option '-%c'", optopt);
+    die_usage("unknown option '%s'", arg);
 }
 
 void tgs_print_version(void) { printf("%s (tgs) %s\n", tgs_prog, TGS_VERSION); }

@@ -29,6 +29,10 @@ _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 
 
 void tgs_print_version(void);
 
+/* For getopt_long's '?' and ':' returns (optstring must begin with ':'):
+ * names the unknown option or the one missing its value, exits 2. */
+_Noreturn void tgs_bad_option(int c, char **argv);
+
 /* Parse a whole string as a number in [lo, hi] or die naming the option. */
 long tgs_parse_long(const char *s, const char *opt, long lo, long hi);
 double tgs_parse_double(const char *s, const char *opt, double lo, double hi);

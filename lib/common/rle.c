@@ -73,6 +73,13 @@ static int read_token(const char **p, uint64_t *v) {
     return 0;
 }
 
+/* Length of the token at s, capped for messages. */
+static int token_len(const char *s) {
+    int n = 0;
+    while (s[n] && s[n] != ' ' && n < 24) n++;
+    return n;
+}
+
 int tgs_rle_decode(const char *text, int h, int w, uint8_t *mask) {
     uint64_t n = (uint64_t)h * (uint64_t)w, end = 0; /* end: last pixel covered so far */
     memset(mask, 0, n);
@@ -82,11 +89,11 @@ int tgs_rle_decode(const char *text, int h, int w, uint8_t *mask) {
         if (!*p) return 0;
         uint64_t start, len;
         const char *tok = p;
-        if (read_token(&p, &start) < 0) return tgs_err("run %ld: '%.12s' is not a positive integer", run, tok);
+        if (read_token(&p, &start) < 0) return tgs_err("run %ld: '%.*s' is not a positive integer", run, token_len(tok), tok);
         while (*p == ' ') p++;
         if (!*p) return tgs_err("run %ld: start %llu has no length (odd number of values)", run, (unsigned long long)start);
         tok = p;
-        if (read_token(&p, &len) < 0) return tgs_err("run %ld: '%.12s' is not a positive integer", run, tok);
+        if (read_token(&p, &len) < 0) return tgs_err("run %ld: '%.*s' is not a positive integer", run, token_len(tok), tok);
         if (start < 1 || start > n)
             return tgs_err("run %ld: start %llu is outside pixels 1..%llu", run, (unsigned long long)start, (unsigned long long)n);
         if (len < 1) return tgs_err("run %ld: length 0", run);

@@ -1,0 +1,31 @@
+# pipelines/data.mk: tiles on disk -> sample streams, the first stage of
+# every pipeline. Included by the top Makefile; later stages (pretrain,
+# train, uncertainty, refine, submit) add their own .mk files and take
+# $(WORK)/train.tsr and $(WORK)/test.tsr from here.
+#
+#   make data                 both streams, 2.5D with depth-order neighbours
+#   make data-check           stack | encode must reproduce $(DATA)/train.csv
+#   make DATA=/path WORK=dir  another copy of the data, another work folder
+
+DATA      ?= ../shared/data/tgs
+WORK      ?= work
+NEIGHBORS ?= depth
+STACK_FLAGS ?= --depths $(DATA)/depths.csv --neighbors $(NEIGHBORS)
+
+.PHONY: data data-check
+
+data: $(WORK)/train.tsr $(WORK)/test.tsr
+
+$(WORK)/train.tsr: $(B)/tgs-stack25d
+	@mkdir -p $(@D)
+	$(B)/tgs-stack25d --images $(DATA)/train/images --masks $(DATA)/train/masks $(STACK_FLAGS) -o $@
+
+$(WORK)/test.tsr: $(B)/tgs-stack25d
+	@mkdir -p $(@D)
+	$(B)/tgs-stack25d --images $(DATA)/test/images $(STACK_FLAGS) -o $@
+
+data-check: $(WORK)/train.tsr $(B)/tgs-rle
+	$(B)/tgs-rle encode -o $(WORK)/train-check.csv $(WORK)/train.tsr
+	@tail -n +2 $(DATA)/train.csv | LC_ALL=C sort > $(WORK)/want.tmp
+	@tail -n +2 $(WORK)/train-check.csv | LC_ALL=C sort | cmp - $(WORK)/want.tmp && echo "data-check: train.csv reproduced"
+	@rm -f $(WORK)/want.tmp
