@@ -5,14 +5,15 @@ A sample is a dict, name -> numpy array (or str for a str record), in
 stream order:
 
     import tgs_stream
-    for s in tgs_stream.read("train.tgs"):
+    for s in tgs_stream.read("train.tsr"):
         print(s["id"], s["image"].shape)            # 28f865caaa (3, 101, 101)
-    tgs_stream.write("out.tgs", [{"id": "x", "prob": p.astype("float32")}])
+    tgs_stream.write("out.tsr", [{"id": "x", "prob": p.astype("float32")}])
 
 Run as a script, it prints a summary of a stream:
     python3 formats/tgs_stream.py FILE     ("-" for stdin)
 """
 import math
+import os
 import struct
 import sys
 import zlib
@@ -166,10 +167,13 @@ def _encode_record(name, value, flags):
         code = CODES.get((a.dtype.kind, a.dtype.itemsize))
         if code is None:
             raise ValueError("record '%s': dtype %s is not one of u8 u16 i32 i64 f32 f64" % (name, a.dtype))
-        if a.ndim > MAX_DIMS or any(d >= 1 << 32 for d in a.shape) or a.nbytes > MAX_RECORD_BYTES:
-            raise ValueError("record '%s': shape %s is too large" % (name, a.shape))
+        if a.nbytes > MAX_RECORD_BYTES:
+            raise ValueError("record '%s': more than %d bytes" % (name, MAX_RECORD_BYTES))
         data = np.ascontiguousarray(a, DTYPES[code]).tobytes()
         dims = a.shape
+    if len(dims) > MAX_DIMS or any(d >= 1 << 32 for d in dims) or len(data) > MAX_RECORD_BYTES:
+        raise ValueError("record '%s': shape %s is out of range (at most %d dims, %d bytes)"
+                         % (name, dims, MAX_DIMS, MAX_RECORD_BYTES))
     header = FIXED.pack(MAGIC, VERSION, code, len(dims), flags, len(name), 0)
     header += struct.pack("<%dI" % len(dims), *dims) + name.encode("ascii")
     return b"".join([header, struct.pack("<I", zlib.crc32(header)), data, struct.pack("<I", zlib.crc32(data))])
@@ -200,11 +204,11 @@ def write(f, samples):
 def _describe(value):
     if isinstance(value, str):
         return "str %r" % value
-    shape = "x".join(map(str, value.shape)) or "scalar"
-    text = "%s %s" % (NAMES[CODES[(value.dtype.kind, value.dtype.itemsize)]], shape)
-    if value.size:
-        text += " [%g..%g]" % (value.min(), value.max())
-    return text
+    dtype = NAMES[CODES[(value.dtype.kind, value.dtype.itemsize)]]
+    if value.ndim == 0:
+        return "%s = %g" % (dtype, value)
+    text = "%s %s" % (dtype, "x".join(map(str, value.shape)))
+    return text + (" [%g..%g]" % (value.min(), value.max()) if value.size else "")
 
 
 def main(argv):
@@ -215,6 +219,9 @@ def main(argv):
     try:
         for n, sample in enumerate(read(argv[1]), 1):
             print("sample %d: %s" % (n, ", ".join("%s %s" % (k, _describe(v)) for k, v in sample.items())))
+    except BrokenPipeError:  # piped into head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, StreamError) as e:
         sys.stderr.write("tgs_stream: %s\n" % e)
         return 1

@@ -45,7 +45,7 @@ static int name_valid(const char *name, size_t len) {
     return 1;
 }
 
-/* Element count of a shape, or -1 if its byte size passes the limit. */
+/* Byte size of a shape, or -1 if it passes the limit. */
 static int64_t shape_bytes(int dtype, int ndim, const uint32_t *dims) {
     uint64_t n = (uint64_t)tgs_dtype_size(dtype);
     for (int i = 0; i < ndim; i++) {
