@@ -104,6 +104,8 @@ refuses "neighbours without depths" "--neighbors depth needs --depths" "$B/tgs-s
 if command -v script >/dev/null 2>&1; then
 	script -qec "'$B/tgs-stack25d' --images '$MINI/images'" /dev/null >"$T/tty" 2>&1
 	if grep -q "refusing to write a tensor stream to a terminal" "$T/tty"; then ok "binary never goes to a terminal"; else fail "binary never goes to a terminal" "$(head -c 200 "$T/tty")"; fi
+	script -qec "'$B/tgs-rle' decode -o - '$MINI/train.csv'" /dev/null >"$T/tty" 2>&1
+	if grep -q "refusing to write a tensor stream to a terminal" "$T/tty"; then ok "-o - at a terminal is refused too"; else fail "-o - at a terminal is refused too" "$(head -c 200 "$T/tty")"; fi
 else
 	skip "binary never goes to a terminal" "no script(1) to make a terminal"
 fi

@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
 
     tgs_outfile out;
     if (tgs_outfile_open(&out, o.output) < 0) die("%s", tgs_errmsg());
-    if (!o.output) tgs_refuse_tty(stdout, "a tensor stream");
+    if (out.fp == stdout) tgs_refuse_tty(stdout, "a tensor stream");
     tgs_writer wr;
     tgs_writer_init(&wr, out.fp);
     tgs_sample s = {0};
