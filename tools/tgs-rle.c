@@ -75,23 +75,28 @@ static void check_unique_ids(id_at *ids, long n, const char *path, const char *w
         }
 }
 
-/* Turn a mask or probability record into a 0/1 mask of h x w. */
-static int record_to_mask(const tgs_record *r, double threshold, uint8_t **mask, size_t *cap, int *h, int *w) {
+/* The h x w mask of a mask or probability record: salt where an integer is
+ * non-zero or a float is above the threshold. A u8 record is used as it is
+ * (the encoder reads non-zero as salt); other dtypes become 0/1 in *buf. */
+static int record_to_mask(const tgs_record *r, double threshold, uint8_t **buf, size_t *cap, const uint8_t **mask,
+                          int *h, int *w) {
     static const int ok[] = {TGS_U8, TGS_U16, TGS_I32, TGS_F32, TGS_F64, 0};
     int c;
     if (tgs_record_check_image(r, ok, &c, h, w) < 0) return -1;
     if (c != 1) return tgs_err("record '%s' has %d channels, expected 1", r->name, c);
+    if (r->dtype == TGS_U8) {
+        *mask = r->data;
+        return 0;
+    }
     size_t n = (size_t)*h * (size_t)*w;
     if (n > *cap) {
-        uint8_t *p = realloc(*mask, n);
+        uint8_t *p = realloc(*buf, n);
         if (!p) return tgs_err("out of memory");
-        *mask = p, *cap = n;
+        *buf = p, *cap = n;
     }
-    uint8_t *m = *mask;
+    uint8_t *m = *buf;
+    *mask = m;
     switch (r->dtype) {
-    case TGS_U8:
-        for (size_t i = 0; i < n; i++) m[i] = ((const uint8_t *)r->data)[i] != 0;
-        break;
     case TGS_U16:
         for (size_t i = 0; i < n; i++) m[i] = ((const uint16_t *)r->data)[i] != 0;
         break;
@@ -121,8 +126,8 @@ static void encode(const options *o) {
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     tgs_sample s = {0};
     text csv = {0};
-    uint8_t *mask = NULL;
-    size_t mask_cap = 0;
+    uint8_t *buf = NULL; /* 0/1 masks made from non-u8 records */
+    size_t buf_cap = 0;
     id_at *ids = NULL;
     long nids = 0, ids_cap = 0;
     char *rle = NULL;
@@ -141,7 +146,9 @@ static void encode(const options *o) {
         if (!o->record && !r) r = tgs_sample_get(&s, "mask");
         if (!r) die("%s: sample %ld (%s): no '%s' record", rd.path, k, id, o->record ? o->record : "prob' or 'mask");
         int h, w;
-        if (record_to_mask(r, o->threshold, &mask, &mask_cap, &h, &w) < 0) die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+        const uint8_t *mask = NULL;
+        if (record_to_mask(r, o->threshold, &buf, &buf_cap, &mask, &h, &w) < 0)
+            die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
         size_t need = tgs_rle_max_len(h, w);
         if (need > rle_cap) {
             char *p = realloc(rle, need);
@@ -177,7 +184,7 @@ static void encode(const options *o) {
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
 
     for (long i = 0; i < nids; i++) free(ids[i].id);
-    free(ids), free(csv.p), free(mask), free(rle);
+    free(ids), free(csv.p), free(buf), free(rle);
     tgs_sample_free(&s);
     tgs_reader_close(&rd);
 }

@@ -30,7 +30,7 @@ void tgs_cli_init(const char *argv0) {
     signal(SIGHUP, on_fatal_signal);
 }
 
-static void vwarn(const char *fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) static void vwarn(const char *fmt, va_list ap) {
     int saved = errno;
     fflush(stdout);
     fprintf(stderr, "%s: ", tgs_prog);

@@ -55,7 +55,8 @@ static int64_t shape_bytes(int dtype, int ndim, const uint32_t *dims) {
     return n > TGS_RECORD_MAX_BYTES ? -1 : (int64_t)n;
 }
 
-int tgs_record_init(tgs_record *rec, const char *name, int dtype, int ndim, const uint32_t *dims) {
+/* Set rec's header, without touching its buffer. */
+static int record_header(tgs_record *rec, const char *name, int dtype, int ndim, const uint32_t *dims) {
     size_t len = strlen(name);
     if (!name_valid(name, len)) return tgs_err("invalid record name '%s'", name);
     if (!tgs_dtype_size(dtype)) return tgs_err("record '%s': unknown dtype %d", name, dtype);
@@ -63,18 +64,27 @@ int tgs_record_init(tgs_record *rec, const char *name, int dtype, int ndim, cons
     if (dtype == TGS_STR && ndim != 1) return tgs_err("record '%s': a string must have 1 dimension", name);
     int64_t nb = shape_bytes(dtype, ndim, dims);
     if (nb < 0) return tgs_err("record '%s': larger than %llu bytes", name, (unsigned long long)TGS_RECORD_MAX_BYTES);
-    if (rec->data == NULL || (uint64_t)nb > rec->cap) {
-        void *p = realloc(rec->data, (size_t)nb + 1);
-        if (!p) return tgs_err("record '%s': out of memory for %lld bytes", name, (long long)nb);
-        rec->data = p;
-        rec->cap = (uint64_t)nb;
-    }
     memcpy(rec->name, name, len + 1);
     rec->dtype = dtype;
     rec->ndim = ndim;
     for (int i = 0; i < ndim; i++) rec->dims[i] = dims[i];
     rec->nbytes = (uint64_t)nb;
-    ((char *)rec->data)[nb] = 0;
+    return 0;
+}
+
+/* Make room for bytes of data and the NUL after them. */
+static int record_reserve(tgs_record *rec, uint64_t bytes) {
+    if (rec->data != NULL && bytes <= rec->cap) return 0;
+    void *p = realloc(rec->data, (size_t)bytes + 1);
+    if (!p) return tgs_err("record '%s': out of memory for %llu bytes", rec->name, (unsigned long long)bytes);
+    rec->data = p;
+    rec->cap = bytes;
+    return 0;
+}
+
+int tgs_record_init(tgs_record *rec, const char *name, int dtype, int ndim, const uint32_t *dims) {
+    if (record_header(rec, name, dtype, ndim, dims) < 0 || record_reserve(rec, rec->nbytes) < 0) return -1;
+    ((char *)rec->data)[rec->nbytes] = 0;
     return 0;
 }
 
@@ -176,16 +186,26 @@ int tgs_read_record(tgs_reader *r, tgs_record *rec, unsigned *flags) {
     memcpy(name, h + FIXED_HEADER + 4 * ndim, name_len);
     name[name_len] = 0;
     if (!name_valid(name, name_len)) return rec_err(r, at, "invalid record name", NULL);
-    if (tgs_record_init(rec, name, dtype, ndim, dims) < 0) {
+    if (record_header(rec, name, dtype, ndim, dims) < 0) {
         snprintf(msg, sizeof msg, "%s", tgs_errmsg());
         return rec_err(r, at, msg, name);
     }
-    got = read_full(r, rec->data, rec->nbytes);
-    if (got < 0) return tgs_err("%s: read error:", r->path);
-    if ((uint64_t)got < rec->nbytes) {
-        snprintf(msg, sizeof msg, "truncated data (%lld of %llu bytes)", (long long)got, (unsigned long long)rec->nbytes);
-        return rec_err(r, at, msg, name);
+    /* Grow the buffer as the data arrives, doubling from 16 MiB, so a
+     * header that claims gigabytes over a short stream costs little. */
+    uint64_t have = 0;
+    while (have < rec->nbytes || rec->data == NULL) {
+        uint64_t step = have > ((uint64_t)1 << 24) ? have : ((uint64_t)1 << 24), want = rec->nbytes - have;
+        if (want > step) want = step;
+        if (record_reserve(rec, have + want) < 0) return rec_err(r, at, "out of memory", name);
+        got = read_full(r, (char *)rec->data + have, (size_t)want);
+        if (got < 0) return tgs_err("%s: read error:", r->path);
+        have += (uint64_t)got;
+        if ((uint64_t)got < want) {
+            snprintf(msg, sizeof msg, "truncated data (%llu of %llu bytes)", (unsigned long long)have, (unsigned long long)rec->nbytes);
+            return rec_err(r, at, msg, name);
+        }
     }
+    ((char *)rec->data)[rec->nbytes] = 0;
     unsigned char c[4];
     got = read_full(r, c, 4);
     if (got < 0) return tgs_err("%s: read error:", r->path);

@@ -66,7 +66,56 @@ static void test_decode(void) {
     expect_decode_error("1 2,", "not a positive integer", "trailing junk refused");
 }
 
+/* The encoding straight from its definition, to check the fast encoder. */
+static void reference_encode(const uint8_t *m, int h, int w, char *out) {
+    size_t len = 0;
+    long start = 0;
+    int in_run = 0;
+    for (long i = 0; i <= (long)h * w; i++) {
+        int on = i < (long)h * w && m[(i % h) * w + i / h] != 0;
+        if (on && !in_run) start = i + 1;
+        if (!on && in_run) len += (size_t)sprintf(out + len, "%s%ld %ld", len ? " " : "", start, i + 1 - start);
+        in_run = on;
+    }
+    out[len] = 0;
+}
+
+static void test_fast_matches_reference(void) {
+    /* random masks with random non-zero values, in shapes that exercise
+     * every strip case: narrower than 8, a partial last strip, a tall mask
+     * past the fast path's row limit, and the TGS size */
+    static const int shapes[][2] = {{1, 1}, {3, 2}, {2, 7}, {9, 8}, {5, 13}, {101, 101}, {64, 17}, {1100, 9}, {7, 300}};
+    uint32_t seed = 12345;
+    int bad = 0, tried = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int h = shapes[s][0], w = shapes[s][1];
+        uint8_t *m = malloc((size_t)h * w);
+        char *a = malloc(tgs_rle_max_len(h, w)), *b = malloc(tgs_rle_max_len(h, w) + 64);
+        for (int trial = 0; trial < 200; trial++) {
+            /* density and vertical coherence vary by trial */
+            int keep = trial % 4, density = trial % 7;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    seed = seed * 1664525u + 1013904223u;
+                    uint8_t v = (seed >> 24) % 7 < (uint32_t)density ? (uint8_t)(1 + (seed >> 8) % 255) : 0;
+                    if (y > 0 && keep && (seed >> 16) % 8 < (uint32_t)keep * 2) v = m[(y - 1) * w + x];
+                    m[y * w + x] = v;
+                }
+            tgs_rle_encode(m, h, w, a);
+            reference_encode(m, h, w, b);
+            tried++;
+            if (strcmp(a, b) != 0) {
+                if (!bad) printf("# %dx%d trial %d: got '%.60s', want '%.60s'\n", h, w, trial, a, b);
+                bad++;
+            }
+        }
+        free(m), free(a), free(b);
+    }
+    CHECKF(bad == 0, "fast encoder equals the definition on random masks of many shapes", "%d of %d differ", bad, tried);
+}
+
 int main(void) {
+    test_fast_matches_reference();
     test_encode();
     test_decode();
     CHECK_DONE();

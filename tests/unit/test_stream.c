@@ -177,6 +177,21 @@ static void test_limits(void) {
     free(buf);
 }
 
+/* A header that claims 4 GiB over a stream of a few bytes: refused as
+ * truncated, after allocating only what arrived (fast, and fine under a
+ * sanitizer's allocation limit). */
+static void test_huge_claim(void) {
+    unsigned char h[12 + 8 + 1 + 4 + 8] = {'T', 'G', 'S', 'R', 1, TGS_U8, 2, TGS_FLAG_END_OF_SAMPLE, 1, 0, 0, 0};
+    uint32_t dims[2] = {1u << 16, 1u << 16};
+    memcpy(h + 12, dims, 8);
+    h[20] = 'x';
+    uint32_t crc = tgs_crc32(0, h, 21);
+    memcpy(h + 21, &crc, 4);
+    memset(h + 25, 7, 8); /* 8 bytes of the claimed 4 GiB */
+    expect_refused("4 GiB claim over a short stream is refused as truncated", (const char *)h, sizeof h,
+                   "truncated data (8 of 4294967296 bytes)");
+}
+
 static void test_sample_edit(void) {
     tgs_sample s = {0};
     tgs_sample_put_str(&s, "id", "a");
@@ -196,5 +211,6 @@ int main(void) {
     test_damage();
     test_limits();
     test_sample_edit();
+    test_huge_claim();
     CHECK_DONE();
 }
