@@ -217,20 +217,25 @@ int tgs_read_record(tgs_reader *r, tgs_record *rec, unsigned *flags) {
     return 1;
 }
 
+/* Make room for one more record in s; new slots start zeroed (no buffer). */
+static int sample_room(tgs_sample *s) {
+    if (s->n < s->cap) return 0;
+    int cap = s->cap ? 2 * s->cap : 8;
+    tgs_record *p = realloc(s->rec, sizeof *p * (size_t)cap);
+    if (!p) return tgs_err("out of memory");
+    memset(p + s->cap, 0, sizeof *p * (size_t)(cap - s->cap));
+    s->rec = p;
+    s->cap = cap;
+    return 0;
+}
+
 int tgs_read_sample(tgs_reader *r, tgs_sample *s) {
     tgs_sample_clear(s);
     for (;;) {
         if (s->n == TGS_SAMPLE_MAX_RECORDS)
             return tgs_err("%s: record %llu: sample %llu has more than %d records (end-of-sample flag missing?)", r->path,
                            (unsigned long long)r->nrecords + 1, (unsigned long long)r->nsamples + 1, TGS_SAMPLE_MAX_RECORDS);
-        if (s->n == s->cap) {
-            int cap = s->cap ? 2 * s->cap : 8;
-            tgs_record *p = realloc(s->rec, sizeof *p * (size_t)cap);
-            if (!p) return tgs_err("out of memory");
-            memset(p + s->cap, 0, sizeof *p * (size_t)(cap - s->cap));
-            s->rec = p;
-            s->cap = cap;
-        }
+        if (sample_room(s) < 0) return -1;
         unsigned flags = 0;
         int rc = tgs_read_record(r, &s->rec[s->n], &flags);
         if (rc < 0) return -1;
@@ -318,17 +323,7 @@ tgs_record *tgs_sample_put(tgs_sample *s, const char *name, int dtype, int ndim,
             tgs_err("sample would have more than %d records", TGS_SAMPLE_MAX_RECORDS);
             return NULL;
         }
-        if (s->n == s->cap) {
-            int cap = s->cap ? 2 * s->cap : 8;
-            tgs_record *p = realloc(s->rec, sizeof *p * (size_t)cap);
-            if (!p) {
-                tgs_err("out of memory");
-                return NULL;
-            }
-            memset(p + s->cap, 0, sizeof *p * (size_t)(cap - s->cap));
-            s->rec = p;
-            s->cap = cap;
-        }
+        if (sample_room(s) < 0) return NULL;
         rec = &s->rec[s->n];
         if (tgs_record_init(rec, name, dtype, ndim, dims) < 0) return NULL;
         s->n++;
