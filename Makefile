@@ -17,7 +17,7 @@ B ?= bin
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$(VERSION)"'
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS  += -lpng -lm -lpthread
+LDLIBS  += -lpng -lopenblas -lm -lpthread
 
 TOOLS    = tgs-stack25d tgs-rle tgs-info
 LIB_SRC  = $(sort $(wildcard lib/common/*.c))

@@ -1,0 +1,299 @@
+/* nn: the neural network engine's graph, tensors and parameters.
+ *
+ * A model is built once per input shape as a static graph of nodes, each an
+ * op with up to TGS_NN_MAX_SRC inputs and one output tensor:
+ *
+ *     struct tgs_graph *g = tgs_graph_new(params, backend);
+ *     struct tgs_tensor *x = tgs_input(g, "image", 4, (int32_t[]){N, 1, 128, 128});
+ *     struct tgs_tensor *w = tgs_param(g, "enc.0.conv1.weight", 4, (int32_t[]){16, 1, 3, 3}, TGS_INIT_KAIMING_UNIFORM);
+ *     struct tgs_tensor *y = tgs_conv2d(g, x, w, NULL, 1, 1, 1);
+ *     ...
+ *     tgs_graph_plan(g, TGS_PLAN_TRAIN);   // sizes and allocates every buffer
+ *     loop: fill inputs; tgs_graph_forward(g); tgs_graph_backward(g, loss); optimizer step
+ *
+ * Builders return NULL on a bad shape with a tgs_err message, and return
+ * NULL (keeping the first message) when given a NULL input, so a model is
+ * built without checks at each line and checked once at the end.
+ *
+ * Memory: the plan sizes one arena for activations, one for the gradients
+ * of activations (reused by liveness in the backward pass), one for what
+ * ops save for backward, and one workspace; a step allocates nothing.
+ * Parameters and their gradients live in a tgs_params set, shared by the
+ * graphs built on it (a training graph and an inference graph, say).
+ *
+ * Tensors are float32, row-major, up to 4 dims; images are NCHW.
+ * Gradient rule: every backward ACCUMULATES (+=) into its inputs' grads.
+ * The executor zeroes an activation's gradient buffer just before its first
+ * use; parameter gradients are zeroed by tgs_params_zero_grad. */
+#ifndef TGS_NN_H
+#define TGS_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TGS_NN_MAX_DIMS 4
+#define TGS_NN_MAX_SRC 4
+
+enum tgs_tensor_flag {
+    TGS_TENSOR_INPUT = 1u << 0,  /* filled by the caller before forward */
+    TGS_TENSOR_PARAM = 1u << 1,  /* trainable parameter, owned by a tgs_params */
+    TGS_TENSOR_BUFFER = 1u << 2, /* non-trainable state in a tgs_params (BN running stats) */
+    TGS_TENSOR_GRAD = 1u << 3,   /* a gradient flows to it */
+};
+
+struct tgs_tensor {
+    int32_t ne[TGS_NN_MAX_DIMS]; /* shape, outermost first; ne[i] = 1 for i >= ndim */
+    int ndim;
+    int64_t size;    /* elements */
+    float *data;     /* backend memory, set by the plan (or by the params set) */
+    float *grad;     /* backend memory; NULL when no gradient flows here */
+    uint32_t flags;  /* enum tgs_tensor_flag */
+    const char *name;
+    int id;          /* index in its graph (-1 for params not yet used in one) */
+    int producer;    /* index of the node that writes it, -1 for leaves */
+};
+
+enum tgs_op {
+    TGS_OP_NONE = 0,     /* a leaf: input or parameter */
+    /* op_conv.c: GEMM-based */
+    TGS_OP_CONV2D,       /* src: x (N,C,H,W), w (K,C,kh,kw), [b (K)] */
+    TGS_OP_CONVT2X2,     /* 2x2 stride-2 transposed conv: x (N,C,H,W), w (C,K,2,2), [b (K)] -> (N,K,2H,2W) */
+    TGS_OP_LINEAR,       /* x (..., I), w (O, I), [b (O)] -> (..., O) */
+    TGS_OP_MATMUL,       /* a (B,M,K) or transposed, b (B,K,N) or transposed -> (B,M,N); 2-D when B absent */
+    /* op_norm.c */
+    TGS_OP_BATCHNORM,    /* x (N,C,H,W), gamma (C), beta (C); running stats in params; optional fused ReLU */
+    TGS_OP_LAYERNORM,    /* x (..., C), gamma (C), beta (C): normalises the last dim */
+    /* op_act.c: elementwise activations */
+    TGS_OP_RELU,
+    TGS_OP_ELU,
+    TGS_OP_GELU,         /* exact (erf) form, as torch's default */
+    TGS_OP_SIGMOID,
+    TGS_OP_SOFTMAX,      /* over the last dim */
+    TGS_OP_DROPOUT,      /* elementwise */
+    TGS_OP_DROPOUT2D,    /* whole channels of (N,C,H,W) */
+    /* op_pool.c */
+    TGS_OP_MAXPOOL2,     /* 2x2 stride 2; odd sizes floor, as torch */
+    TGS_OP_AVGPOOL,      /* k x k stride k */
+    TGS_OP_GAP,          /* (N,C,H,W) -> (N,C) */
+    TGS_OP_UPSAMPLE2,    /* bilinear x2, align_corners=False */
+    /* op_elem.c */
+    TGS_OP_ADD,          /* a + b, b broadcast where its dims are 1 */
+    TGS_OP_MUL,          /* a * b, b broadcast where its dims are 1 */
+    TGS_OP_SCALE,        /* a * s (a constant) */
+    TGS_OP_CONCAT,       /* along dim 1 (channels) */
+    /* op_shape.c: the reshapes a Swin encoder needs */
+    TGS_OP_RESHAPE,      /* same elements, new shape (a copy) */
+    TGS_OP_PERMUTE,      /* axes permuted */
+    TGS_OP_WINDOW_PART,  /* (B,H,W,C) -> (B*nW, ws*ws, C) */
+    TGS_OP_WINDOW_MERGE, /* the reverse */
+    TGS_OP_ROLL,         /* cyclic shift of (B,H,W,C) by (sh, sw) */
+    /* loss.c: scalar outputs; src: logits, target (no grad), [extra] */
+    TGS_OP_LOSS_BCE,     /* BCE with logits, mean */
+    TGS_OP_LOSS_DICE,    /* soft Dice on sigmoid, 1 - mean over images */
+    TGS_OP_LOSS_FOCAL,
+    TGS_OP_LOSS_BOUNDARY,/* Kervadec: mean(sigmoid(x) * signed distance of target) */
+    TGS_OP_LOSS_LOVASZ,  /* Lovasz hinge per image, mean */
+    TGS_OP_LOSS_LOVASZ_SYM,
+    TGS_OP_LOSS_MSE,
+    TGS_OP_COUNT
+};
+
+/* Per-op constants; which member is used is fixed by the op. */
+struct tgs_conv_params { int32_t stride, pad, dil; };
+struct tgs_bn_params {
+    float eps, momentum;
+    int relu;                        /* fused ReLU on the output */
+    struct tgs_tensor *run_mean, *run_var; /* (C) buffers in the params set */
+};
+struct tgs_ln_params { float eps; };
+struct tgs_act_params { float alpha; };           /* ELU */
+struct tgs_drop_params { float p; uint64_t seed; }; /* seed: per node, mixed with the step */
+struct tgs_matmul_params { int trans_a, trans_b; };
+struct tgs_pool_params { int32_t k; };
+struct tgs_scale_params { float s; };
+struct tgs_permute_params { int32_t axes[TGS_NN_MAX_DIMS]; };
+struct tgs_window_params { int32_t ws, h, w; };   /* window size; image size for merge */
+struct tgs_roll_params { int32_t sh, sw; };
+struct tgs_loss_params { float weight; float alpha, gamma; }; /* output = weight * loss; focal alpha/gamma */
+
+union tgs_op_params {
+    struct tgs_conv_params conv;
+    struct tgs_bn_params bn;
+    struct tgs_ln_params ln;
+    struct tgs_act_params act;
+    struct tgs_drop_params drop;
+    struct tgs_matmul_params mm;
+    struct tgs_pool_params pool;
+    struct tgs_scale_params scale;
+    struct tgs_permute_params perm;
+    struct tgs_window_params win;
+    struct tgs_roll_params roll;
+    struct tgs_loss_params loss;
+};
+
+struct tgs_node {
+    enum tgs_op op;
+    int nsrc;
+    struct tgs_tensor *src[TGS_NN_MAX_SRC];
+    struct tgs_tensor *out;
+    union tgs_op_params p;
+    float *saved;     /* what forward keeps for backward, saved_floats long */
+    int64_t saved_floats;
+    int index;
+};
+
+/* What an op implementation sees besides its node. */
+struct tgs_exec {
+    int train;        /* batch statistics in BN; dropout on */
+    int mc_dropout;   /* dropout on even when !train (Monte Carlo dropout) */
+    uint64_t step;    /* mixed into dropout seeds: a new mask each step */
+    float *work;      /* scratch shared by all ops, work_floats long */
+    int64_t work_floats;
+    int threads;      /* for the op's own loops */
+};
+
+/* One backend: a table of op implementations plus memory functions. The CPU
+ * backend (backend_cpu.c) is the reference; a CUDA one fills the same table. */
+struct tgs_op_impl {
+    /* return 0, or -1 with a tgs_err message */
+    int (*forward)(struct tgs_node *n, const struct tgs_exec *x);
+    int (*backward)(struct tgs_node *n, const struct tgs_exec *x);
+    /* floats of saved state and of workspace the node needs (NULL: none) */
+    int64_t (*saved_floats)(const struct tgs_node *n);
+    int64_t (*work_floats)(const struct tgs_node *n);
+};
+
+struct tgs_backend {
+    const char *name;
+    void *(*alloc)(size_t bytes);   /* zeroed; NULL on failure */
+    void (*free)(void *p);
+    void (*zero)(float *p, int64_t n);
+    void (*upload)(float *dst, const float *host, int64_t n);
+    void (*download)(float *host, const float *src, int64_t n);
+    /* indexed by enum tgs_op; NULL where the backend lacks the op */
+    const struct tgs_op_impl *const *ops;
+};
+
+const struct tgs_backend *tgs_backend_cpu(void);
+/* Threads for the CPU backend's own loops and OpenBLAS; 0 = all cores. */
+void tgs_cpu_set_threads(int n);
+int tgs_cpu_threads(void);
+
+const char *tgs_op_name(enum tgs_op op);
+
+/* ---- parameter sets ---- */
+
+enum tgs_init {
+    TGS_INIT_ZEROS = 1,
+    TGS_INIT_ONES,
+    TGS_INIT_KAIMING_UNIFORM, /* torch's default for conv/linear weights: U(+-1/sqrt(fan_in)) */
+    TGS_INIT_FAN_IN_UNIFORM,  /* the same bound, for the biases (fan_in of the weight given) */
+    TGS_INIT_NORMAL,          /* N(0, 0.02^2), for transformer weights */
+};
+
+struct tgs_params;
+
+struct tgs_params *tgs_params_new(const struct tgs_backend *be);
+void tgs_params_free(struct tgs_params *ps);
+/* Declare or look up a parameter (flag TGS_TENSOR_PARAM) or buffer
+ * (TGS_TENSOR_BUFFER). Looking up an existing name checks the shape.
+ * fan_in is used by the uniform inits (0: from the shape). */
+struct tgs_tensor *tgs_params_get(struct tgs_params *ps, const char *name, int ndim, const int32_t *ne,
+                                  uint32_t flag, enum tgs_init init, int64_t fan_in);
+/* Allocate and initialise what was declared (seeded); later declarations fail. */
+int tgs_params_alloc(struct tgs_params *ps, uint64_t seed);
+int tgs_params_count(const struct tgs_params *ps);
+struct tgs_tensor *tgs_params_at(struct tgs_params *ps, int i);
+struct tgs_tensor *tgs_params_find(struct tgs_params *ps, const char *name);
+int64_t tgs_params_numel(const struct tgs_params *ps, uint32_t flag);
+void tgs_params_zero_grad(struct tgs_params *ps);
+const struct tgs_backend *tgs_params_backend(const struct tgs_params *ps);
+int tgs_params_allocated(const struct tgs_params *ps);
+
+/* ---- graphs ---- */
+
+enum tgs_plan_mode {
+    TGS_PLAN_INFER = 0, /* activations reuse memory by liveness; no gradients */
+    TGS_PLAN_TRAIN = 1, /* activations kept for backward; gradients planned */
+};
+
+struct tgs_graph;
+
+struct tgs_graph *tgs_graph_new(struct tgs_params *ps);
+void tgs_graph_free(struct tgs_graph *g);
+/* The first error met while building, or NULL. */
+const char *tgs_graph_error(const struct tgs_graph *g);
+int tgs_graph_plan(struct tgs_graph *g, enum tgs_plan_mode mode);
+/* exec settings: train, mc_dropout, step are read each call */
+struct tgs_exec *tgs_graph_exec(struct tgs_graph *g);
+int tgs_graph_forward(struct tgs_graph *g);
+/* Backward from a scalar loss (its gradient seeded with 1), or from any
+ * tensor with a given output gradient dout (host memory, out->size floats). */
+int tgs_graph_backward(struct tgs_graph *g, struct tgs_tensor *loss);
+int tgs_graph_backward_from(struct tgs_graph *g, struct tgs_tensor *out, const float *dout);
+int tgs_graph_nnodes(const struct tgs_graph *g);
+struct tgs_node *tgs_graph_node(struct tgs_graph *g, int i);
+/* Bytes the plan allocated: activations, activation gradients, saved, work. */
+void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4]);
+
+/* Leaves. A graph input gets its own buffer; fill it with tgs_tensor_set. */
+struct tgs_tensor *tgs_input(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne);
+/* A parameter of the graph's set, declared on first use. */
+struct tgs_tensor *tgs_param(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne,
+                             enum tgs_init init, int64_t fan_in);
+/* Mark an input as needing its gradient (tests; inputs have none by default). */
+void tgs_requires_grad(struct tgs_tensor *t);
+void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host);
+void tgs_tensor_get(struct tgs_graph *g, const struct tgs_tensor *t, float *host);
+void tgs_tensor_get_grad(struct tgs_graph *g, const struct tgs_tensor *t, float *host);
+
+/* Ops. Shapes in nn.h's enum comments. b may be NULL where marked [b]. */
+struct tgs_tensor *tgs_conv2d(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b,
+                              int stride, int pad, int dil);
+struct tgs_tensor *tgs_convt2x2(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b);
+struct tgs_tensor *tgs_linear(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b);
+struct tgs_tensor *tgs_matmul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b, int trans_a, int trans_b);
+struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                 struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
+                                 float eps, float momentum, int relu);
+struct tgs_tensor *tgs_layernorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                 struct tgs_tensor *beta, float eps);
+struct tgs_tensor *tgs_relu(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_elu(struct tgs_graph *g, struct tgs_tensor *x, float alpha);
+struct tgs_tensor *tgs_gelu(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_sigmoid(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_softmax(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_dropout(struct tgs_graph *g, struct tgs_tensor *x, float p);
+struct tgs_tensor *tgs_dropout2d(struct tgs_graph *g, struct tgs_tensor *x, float p);
+struct tgs_tensor *tgs_maxpool2(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_avgpool(struct tgs_graph *g, struct tgs_tensor *x, int k);
+struct tgs_tensor *tgs_gap(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_upsample2(struct tgs_graph *g, struct tgs_tensor *x);
+struct tgs_tensor *tgs_add(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b);
+struct tgs_tensor *tgs_mul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b);
+struct tgs_tensor *tgs_scale(struct tgs_graph *g, struct tgs_tensor *a, float s);
+struct tgs_tensor *tgs_concat(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b);
+struct tgs_tensor *tgs_reshape(struct tgs_graph *g, struct tgs_tensor *x, int ndim, const int32_t *ne);
+struct tgs_tensor *tgs_permute(struct tgs_graph *g, struct tgs_tensor *x, const int32_t *axes);
+struct tgs_tensor *tgs_window_partition(struct tgs_graph *g, struct tgs_tensor *x, int ws);
+struct tgs_tensor *tgs_window_merge(struct tgs_graph *g, struct tgs_tensor *x, int ws, int h, int w);
+struct tgs_tensor *tgs_roll(struct tgs_graph *g, struct tgs_tensor *x, int sh, int sw);
+/* Losses: a scalar tensor, weight * the loss; target gets no gradient. */
+struct tgs_tensor *tgs_loss(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
+                            struct tgs_tensor *target, float weight);
+struct tgs_tensor *tgs_loss_focal(struct tgs_graph *g, struct tgs_tensor *logits, struct tgs_tensor *target,
+                                  float weight, float alpha, float gamma);
+
+/* The generic node builder the ops above use: out gets shape ne, and a
+ * gradient when any src has one. Returns NULL (and builds nothing) when
+ * the graph already failed or a src is NULL. */
+struct tgs_node *tgs_graph_add_node(struct tgs_graph *g, enum tgs_op op, int nsrc, struct tgs_tensor **src,
+                                    int ndim, const int32_t *ne);
+/* Record a build error (the first one wins) and return NULL, for builders:
+ * `return tgs_graph_fail(g, "conv2d: x has %d channels, w wants %d", ...);` */
+void *tgs_graph_fail(struct tgs_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The backend a graph runs on (for builders that ask it for nothing but
+ * tests that compare backends). */
+const struct tgs_backend *tgs_graph_backend(const struct tgs_graph *g);
+
+#endif

@@ -1,0 +1,316 @@
+/* opcheck.h: the checks every op and loss goes through (ggml's
+ * test-backend-ops idea), shared by the tests/unit/test_op_*.c files.
+ *
+ * A case is a builder that puts one op (or a few) on a graph of given
+ * inputs, and returns the output. Two checks run it:
+ *   opcheck_fd     central finite differences of f = sum(out * R), R random,
+ *                  against the analytic backward, on random inputs;
+ *   opcheck_torch  inputs, output gradient, output and input gradients
+ *                  written by PyTorch (tests/torch/gen_*.py into
+ *                  tests/data/torch/*.tsr), compared within a tolerance.
+ * Each prints "ok - ..." or "not ok - ..." lines as check.h does. */
+#ifndef TGS_OPCHECK_H
+#define TGS_OPCHECK_H
+
+#include "check.h"
+#include "err.h"
+#include "nn.h"
+#include "rng.h"
+#include "stream.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opcheck_fill {
+    OPCHECK_UNIFORM = 0, /* U(lo, hi), pushed out of (-margin, margin) */
+    OPCHECK_MASK,        /* 0 or 1 with probability 1/2 (targets) */
+};
+
+struct opcheck_input {
+    int ndim;
+    int32_t ne[TGS_NN_MAX_DIMS];
+    int grad;           /* check the gradient of this input */
+    enum opcheck_fill fill;
+    float lo, hi;       /* UNIFORM range; lo = hi = 0 means (-1, 1) */
+    float margin;       /* keep |v| >= margin (kinks of relu, hinge) */
+};
+
+typedef struct tgs_tensor *(*opcheck_build_fn)(struct tgs_graph *g, struct tgs_tensor **in, void *ctx);
+
+struct opcheck_case {
+    const char *name;   /* also the case name in the torch reference file */
+    int nin;
+    struct opcheck_input in[TGS_NN_MAX_SRC + 2];
+    opcheck_build_fn build;
+    void *ctx;
+    double fd_tol;      /* max |num - ana| / max(1, max |ana|); 0: 1e-2 */
+    float fd_eps;       /* 0: 1e-3 */
+    int infer;          /* plan for inference, forward only (no fd) */
+};
+
+/* A graph of the case's inputs and op, planned for training. */
+struct opcheck_graph {
+    struct tgs_params *ps;
+    struct tgs_graph *g;
+    struct tgs_tensor *in[TGS_NN_MAX_SRC + 2];
+    struct tgs_tensor *out;
+};
+
+static void opcheck_graph_free(struct opcheck_graph *og)
+{
+    tgs_graph_free(og->g);
+    tgs_params_free(og->ps);
+    memset(og, 0, sizeof *og);
+}
+
+static int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_case *c, int train)
+{
+    memset(og, 0, sizeof *og);
+    og->ps = tgs_params_new(tgs_backend_cpu());
+    og->g = og->ps ? tgs_graph_new(og->ps) : NULL;
+    if (!og->g) return -1;
+    char nm[16];
+    for (int i = 0; i < c->nin; i++) {
+        snprintf(nm, sizeof nm, "in%d", i);
+        og->in[i] = tgs_input(og->g, nm, c->in[i].ndim, c->in[i].ne);
+        if (c->in[i].grad) tgs_requires_grad(og->in[i]);
+    }
+    og->out = c->build(og->g, og->in, c->ctx);
+    if (!og->out) {
+        tgs_err("build: %s", tgs_graph_error(og->g) ? tgs_graph_error(og->g) : "no output");
+        return -1;
+    }
+    if (tgs_params_alloc(og->ps, 1) < 0) return -1;
+    return tgs_graph_plan(og->g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER);
+}
+
+static void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tgs_rng *r)
+{
+    float lo = in->lo, hi = in->hi;
+    if (lo == 0 && hi == 0) lo = -1, hi = 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (in->fill == OPCHECK_MASK) {
+            v[i] = (float)(tgs_rng_u32(r) & 1);
+            continue;
+        }
+        float x = lo + (hi - lo) * tgs_rng_uniform(r);
+        if (in->margin > 0 && fabsf(x) < in->margin) x = x < 0 ? -in->margin - fabsf(x) : in->margin + x;
+        v[i] = x;
+    }
+}
+
+static double opcheck_dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Finite differences: every element of small inputs, 300 spread ones of
+ * larger. Returns the number of failures (0 or 1) after printing. */
+static int opcheck_fd(const struct opcheck_case *c)
+{
+    char name[160];
+    snprintf(name, sizeof name, "fd %s", c->name);
+    struct opcheck_graph og;
+    if (opcheck_graph_make(&og, c, 1) < 0) {
+        CHECKF(0, name, "%s", tgs_errmsg());
+        opcheck_graph_free(&og);
+        return 1;
+    }
+    tgs_rng r;
+    tgs_rng_seed(&r, 1234, 0);
+    float *host[TGS_NN_MAX_SRC + 2] = {0};
+    for (int i = 0; i < c->nin; i++) {
+        host[i] = malloc(og.in[i]->size * sizeof(float));
+        opcheck_fill(host[i], og.in[i]->size, &c->in[i], &r);
+        tgs_tensor_set(og.g, og.in[i], host[i]);
+    }
+    int64_t no = og.out->size;
+    float *R = malloc(no * sizeof(float)), *out = malloc(no * sizeof(float));
+    for (int64_t i = 0; i < no; i++) R[i] = 2 * tgs_rng_uniform(&r) - 1;
+    double eps = c->fd_eps > 0 ? c->fd_eps : 1e-3, tol = c->fd_tol > 0 ? c->fd_tol : 1e-2;
+    double worst = 0;
+    int failed = 0, worst_in = -1;
+    int64_t worst_at = -1;
+    double worst_num = 0, worst_ana = 0;
+    if (tgs_graph_forward(og.g) < 0 || tgs_graph_backward_from(og.g, og.out, R) < 0) {
+        CHECKF(0, name, "run: %s", tgs_errmsg());
+        failed = 1;
+        goto done;
+    }
+    for (int i = 0; i < c->nin && !failed; i++) {
+        if (!c->in[i].grad) continue;
+        int64_t n = og.in[i]->size;
+        float *ana = malloc(n * sizeof(float));
+        tgs_tensor_get_grad(og.g, og.in[i], ana);
+        double scale = 1;
+        for (int64_t j = 0; j < n; j++)
+            if (fabs(ana[j]) > scale) scale = fabs(ana[j]);
+        int64_t step = n > 300 ? n / 300 : 1;
+        for (int64_t j = 0; j < n; j += step) {
+            float keep = host[i][j];
+            double f[2];
+            for (int s = 0; s < 2; s++) {
+                host[i][j] = keep + (s ? -1 : 1) * (float)eps;
+                tgs_tensor_set(og.g, og.in[i], host[i]);
+                tgs_graph_forward(og.g);
+                tgs_tensor_get(og.g, og.out, out);
+                f[s] = opcheck_dot(out, R, no);
+            }
+            host[i][j] = keep;
+            tgs_tensor_set(og.g, og.in[i], host[i]);
+            double num = (f[0] - f[1]) / (2 * eps), err = fabs(num - ana[j]) / scale;
+            if (err > worst) worst = err, worst_in = i, worst_at = j, worst_num = num, worst_ana = ana[j];
+        }
+        free(ana);
+    }
+    CHECKF(worst <= tol, name, "input %d element %lld: numeric %.6g, analytic %.6g (error %.3g > %.3g)", worst_in,
+           (long long)worst_at, worst_num, worst_ana, worst, tol);
+    failed = worst > tol;
+done:
+    for (int i = 0; i < c->nin; i++) free(host[i]);
+    free(R);
+    free(out);
+    opcheck_graph_free(&og);
+    return failed;
+}
+
+/* ---- PyTorch references ----
+ * A reference file holds one sample per case: a string record "case", the
+ * inputs "in0".., the output gradient "dout", the output "out" and the
+ * inputs' gradients "grad0".. (only for inputs with grad set). */
+
+struct opcheck_refs {
+    tgs_sample *s;
+    int n;
+    char path[512];
+};
+
+static int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
+{
+    const char *top = getenv("TGS_TOP");
+    snprintf(rf->path, sizeof rf->path, "%s/%s", top ? top : ".", rel);
+    tgs_reader rd;
+    rf->s = NULL;
+    rf->n = 0;
+    if (tgs_reader_open(&rd, rf->path) < 0) return -1;
+    for (;;) {
+        tgs_sample *ns = realloc(rf->s, (rf->n + 1) * sizeof *ns);
+        if (!ns) return tgs_err("out of memory");
+        rf->s = ns;
+        memset(&rf->s[rf->n], 0, sizeof *rf->s);
+        int rc = tgs_read_sample(&rd, &rf->s[rf->n]);
+        if (rc <= 0) {
+            tgs_reader_close(&rd);
+            return rc;
+        }
+        rf->n++;
+    }
+}
+
+static const tgs_sample *opcheck_refs_find(const struct opcheck_refs *rf, const char *name)
+{
+    for (int i = 0; i < rf->n; i++) {
+        const tgs_record *r = tgs_sample_get(&rf->s[i], "case");
+        if (r && r->dtype == TGS_STR && strcmp((const char *)r->data, name) == 0) return &rf->s[i];
+    }
+    return NULL;
+}
+
+/* A reference record's float data, checked to have n elements. */
+static const float *opcheck_ref_f32(const tgs_sample *s, const char *rec, int64_t n)
+{
+    const tgs_record *r = tgs_sample_get(s, rec);
+    if (!r || r->dtype != TGS_F32 || (int64_t)(r->nbytes / 4) != n) return NULL;
+    return (const float *)r->data;
+}
+
+/* max |a - b| / (atol + rtol |b|) <= 1 */
+static int opcheck_close(const float *a, const float *b, int64_t n, double atol, double rtol, int64_t *at)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabs((double)a[i] - b[i]) <= atol + rtol * fabs((double)b[i]))) {
+            *at = i;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int opcheck_torch(const struct opcheck_refs *rf, const struct opcheck_case *c, double atol, double rtol)
+{
+    char name[160];
+    snprintf(name, sizeof name, "torch %s", c->name);
+    const tgs_sample *s = opcheck_refs_find(rf, c->name);
+    if (!s) {
+        CHECKF(0, name, "no case %s in %s (regenerate with tests/torch/)", c->name, rf->path);
+        return 1;
+    }
+    struct opcheck_graph og;
+    int failed = 0;
+    float *buf = NULL;
+    if (opcheck_graph_make(&og, c, !c->infer) < 0) {
+        CHECKF(0, name, "%s", tgs_errmsg());
+        failed = 1;
+        goto done;
+    }
+    char rec[16];
+    for (int i = 0; i < c->nin; i++) {
+        snprintf(rec, sizeof rec, "in%d", i);
+        const float *v = opcheck_ref_f32(s, rec, og.in[i]->size);
+        if (!v) {
+            CHECKF(0, name, "record %s missing or of another size", rec);
+            failed = 1;
+            goto done;
+        }
+        tgs_tensor_set(og.g, og.in[i], v);
+    }
+    const float *want = opcheck_ref_f32(s, "out", og.out->size);
+    const float *dout = c->infer ? NULL : opcheck_ref_f32(s, "dout", og.out->size);
+    if (!want || (!c->infer && !dout)) {
+        CHECKF(0, name, "record out or dout missing or of another size");
+        failed = 1;
+        goto done;
+    }
+    if (tgs_graph_forward(og.g) < 0 || (!c->infer && tgs_graph_backward_from(og.g, og.out, dout) < 0)) {
+        CHECKF(0, name, "run: %s", tgs_errmsg());
+        failed = 1;
+        goto done;
+    }
+    int64_t at = -1, maxn = og.out->size;
+    for (int i = 0; i < c->nin; i++)
+        if (og.in[i]->size > maxn) maxn = og.in[i]->size;
+    buf = malloc(maxn * sizeof(float));
+    tgs_tensor_get(og.g, og.out, buf);
+    if (!opcheck_close(buf, want, og.out->size, atol, rtol, &at)) {
+        CHECKF(0, name, "out[%lld] = %.7g, torch %.7g", (long long)at, buf[at], want[at]);
+        failed = 1;
+        goto done;
+    }
+    for (int i = 0; i < c->nin && !c->infer; i++) {
+        if (!c->in[i].grad) continue;
+        snprintf(rec, sizeof rec, "grad%d", i);
+        const float *gw = opcheck_ref_f32(s, rec, og.in[i]->size);
+        if (!gw) {
+            CHECKF(0, name, "record %s missing or of another size", rec);
+            failed = 1;
+            goto done;
+        }
+        tgs_tensor_get_grad(og.g, og.in[i], buf);
+        if (!opcheck_close(buf, gw, og.in[i]->size, atol, rtol, &at)) {
+            CHECKF(0, name, "grad of in%d [%lld] = %.7g, torch %.7g", i, (long long)at, buf[at], gw[at]);
+            failed = 1;
+            goto done;
+        }
+    }
+    CHECK(1, name);
+done:
+    free(buf);
+    opcheck_graph_free(&og);
+    return failed;
+}
+
+#endif
