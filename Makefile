@@ -28,7 +28,7 @@ MANPAGES = $(sort $(wildcard man/*.[1-9]))
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-build fuzz-short bench install uninstall clean help demo
+.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-build fuzz-short bench bench-rle bench-engine refs install uninstall clean help demo
 .DEFAULT_GOAL := all
 # keep objects make would see as intermediate (tool objects, unit objects)
 .SECONDARY:
@@ -98,14 +98,24 @@ fuzz: fuzz-build
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
-# tgs-rle encode against numpy, end to end and the encoder alone; the
-# latter is timed by rle_bench, which calls tgs_rle_encode in a loop.
-$(O)/bench/rle_bench: $(O)/bench/rle_bench.o $(O)/libtgs.a
+# tgs-rle encode against numpy (end to end, and the encoder alone, timed by
+# rle_bench), then the engine: unet-ref against PyTorch (bench/engine.sh).
+BENCH_PROGS = rle_bench unet_bench
+$(BENCH_PROGS:%=$(O)/bench/%): $(O)/bench/%: $(O)/bench/%.o $(O)/libtgs.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
--include $(O)/bench/rle_bench.d
-bench: all $(O)/bench/rle_bench
+-include $(BENCH_PROGS:%=$(O)/bench/%.d)
+bench: bench-rle bench-engine
+bench-rle: all $(O)/bench/rle_bench
 	@TGS_BIN=$(B) PYTHON=$(PYTHON) RLE_BENCH=$(O)/bench/rle_bench sh bench/run.sh
+bench-engine: $(O)/bench/unet_bench
+	@UNET_BENCH=$(O)/bench/unet_bench PYTHON=$(PYTHON) O=$(O) sh bench/engine.sh
+
+# PyTorch references of the engine's tests (tests/torch/gen_*.py into
+# tests/data/torch/); needs python3-torch. The files are committed, so the
+# tests themselves run without torch.
+refs:
+	@for f in tests/torch/gen_*.py; do (cd tests/torch && $(PYTHON) $${f##*/}) || exit 1; done
 
 demo: all
 	@TGS_BIN=$(B) sh tools/demo.sh
@@ -131,6 +141,7 @@ help:
 	@echo "make test       the test suite"
 	@echo "make check      deps, test, and the suite under ASan+UBSan"
 	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
-	@echo "make bench      benchmarks against numpy (and later PyTorch)"
+	@echo "make bench      benchmarks: tgs-rle against numpy, the engine against PyTorch"
+	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
 	@echo "make demo       run the data path on the tiles shipped in tests/data"
 	@echo "make install    to \$$DESTDIR\$$PREFIX (default $(PREFIX)); uninstall removes"

@@ -182,6 +182,14 @@ struct tgs_tensor *tgs_param(struct tgs_graph *g, const char *name, int ndim, co
     return t;
 }
 
+struct tgs_tensor *tgs_buffer(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne, enum tgs_init init)
+{
+    if (g->err[0]) return NULL;
+    struct tgs_tensor *t = tgs_params_get(g->ps, name, ndim, ne, TGS_TENSOR_BUFFER, init, 0);
+    if (!t) return tgs_graph_fail(g, "%s", tgs_errmsg());
+    return t;
+}
+
 void tgs_requires_grad(struct tgs_tensor *t)
 {
     if (t) t->flags |= TGS_TENSOR_GRAD;

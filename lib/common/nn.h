@@ -241,6 +241,8 @@ struct tgs_tensor *tgs_input(struct tgs_graph *g, const char *name, int ndim, co
 /* A parameter of the graph's set, declared on first use. */
 struct tgs_tensor *tgs_param(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne,
                              enum tgs_init init, int64_t fan_in);
+/* A non-trainable buffer of the set (BN running stats), declared on first use. */
+struct tgs_tensor *tgs_buffer(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne, enum tgs_init init);
 /* Mark an input as needing its gradient (tests; inputs have none by default). */
 void tgs_requires_grad(struct tgs_tensor *t);
 void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host);

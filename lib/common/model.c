@@ -1,0 +1,252 @@
+/* model: unet-ref and resunet (see model.h). */
+#include "model.h"
+#include "err.h"
+#include "layers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch)
+{
+    memset(o, 0, sizeof *o);
+    o->arch = arch;
+    o->in_ch = 1;
+    o->nlevels = 5;
+    static const int widths[] = {16, 32, 64, 128, 256}, blocks[] = {1, 2, 2, 2, 2};
+    for (int i = 0; i < 5; i++) o->widths[i] = widths[i], o->blocks[i] = blocks[i];
+    if (arch == TGS_ARCH_RESUNET) {
+        o->dropout = 0.2f;
+        o->scse = 8;
+        o->hypercolumn = 1;
+    }
+}
+
+static const char *arch_name(enum tgs_arch a) { return a == TGS_ARCH_UNET_REF ? "unet-ref" : "resunet"; }
+
+/* "16,32,64" into v; returns the count, -1 on a bad list */
+static int parse_ints(const char *s, int *v, int max)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long x = strtol(s, &end, 10);
+        if (end == s || x < 1 || x > 4096 || n == max) return -1;
+        v[n++] = (int)x;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
+{
+    char buf[512];
+    if (strlen(spec) >= sizeof buf) return tgs_err("model: spec too long");
+    strcpy(buf, spec);
+    char *save = NULL, *tok = strtok_r(buf, " ", &save);
+    if (!tok) return tgs_err("model: empty spec");
+    if (strcmp(tok, "unet-ref") == 0) tgs_model_defaults(o, TGS_ARCH_UNET_REF);
+    else if (strcmp(tok, "resunet") == 0) tgs_model_defaults(o, TGS_ARCH_RESUNET);
+    else return tgs_err("model: unknown architecture '%s' (unet-ref, resunet)", tok);
+    int nw = -1, nb = -1;
+    while ((tok = strtok_r(NULL, " ", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return tgs_err("model: '%s' is not key=value", tok);
+        *eq = 0;
+        const char *k = tok, *v = eq + 1;
+        char *end;
+        if (strcmp(k, "widths") == 0) {
+            if ((nw = parse_ints(v, o->widths, TGS_MODEL_MAX_LEVELS)) < 2)
+                return tgs_err("model: widths '%s': want 2 to %d positive integers", v, TGS_MODEL_MAX_LEVELS);
+        } else if (strcmp(k, "blocks") == 0) {
+            if ((nb = parse_ints(v, o->blocks, TGS_MODEL_MAX_LEVELS)) < 2)
+                return tgs_err("model: blocks '%s': want 2 to %d positive integers", v, TGS_MODEL_MAX_LEVELS);
+        } else if (strcmp(k, "in") == 0) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 1 || x > 64) return tgs_err("model: in '%s': want 1 to 64 channels", v);
+            o->in_ch = (int)x;
+        } else if (strcmp(k, "dropout") == 0) {
+            double x = strtod(v, &end);
+            if (*end || end == v || !(x >= 0 && x < 1)) return tgs_err("model: dropout '%s': want 0 <= p < 1", v);
+            o->dropout = (float)x;
+        } else if (strcmp(k, "scse") == 0) {
+            long x = strtol(v, &end, 10);
+            if (*end || end == v || x < 0 || x > 256) return tgs_err("model: scse '%s': want a ratio 0 to 256", v);
+            o->scse = (int)x;
+        } else if (strcmp(k, "hypercolumn") == 0) {
+            if (strcmp(v, "0") && strcmp(v, "1")) return tgs_err("model: hypercolumn '%s': want 0 or 1", v);
+            o->hypercolumn = *v == '1';
+        } else {
+            return tgs_err("model: unknown option '%s'", k);
+        }
+    }
+    if (nw > 0) o->nlevels = nw;
+    if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
+    if (nw > 0 && nb < 0)
+        for (int i = 0; i < o->nlevels; i++) o->blocks[i] = i ? 2 : 1;
+    if (o->arch == TGS_ARCH_UNET_REF && (o->dropout > 0 || o->scse || o->hypercolumn))
+        return tgs_err("model: unet-ref takes only widths and in");
+    return 0;
+}
+
+static void put_ints(char *buf, size_t size, const int *v, int n)
+{
+    size_t len = strlen(buf);
+    for (int i = 0; i < n && len < size; i++) len += snprintf(buf + len, size - len, "%s%d", i ? "," : "", v[i]);
+}
+
+void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s in=%d widths=", arch_name(o->arch), o->in_ch);
+    put_ints(buf, size, o->widths, o->nlevels);
+    if (o->arch != TGS_ARCH_RESUNET) return;
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, " blocks=");
+    put_ints(buf, size, o->blocks, o->nlevels);
+    len = strlen(buf);
+    snprintf(buf + len, size - len, " dropout=%g scse=%d hypercolumn=%d", o->dropout, o->scse, o->hypercolumn);
+}
+
+int tgs_model_stride(const struct tgs_model_opts *o) { return 1 << (o->nlevels - 1); }
+
+/* ---- unet-ref ---- */
+
+/* torch_ref.py's block(): Sequential(conv, BN, ReLU, conv, BN, ReLU), so the
+ * parameters are PREFIX.0 (conv), .1 (BN), .3 (conv), .4 (BN). */
+static struct tgs_tensor *ref_block(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout)
+{
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s.0", prefix);
+    x = tgs_layer_conv(g, x, nm, cout, 3, 1, 1, 0);
+    snprintf(nm, sizeof nm, "%s.1", prefix);
+    x = tgs_layer_bn(g, x, nm, 1);
+    snprintf(nm, sizeof nm, "%s.3", prefix);
+    x = tgs_layer_conv(g, x, nm, cout, 3, 1, 1, 0);
+    snprintf(nm, sizeof nm, "%s.4", prefix);
+    return tgs_layer_bn(g, x, nm, 1);
+}
+
+static int build_unet_ref(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                          struct tgs_model_out *out)
+{
+    struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
+    char nm[64];
+    for (int i = 0; i < o->nlevels; i++) {
+        snprintf(nm, sizeof nm, "enc.%d", i);
+        x = ref_block(g, i ? tgs_maxpool2(g, x) : x, nm, o->widths[i]);
+        skip[i] = x;
+    }
+    struct tgs_tensor *deep = x;
+    for (int j = 0, i = o->nlevels - 2; i >= 0; i--, j++) {
+        snprintf(nm, sizeof nm, "dec.%d", j);
+        x = ref_block(g, tgs_concat(g, tgs_upsample2(g, x), skip[i]), nm, o->widths[i]);
+    }
+    out->seg = tgs_layer_conv(g, x, "seg", 1, 1, 1, 0, 1);
+    out->cls = tgs_layer_linear(g, tgs_gap(g, deep), "cls", 1, 1);
+    return 0;
+}
+
+/* ---- resunet ---- */
+
+/* ResNet's basic block: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus the input
+ * (through a 1x1 conv and BN when the shape changes), then ReLU. */
+static struct tgs_tensor *res_block(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout,
+                                    int stride)
+{
+    char nm[128];
+    struct tgs_tensor *sc = x;
+    if (!x) return NULL;
+    if (stride != 1 || x->ne[1] != cout) {
+        snprintf(nm, sizeof nm, "%s.down.conv", prefix);
+        sc = tgs_layer_conv(g, x, nm, cout, 1, stride, 0, 0);
+        snprintf(nm, sizeof nm, "%s.down.bn", prefix);
+        sc = tgs_layer_bn(g, sc, nm, 0);
+    }
+    snprintf(nm, sizeof nm, "%s.conv1", prefix);
+    struct tgs_tensor *y = tgs_layer_conv(g, x, nm, cout, 3, stride, 1, 0);
+    snprintf(nm, sizeof nm, "%s.bn1", prefix);
+    y = tgs_layer_bn(g, y, nm, 1);
+    snprintf(nm, sizeof nm, "%s.conv2", prefix);
+    y = tgs_layer_conv(g, y, nm, cout, 3, 1, 1, 0);
+    snprintf(nm, sizeof nm, "%s.bn2", prefix);
+    y = tgs_layer_bn(g, y, nm, 0);
+    return tgs_relu(g, tgs_add(g, y, sc));
+}
+
+static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout)
+{
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s.conv", prefix);
+    x = tgs_layer_conv(g, x, nm, cout, 3, 1, 1, 0);
+    snprintf(nm, sizeof nm, "%s.bn", prefix);
+    return tgs_layer_bn(g, x, nm, 1);
+}
+
+static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                         struct tgs_model_out *out)
+{
+    struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
+    char nm[64];
+    x = conv_bn_relu(g, x, "stem", o->widths[0]);
+    for (int i = 0; i < o->nlevels; i++) {
+        for (int b = 0; b < o->blocks[i]; b++) {
+            snprintf(nm, sizeof nm, "enc.%d.%d", i, b);
+            x = res_block(g, x, nm, o->widths[i], i > 0 && b == 0 ? 2 : 1);
+        }
+        skip[i] = x;
+    }
+    /* Dropout point 1: the deepest features, which both heads read. */
+    struct tgs_tensor *deep = o->dropout > 0 ? tgs_dropout2d(g, x, o->dropout) : x;
+    struct tgs_tensor *cls = tgs_gap(g, deep);
+    if (o->dropout > 0) cls = tgs_dropout(g, cls, o->dropout);
+    out->cls = tgs_layer_linear(g, cls, "cls", 1, 1);
+
+    struct tgs_tensor *dec[TGS_MODEL_MAX_LEVELS];
+    int ndec = 0;
+    x = deep;
+    for (int j = 0, i = o->nlevels - 2; i >= 0; i--, j++) {
+        x = tgs_concat(g, tgs_upsample2(g, x), skip[i]);
+        snprintf(nm, sizeof nm, "dec.%d.a", j);
+        x = conv_bn_relu(g, x, nm, o->widths[i]);
+        snprintf(nm, sizeof nm, "dec.%d.b", j);
+        x = conv_bn_relu(g, x, nm, o->widths[i]);
+        if (o->scse) {
+            snprintf(nm, sizeof nm, "dec.%d.scse", j);
+            x = tgs_layer_scse(g, x, nm, o->scse);
+        }
+        dec[ndec++] = x;
+    }
+    /* The hypercolumn: every decoder level brought up to full resolution
+     * (bilinear x2 steps) and stacked, so the head sees coarse context and
+     * fine detail at once (Hariharan et al.; used by the top TGS entries). */
+    if (o->hypercolumn) {
+        struct tgs_tensor *h = dec[ndec - 1];
+        for (int d = ndec - 2; d >= 0; d--) {
+            struct tgs_tensor *u = dec[d];
+            for (int s = d; s < ndec - 1; s++) u = tgs_upsample2(g, u);
+            h = tgs_concat(g, h, u);
+        }
+        x = h;
+    }
+    /* Dropout point 2: before the segmentation head. */
+    if (o->dropout > 0) x = tgs_dropout2d(g, x, o->dropout / 2);
+    x = conv_bn_relu(g, x, "head", o->widths[0]);
+    out->seg = tgs_layer_conv(g, x, "seg", 1, 1, 1, 0, 1);
+    return 0;
+}
+
+int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                    struct tgs_model_out *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!x) return tgs_err("model: no input (%s)", tgs_graph_error(g) ? tgs_graph_error(g) : "?");
+    int s = tgs_model_stride(o);
+    if (x->ndim != 4 || x->ne[1] != o->in_ch || x->ne[2] % s || x->ne[3] % s)
+        return tgs_err("model: input must be (N,%d,H,W) with H and W multiples of %d", o->in_ch, s);
+    if (o->arch == TGS_ARCH_UNET_REF) build_unet_ref(g, o, x, out);
+    else build_resunet(g, o, x, out);
+    if (!out->seg || !out->cls) return tgs_err("model: %s", tgs_graph_error(g) ? tgs_graph_error(g) : "build failed");
+    return 0;
+}

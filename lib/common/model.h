@@ -1,0 +1,50 @@
+/* model: the segmentation networks, built onto a graph from options.
+ *
+ *   unet-ref  the benchmark U-Net, exactly ../shared/bench/torch_ref.py's
+ *             (parameter names are its state-dict names)
+ *   resunet   the production CNN: a residual encoder, a U-Net decoder with
+ *             scSE blocks, a hypercolumn of every decoder level, dropout
+ *             points for Monte Carlo dropout, and the salt-presence head
+ *
+ * Both give a logit map (N,1,H,W) and a salt-presence logit (N,1). A model
+ * is written as a spec string, which checkpoints record:
+ *   "resunet widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1 in=3" */
+#ifndef TGS_MODEL_H
+#define TGS_MODEL_H
+
+#include "nn.h"
+
+#include <stddef.h>
+
+#define TGS_MODEL_MAX_LEVELS 7
+
+enum tgs_arch { TGS_ARCH_UNET_REF = 1, TGS_ARCH_RESUNET };
+
+struct tgs_model_opts {
+    enum tgs_arch arch;
+    int in_ch;                          /* 1, or 3 for a 2.5D stack */
+    int nlevels;
+    int widths[TGS_MODEL_MAX_LEVELS];   /* channels per encoder level */
+    int blocks[TGS_MODEL_MAX_LEVELS];   /* resunet: residual blocks per level */
+    float dropout;                      /* resunet: Dropout2d p at the dropout points */
+    int scse;                           /* resunet: scSE squeeze ratio, 0 for none */
+    int hypercolumn;                    /* resunet: seg head on all decoder levels */
+};
+
+struct tgs_model_out {
+    struct tgs_tensor *seg; /* (N,1,H,W) logits */
+    struct tgs_tensor *cls; /* (N,1) salt-presence logit */
+};
+
+void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch);
+/* "NAME [key=value ...]"; unknown keys, bad values: -1 with a message. */
+int tgs_model_parse(struct tgs_model_opts *o, const char *spec);
+/* The spec of o, parseable by tgs_model_parse. */
+void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size);
+/* The input size a model needs to divide evenly: 2^(nlevels-1). */
+int tgs_model_stride(const struct tgs_model_opts *o);
+/* Build on g from x (N,in_ch,H,W); H, W multiples of tgs_model_stride. */
+int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                    struct tgs_model_out *out);
+
+#endif
