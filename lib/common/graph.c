@@ -26,7 +26,7 @@ struct tgs_graph {
     int nn, ncap;
     char err[512];
     int planned;
-    enum tgs_plan_mode mode;
+    int mode;
     /* per tensor id */
     int *last_use;   /* last node reading it in forward order, -1 if none */
     int *zero_at;    /* node whose backward writes its gradient first */
@@ -245,9 +245,14 @@ static int by_size_desc(const void *a, const void *b)
  * never overlap in memory: largest first, each at the lowest offset that
  * fits between those already placed (the greedy of ggml-alloc and of
  * TFLite's arena planner). Returns the arena size in floats. */
-static int64_t place(struct interval *iv, int n)
+static int64_t place(struct interval *iv, int n, int reuse)
 {
     qsort(iv, n, sizeof *iv, by_size_desc);
+    if (!reuse) {
+        int64_t total = 0;
+        for (int i = 0; i < n; i++) iv[i].offset = total, total += iv[i].size;
+        return total;
+    }
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         int64_t off = 0;
@@ -272,11 +277,13 @@ static void *alloc_floats(const struct tgs_backend *be, int64_t n)
     return be->alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
 }
 
-int tgs_graph_plan(struct tgs_graph *g, enum tgs_plan_mode mode)
+int tgs_graph_plan(struct tgs_graph *g, int mode)
 {
     if (g->err[0]) return tgs_err("%s", g->err);
     if (g->planned) return tgs_err("graph: planned twice");
     if (tgs_params_alloc(g->ps, 0) < 0) return -1;
+    int reuse = !(mode & TGS_PLAN_NO_REUSE);
+    mode &= ~TGS_PLAN_NO_REUSE;
     g->mode = mode;
     int nt = g->nt, nn = g->nn;
     g->last_use = malloc((nt ? nt : 1) * sizeof *g->last_use);
@@ -308,7 +315,7 @@ int tgs_graph_plan(struct tgs_graph *g, enum tgs_plan_mode mode)
         int end = (mode == TGS_PLAN_TRAIN || t->producer < 0 || g->last_use[i] < 0) ? nn : g->last_use[i];
         iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
     }
-    g->act_floats = place(iv, m);
+    g->act_floats = place(iv, m, reuse);
     g->act = alloc_floats(g->be, g->act_floats);
     if (!g->act) goto oom;
     for (int i = 0; i < m; i++) g->t[iv[i].tensor]->data = g->act + iv[i].offset;
@@ -327,7 +334,7 @@ int tgs_graph_plan(struct tgs_graph *g, enum tgs_plan_mode mode)
             g->zero_at[i] = g->last_use[i];
             iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
         }
-        g->grad_floats = place(iv, m);
+        g->grad_floats = place(iv, m, reuse);
         g->gradbuf = alloc_floats(g->be, g->grad_floats);
         if (!g->gradbuf) goto oom;
         for (int i = 0; i < m; i++) g->t[iv[i].tensor]->grad = g->gradbuf + iv[i].offset;

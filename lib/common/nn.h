@@ -215,6 +215,7 @@ int tgs_params_allocated(const struct tgs_params *ps);
 enum tgs_plan_mode {
     TGS_PLAN_INFER = 0, /* activations reuse memory by liveness; no gradients */
     TGS_PLAN_TRAIN = 1, /* activations kept for backward; gradients planned */
+    TGS_PLAN_NO_REUSE = 2, /* or-ed in: every buffer its own memory (tests of the planner) */
 };
 
 struct tgs_graph;
@@ -223,7 +224,8 @@ struct tgs_graph *tgs_graph_new(struct tgs_params *ps);
 void tgs_graph_free(struct tgs_graph *g);
 /* The first error met while building, or NULL. */
 const char *tgs_graph_error(const struct tgs_graph *g);
-int tgs_graph_plan(struct tgs_graph *g, enum tgs_plan_mode mode);
+/* mode: enum tgs_plan_mode values, or-ed */
+int tgs_graph_plan(struct tgs_graph *g, int mode);
 /* exec settings: train, mc_dropout, step are read each call */
 struct tgs_exec *tgs_graph_exec(struct tgs_graph *g);
 int tgs_graph_forward(struct tgs_graph *g);
