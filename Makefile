@@ -16,7 +16,8 @@ B ?= bin
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$(VERSION)"'
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP
+# -fno-math-errno: sqrtf and friends vectorise; nothing here reads errno after math.
+ALL_CFLAGS = -std=c11 $(WARN) -fno-math-errno $(CFLAGS) -MMD -MP
 LDLIBS  += -lpng -lopenblas -lm -lpthread
 
 TOOLS    = tgs-stack25d tgs-rle tgs-info

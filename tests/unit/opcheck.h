@@ -58,14 +58,14 @@ struct opcheck_graph {
     struct tgs_tensor *out;
 };
 
-static void opcheck_graph_free(struct opcheck_graph *og)
+static inline void opcheck_graph_free(struct opcheck_graph *og)
 {
     tgs_graph_free(og->g);
     tgs_params_free(og->ps);
     memset(og, 0, sizeof *og);
 }
 
-static int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_case *c, int train)
+static inline int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_case *c, int train)
 {
     memset(og, 0, sizeof *og);
     og->ps = tgs_params_new(tgs_backend_cpu());
@@ -86,7 +86,7 @@ static int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_cas
     return tgs_graph_plan(og->g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER);
 }
 
-static void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tgs_rng *r)
+static inline void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tgs_rng *r)
 {
     float lo = in->lo, hi = in->hi;
     if (lo == 0 && hi == 0) lo = -1, hi = 1;
@@ -101,7 +101,7 @@ static void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tg
     }
 }
 
-static double opcheck_dot(const float *a, const float *b, int64_t n)
+static inline double opcheck_dot(const float *a, const float *b, int64_t n)
 {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -110,7 +110,7 @@ static double opcheck_dot(const float *a, const float *b, int64_t n)
 
 /* Finite differences: every element of small inputs, 300 spread ones of
  * larger. Returns the number of failures (0 or 1) after printing. */
-static int opcheck_fd(const struct opcheck_case *c)
+static inline int opcheck_fd(const struct opcheck_case *c)
 {
     char name[160];
     snprintf(name, sizeof name, "fd %s", c->name);
@@ -189,7 +189,7 @@ struct opcheck_refs {
     char path[512];
 };
 
-static int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
+static inline int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
 {
     const char *top = getenv("TGS_TOP");
     snprintf(rf->path, sizeof rf->path, "%s/%s", top ? top : ".", rel);
@@ -211,7 +211,7 @@ static int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
     }
 }
 
-static const tgs_sample *opcheck_refs_find(const struct opcheck_refs *rf, const char *name)
+static inline const tgs_sample *opcheck_refs_find(const struct opcheck_refs *rf, const char *name)
 {
     for (int i = 0; i < rf->n; i++) {
         const tgs_record *r = tgs_sample_get(&rf->s[i], "case");
@@ -221,7 +221,7 @@ static const tgs_sample *opcheck_refs_find(const struct opcheck_refs *rf, const 
 }
 
 /* A reference record's float data, checked to have n elements. */
-static const float *opcheck_ref_f32(const tgs_sample *s, const char *rec, int64_t n)
+static inline const float *opcheck_ref_f32(const tgs_sample *s, const char *rec, int64_t n)
 {
     const tgs_record *r = tgs_sample_get(s, rec);
     if (!r || r->dtype != TGS_F32 || (int64_t)(r->nbytes / 4) != n) return NULL;
@@ -229,7 +229,7 @@ static const float *opcheck_ref_f32(const tgs_sample *s, const char *rec, int64_
 }
 
 /* max |a - b| / (atol + rtol |b|) <= 1 */
-static int opcheck_close(const float *a, const float *b, int64_t n, double atol, double rtol, int64_t *at)
+static inline int opcheck_close(const float *a, const float *b, int64_t n, double atol, double rtol, int64_t *at)
 {
     for (int64_t i = 0; i < n; i++) {
         if (!(fabs((double)a[i] - b[i]) <= atol + rtol * fabs((double)b[i]))) {
@@ -240,7 +240,7 @@ static int opcheck_close(const float *a, const float *b, int64_t n, double atol,
     return 1;
 }
 
-static int opcheck_torch(const struct opcheck_refs *rf, const struct opcheck_case *c, double atol, double rtol)
+static inline int opcheck_torch(const struct opcheck_refs *rf, const struct opcheck_case *c, double atol, double rtol)
 {
     char name[160];
     snprintf(name, sizeof name, "torch %s", c->name);
