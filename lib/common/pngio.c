@@ -118,7 +118,8 @@ void tgs_gray_free(tgs_gray *img) {
     img->px = NULL;
 }
 
-int tgs_png_write_gray8(const char *path, const uint8_t *px, int w, int h) {
+/* An 8-bit PNG of color_type with chans bytes per pixel, atomically. */
+static int write_png8(const char *path, const uint8_t *px, int w, int h, int color_type, int chans) {
     tgs_outfile out;
     if (tgs_outfile_open(&out, path) < 0) return -1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, (png_voidp)path, on_png_error, on_png_warning);
@@ -134,11 +135,19 @@ int tgs_png_write_gray8(const char *path, const uint8_t *px, int w, int h) {
         return -1;
     }
     png_init_io(png, out.fp);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, color_type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, px + (size_t)y * w);
+    for (int y = 0; y < h; y++) png_write_row(png, px + (size_t)y * (size_t)w * (size_t)chans);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     return tgs_outfile_commit(&out);
+}
+
+int tgs_png_write_gray8(const char *path, const uint8_t *px, int w, int h) {
+    return write_png8(path, px, w, h, PNG_COLOR_TYPE_GRAY, 1);
+}
+
+int tgs_png_write_rgb8(const char *path, const uint8_t *px, int w, int h) {
+    return write_png8(path, px, w, h, PNG_COLOR_TYPE_RGB, 3);
 }

@@ -21,5 +21,7 @@ void tgs_gray_free(tgs_gray *img);
 
 /* Write an 8-bit gray PNG, atomically (temporary name, then rename). */
 int tgs_png_write_gray8(const char *path, const uint8_t *px, int w, int h);
+/* The same for 8-bit RGB, px holding h*w*3 bytes (R, G, B per pixel). */
+int tgs_png_write_rgb8(const char *path, const uint8_t *px, int w, int h);
 
 #endif

@@ -7,7 +7,7 @@
  *                  against the analytic backward, on random inputs;
  *   opcheck_torch  inputs, output gradient, output and input gradients
  *                  written by PyTorch (tests/torch/gen_*.py into
- *                  tests/data/torch/*.tsr), compared within a tolerance.
+ *                  tests/data/torch/ files), compared within a tolerance.
  * Each prints "ok - ..." or "not ok - ..." lines as check.h does. */
 #ifndef TGS_OPCHECK_H
 #define TGS_OPCHECK_H
