@@ -1,0 +1,290 @@
+/* tgs-eval: score predictions with the competition metric.
+ *
+ * Sample stream in (each sample with a prediction, 'prob', and the truth,
+ * 'mask'); out, as text or one JSON object: the mAP (the mean over images
+ * of the fraction of IoU thresholds 0.50..0.95 beaten), the mean IoU, both
+ * per coverage bin of the true mask, and with --sweep the mAP at each
+ * probability threshold 0.05..0.95. lib/common/metric.c does the scoring.
+ * All input is read before anything is written. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "metric.h"
+#include "outfile.h"
+#include "progress.h"
+#include "stream.h"
+
+static const char usage[] =
+    "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
+    "                [-o FILE] [-q] [FILE]\n"
+    "Score each sample's prediction against its true mask with the competition\n"
+    "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
+    "images, overall and per coverage bin of the true mask (empty, small <= 10%,\n"
+    "medium <= 50%, large).\n"
+    "  --prob NAME      the prediction (default 'prob'): f32 probabilities in\n"
+    "                   [0,1], 1xHxW or HxW, or a u8 mask of 0 and 1\n"
+    "  --mask NAME      the truth (default 'mask'): u8 or f32, 0 and 1\n"
+    "  --threshold T    salt where the probability is > T (default 0.5)\n"
+    "  --sweep          also the mAP at T = 0.05, 0.10, ..., 0.95, and the best T\n"
+    "  --json           one JSON object instead of text\n"
+    "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
+    "  -q, --quiet      no progress bar\n"
+    "  -h, --help       this text;  -V, --version  the version\n";
+
+typedef struct {
+    const char *prob, *mask, *output, *input;
+    double threshold;
+    int sweep, json, quiet;
+} options;
+
+/* Coverage bins of the true mask; the limits are fractions of the pixels. */
+enum { BIN_EMPTY, BIN_SMALL, BIN_MEDIUM, BIN_LARGE, NBIN };
+static const char *const bin_name[NBIN] = {"empty", "small", "medium", "large"};
+static const char *const bin_range[NBIN] = {"0", "(0%, 10%]", "(10%, 50%]", "(50%, 100%]"};
+
+static int coverage_bin(int64_t salt, int64_t npix) {
+    if (salt == 0) return BIN_EMPTY;
+    if (10 * salt <= npix) return BIN_SMALL;
+    if (2 * salt <= npix) return BIN_MEDIUM;
+    return BIN_LARGE;
+}
+
+/* The truth as 0/1 bytes (a u8 record is used in place); refuses values
+ * other than 0 and 1. Gives the number of salt pixels. */
+static int truth_mask(const tgs_record *r, size_t n, uint8_t *buf, const uint8_t **mask, int64_t *salt) {
+    int64_t s = 0;
+    if (r->dtype == TGS_U8) {
+        const uint8_t *m = r->data;
+        for (size_t i = 0; i < n; i++) {
+            if (m[i] > 1) return tgs_err("record '%s' holds %d at pixel %zu; a mask holds 0 and 1", r->name, m[i], i);
+            s += m[i];
+        }
+        *mask = m;
+    } else {
+        const float *v = r->data;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] != 0 && v[i] != 1)
+                return tgs_err("record '%s' holds %g at pixel %zu; a mask holds 0 and 1", r->name, v[i], i);
+            buf[i] = v[i] == 1;
+            s += v[i] == 1;
+        }
+        *mask = buf;
+    }
+    *salt = s;
+    return 0;
+}
+
+/* One record's shape as an image of one channel. */
+static int one_channel(const tgs_record *r, const int *dtypes, int *h, int *w) {
+    int c;
+    if (tgs_record_check_image(r, dtypes, &c, h, w) < 0) return -1;
+    if (c != 1) return tgs_err("record '%s' has %d channels, expected 1", r->name, c);
+    return 0;
+}
+
+/* Score every sample of the input into bins[], one accumulator per bin. */
+static void score_stream(const options *o, tgs_metric *bins, char *path, size_t pathlen) {
+    tgs_reader rd;
+    if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
+    snprintf(path, pathlen, "%s", rd.path);
+    static const int prob_types[] = {TGS_F32, TGS_U8, 0}, mask_types[] = {TGS_U8, TGS_F32, 0};
+    tgs_sample s = {0};
+    uint8_t *buf = NULL; /* the truth as bytes, when it is f32 */
+    size_t buf_cap = 0;
+    tgs_progress bar;
+    tgs_progress_start(&bar, "eval", "images", 0, o->quiet);
+    int rc;
+    while ((rc = tgs_read_sample(&rd, &s)) > 0) {
+        char at[800];
+        const char *id = tgs_sample_id(&s);
+        if (id) snprintf(at, sizeof at, "%s: sample %llu (%.200s)", rd.path, (unsigned long long)rd.nsamples, id);
+        else snprintf(at, sizeof at, "%s: sample %llu", rd.path, (unsigned long long)rd.nsamples);
+        const tgs_record *pr = tgs_sample_get(&s, o->prob), *mr = tgs_sample_get(&s, o->mask);
+        if (!pr) die("%s: no '%s' record", at, o->prob);
+        if (!mr) die("%s: no '%s' record", at, o->mask);
+        int ph, pw, mh, mw;
+        if (one_channel(pr, prob_types, &ph, &pw) < 0 || one_channel(mr, mask_types, &mh, &mw) < 0)
+            die("%s: %s", at, tgs_errmsg());
+        if (ph != mh || pw != mw) die("%s: '%s' is %dx%d but '%s' is %dx%d", at, pr->name, ph, pw, mr->name, mh, mw);
+        size_t n = (size_t)ph * (size_t)pw;
+        if (n > buf_cap) {
+            free(buf);
+            if (!(buf = malloc(n))) die("out of memory");
+            buf_cap = n;
+        }
+        const uint8_t *truth = NULL;
+        int64_t salt = 0;
+        if (truth_mask(mr, n, buf, &truth, &salt) < 0) die("%s: %s", at, tgs_errmsg());
+        tgs_metric *m = &bins[coverage_bin(salt, (int64_t)n)];
+        if (pr->dtype == TGS_U8) {
+            const uint8_t *p = pr->data;
+            for (size_t i = 0; i < n; i++)
+                if (p[i] > 1)
+                    die("%s: record '%s' holds %d at pixel %zu; a u8 prediction is a mask of 0 and 1", at, pr->name, p[i], i);
+            tgs_metric_add_mask(m, p, truth, (int)n);
+        } else if (tgs_metric_add_prob(m, pr->data, truth, (int)n) < 0) {
+            die("%s: record '%s': %s", at, pr->name, tgs_errmsg());
+        }
+        tgs_progress_update(&bar, rd.nsamples);
+    }
+    if (rc < 0) die("%s", tgs_errmsg());
+    tgs_progress_end(&bar);
+    if (rd.nsamples == 0) die("%s: empty stream, no images to score", rd.path);
+    free(buf);
+    tgs_sample_free(&s);
+    tgs_reader_close(&rd);
+}
+
+/* A number for JSON: the shortest of %.15g and %.17g that reads back the
+ * same; NaN (a bin without images) is null. */
+static void json_num(FILE *fp, double v) {
+    if (!isfinite(v)) {
+        fputs("null", fp);
+        return;
+    }
+    char b[40];
+    snprintf(b, sizeof b, "%.15g", v);
+    if (strtod(b, NULL) != v) snprintf(b, sizeof b, "%.17g", v);
+    fputs(b, fp);
+}
+
+static void json_str(FILE *fp, const char *s) {
+    putc('"', fp);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(fp, "\\%c", c);
+        else if (c < 0x20) fprintf(fp, "\\u%04x", c);
+        else putc(c, fp);
+    }
+    putc('"', fp);
+}
+
+static void write_json(FILE *fp, const options *o, const char *path, const tgs_metric *all, const tgs_metric *bins, int kt) {
+    fputs("{\"file\":", fp);
+    json_str(fp, path);
+    fprintf(fp, ",\"images\":%lld,\"threshold\":", (long long)all->nimages);
+    json_num(fp, o->threshold);
+    fputs(",\"map\":", fp);
+    json_num(fp, tgs_metric_map(all, kt));
+    fputs(",\"mean_iou\":", fp);
+    json_num(fp, tgs_metric_mean_iou(all, kt));
+    fputs(",\"bins\":[", fp);
+    for (int b = 0; b < NBIN; b++) {
+        fprintf(fp, "%s{\"bin\":\"%s\",\"coverage\":\"%s\",\"images\":%lld,\"map\":", b ? "," : "", bin_name[b],
+                bin_range[b], (long long)bins[b].nimages);
+        json_num(fp, tgs_metric_map(&bins[b], kt));
+        fputs(",\"mean_iou\":", fp);
+        json_num(fp, tgs_metric_mean_iou(&bins[b], kt));
+        putc('}', fp);
+    }
+    putc(']', fp);
+    if (o->sweep) {
+        fputs(",\"sweep\":[", fp);
+        for (int k = 1; k <= TGS_METRIC_NSWEEP; k++) {
+            int i = tgs_metric_find(all, k / 20.0);
+            fputs(k > 1 ? ",{\"threshold\":" : "{\"threshold\":", fp);
+            json_num(fp, all->cut[i]);
+            fputs(",\"map\":", fp);
+            json_num(fp, tgs_metric_map(all, i));
+            fputs(",\"mean_iou\":", fp);
+            json_num(fp, tgs_metric_mean_iou(all, i));
+            putc('}', fp);
+        }
+        int best = tgs_metric_best(all);
+        fputs("],\"best\":{\"threshold\":", fp);
+        json_num(fp, all->cut[best]);
+        fputs(",\"map\":", fp);
+        json_num(fp, tgs_metric_map(all, best));
+        fputs(",\"mean_iou\":", fp);
+        json_num(fp, tgs_metric_mean_iou(all, best));
+        putc('}', fp);
+    }
+    fputs("}\n", fp);
+}
+
+static void fixed6(FILE *fp, double v) {
+    if (isfinite(v)) fprintf(fp, "  %8.6f", v);
+    else fprintf(fp, "  %8s", "-");
+}
+
+static void write_text(FILE *fp, const options *o, const tgs_metric *all, const tgs_metric *bins, int kt) {
+    fprintf(fp, "images     %lld\n", (long long)all->nimages);
+    fprintf(fp, "threshold  %g\n", o->threshold);
+    fprintf(fp, "mAP        %.6f\n", tgs_metric_map(all, kt));
+    fprintf(fp, "mean IoU   %.6f\n", tgs_metric_mean_iou(all, kt));
+    fprintf(fp, "\n%-7s %-12s %6s  %8s  %8s\n", "bin", "coverage", "images", "mAP", "mean IoU");
+    for (int b = 0; b < NBIN; b++) {
+        fprintf(fp, "%-7s %-12s %6lld", bin_name[b], bin_range[b], (long long)bins[b].nimages);
+        fixed6(fp, tgs_metric_map(&bins[b], kt));
+        fixed6(fp, tgs_metric_mean_iou(&bins[b], kt));
+        putc('\n', fp);
+    }
+    if (!o->sweep) return;
+    fprintf(fp, "\n%-9s  %8s  %8s\n", "threshold", "mAP", "mean IoU");
+    for (int k = 1; k <= TGS_METRIC_NSWEEP; k++) {
+        int i = tgs_metric_find(all, k / 20.0);
+        fprintf(fp, "%-9.2f", all->cut[i]);
+        fixed6(fp, tgs_metric_map(all, i));
+        fixed6(fp, tgs_metric_mean_iou(all, i));
+        putc('\n', fp);
+    }
+    int best = tgs_metric_best(all);
+    fprintf(fp, "best       %.2f  mAP %.6f\n", all->cut[best], tgs_metric_map(all, best));
+}
+
+int main(int argc, char **argv) {
+    tgs_cli_init(argv[0]);
+    options o = {.prob = "prob", .mask = "mask", .threshold = 0.5};
+    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON };
+    static const struct option longopts[] = {
+        {"prob", required_argument, 0, OPT_PROB},   {"mask", required_argument, 0, OPT_MASK},
+        {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
+        {"json", no_argument, 0, OPT_JSON},         {"output", required_argument, 0, 'o'},
+        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PROB: o.prob = optarg; break;
+        case OPT_MASK: o.mask = optarg; break;
+        case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", 0, 1); break;
+        case OPT_SWEEP: o.sweep = 1; break;
+        case OPT_JSON: o.json = 1; break;
+        case 'o': o.output = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': tgs_print_version(); return 0;
+        default: tgs_bad_option(c, argv);
+        }
+    }
+    if (optind < argc) o.input = argv[optind++];
+    if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+
+    /* the cuts: the threshold, and the sweep's when asked for */
+    double cuts[TGS_METRIC_NSWEEP + 1];
+    int ncut = 0;
+    cuts[ncut++] = o.threshold;
+    if (o.sweep)
+        for (int k = 1; k <= TGS_METRIC_NSWEEP; k++) cuts[ncut++] = k / 20.0;
+    tgs_metric bins[NBIN], all;
+    for (int b = 0; b < NBIN; b++)
+        if (tgs_metric_init(&bins[b], cuts, ncut) < 0) die("%s", tgs_errmsg());
+
+    char path[512];
+    score_stream(&o, bins, path, sizeof path);
+    all = bins[0];
+    for (int b = 1; b < NBIN; b++)
+        if (tgs_metric_merge(&all, &bins[b]) < 0) die("%s", tgs_errmsg());
+    int kt = tgs_metric_find(&all, o.threshold);
+
+    tgs_outfile out;
+    if (tgs_outfile_open(&out, o.output) < 0) die("%s", tgs_errmsg());
+    if (o.json) write_json(out.fp, &o, path, &all, bins, kt);
+    else write_text(out.fp, &o, &all, bins, kt);
+    if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
+    return 0;
+}
