@@ -163,7 +163,7 @@ static inline int opcheck_fd(const struct opcheck_case *c)
             host[i][j] = keep;
             tgs_tensor_set(og.g, og.in[i], host[i]);
             double num = (f[0] - f[1]) / (2 * eps), err = fabs(num - ana[j]) / scale;
-            if (err > worst) worst = err, worst_in = i, worst_at = j, worst_num = num, worst_ana = ana[j];
+            if (!(err <= worst)) worst = err, worst_in = i, worst_at = j, worst_num = num, worst_ana = ana[j]; /* NaN counts as worst */
         }
         free(ana);
     }

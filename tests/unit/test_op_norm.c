@@ -1,0 +1,406 @@
+/* Tests of lib/common/op_norm.c: batchnorm in training and eval mode, 4-D
+ * and 2-D, with and without the fused ReLU, its running statistics, and
+ * layernorm; by central finite differences and against PyTorch
+ * (tests/torch/gen_op_norm.py writes tests/data/torch/op_norm.tsr).
+ *
+ * Tolerances. Finite differences: opcheck's rule, max |num - ana| /
+ * max(1, max |ana|) <= 1e-2 with eps 1e-3 (float32 forward, so the
+ * numeric side carries ~1e-3 of rounding). PyTorch (float64 references):
+ * atol 1e-5, rtol 1e-4 on outputs and gradients, and on the running
+ * statistics.
+ *
+ * Fused BN-ReLU has its kink where the normalised value z is 0, which
+ * depends on the whole channel. Its fd inputs keep z away from 0: x is
+ * bimodal (|x| >= margin), beta is ~0 and the channel means are near 0, so
+ * |z| is well above what a 1e-3 step moves. */
+#include "opcheck.h"
+
+struct bn_opts {
+    float eps, momentum;
+    int relu;
+};
+
+static const struct bn_opts BN = {1e-5f, 0.1f, 0}, BN_RELU = {1e-5f, 0.1f, 1}, BN_RELU_M3 = {1e-5f, 0.3f, 1};
+
+static struct tgs_tensor *build_bn(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    const struct bn_opts *o = ctx;
+    return tgs_batchnorm(g, in[0], in[1], in[2], in[3], in[4], o->eps, o->momentum, o->relu);
+}
+
+static struct tgs_tensor *build_ln(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tgs_layernorm(g, in[0], in[1], in[2], 1e-5f);
+}
+
+/* BN inputs: x, gamma (0.5..1.5), beta, running mean, running var (> 0) */
+#define BN_IN(XIN, C, BLO, BHI, MLO, MHI)                                                                          \
+    5, {XIN, {1, {C}, 1, OPCHECK_UNIFORM, 0.5f, 1.5f, 0}, {1, {C}, 1, OPCHECK_UNIFORM, BLO, BHI, 0},                \
+        {1, {C}, 0, OPCHECK_UNIFORM, MLO, MHI, 0}, {1, {C}, 0, OPCHECK_UNIFORM, 0.5f, 2.0f, 0}}
+#define X4(N, C, H, W, G, LO, HI, MARGIN) {4, {N, C, H, W}, G, OPCHECK_UNIFORM, LO, HI, MARGIN}
+#define X3(A, B, C, G, LO, HI) {3, {A, B, C}, G, OPCHECK_UNIFORM, LO, HI, 0}
+#define X2(N, C, G, LO, HI, MARGIN) {2, {N, C}, G, OPCHECK_UNIFORM, LO, HI, MARGIN}
+
+/* training mode: fd and torch */
+static const struct opcheck_case bn_train[] = {
+    {"bn_train_4d", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, 0},
+    {"bn_train_4d_relu", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0.5f), 3, -0.01f, 0.01f, -0.5f, 0.5f), build_bn,
+     (void *)&BN_RELU, 0, 0, 0},
+    {"bn_train_4d_big_relu", BN_IN(X4(4, 5, 9, 11, 1, -1, 1, 0.5f), 5, -0.01f, 0.01f, -0.5f, 0.5f), build_bn,
+     (void *)&BN_RELU_M3, 0, 0, 0},
+    {"bn_train_4d_offset", BN_IN(X4(3, 2, 6, 5, 1, 20, 22, 0), 2, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN,
+     0, 0, 0},
+    {"bn_train_4d_xnograd", BN_IN(X4(2, 3, 4, 4, 0, -1, 1, 0.5f), 3, -0.01f, 0.01f, -0.5f, 0.5f), build_bn,
+     (void *)&BN_RELU, 0, 0, 0},
+    {"bn_train_2d", BN_IN(X2(6, 5, 1, -1, 1, 0), 5, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, 0},
+    {"bn_train_2d_relu", BN_IN(X2(32, 4, 1, -1, 1, 0.6f), 4, -0.01f, 0.01f, -0.5f, 0.5f), build_bn,
+     (void *)&BN_RELU, 0, 0, 0},
+};
+
+/* eval mode (running statistics): fd and torch on a training plan run with
+ * train = 0; the running mean and beta are ~0 so the ReLU kink is far */
+static const struct opcheck_case bn_eval[] = {
+    {"bn_eval_4d", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, 0},
+    {"bn_eval_4d_relu", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0.5f), 3, -0.01f, 0.01f, -0.01f, 0.01f), build_bn,
+     (void *)&BN_RELU, 0, 0, 0},
+    {"bn_eval_2d_relu", BN_IN(X2(6, 5, 1, -1, 1, 0.5f), 5, -0.01f, 0.01f, -0.01f, 0.01f), build_bn,
+     (void *)&BN_RELU, 0, 0, 0},
+};
+
+#define LN_IN(XIN, C)                                                                                              \
+    3, {XIN, {1, {C}, 1, OPCHECK_UNIFORM, 0.5f, 1.5f, 0}, {1, {C}, 1, OPCHECK_UNIFORM, -0.5f, 0.5f, 0}}
+
+static const struct opcheck_case ln_cases[] = {
+    {"ln_2d", LN_IN(X2(4, 16, 1, -1, 1, 0), 16), build_ln, NULL, 0, 0, 0},
+    {"ln_3d", LN_IN(X3(2, 5, 7, 1, -1, 1), 7), build_ln, NULL, 0, 0, 0},
+    {"ln_4d_offset", LN_IN(X4(2, 3, 2, 9, 1, 30, 31, 0), 9), build_ln, NULL, 0, 0, 0},
+};
+
+#define NCASES(a) (int)(sizeof(a) / sizeof(a[0]))
+
+/* ---- runs with the exec in a given mode ---- */
+
+static int graph_for(struct opcheck_graph *og, const struct opcheck_case *c, int train)
+{
+    if (opcheck_graph_make(og, c, 1) < 0) return -1;
+    tgs_graph_exec(og->g)->train = train;
+    return 0;
+}
+
+/* opcheck_fd's central differences (the same fills, R and error rule) on a
+ * training plan run in the given mode: eval-mode backward needs it. */
+static void fd_mode(const struct opcheck_case *c, int train)
+{
+    char name[160];
+    snprintf(name, sizeof name, "fd %s (train=%d)", c->name, train);
+    struct opcheck_graph og;
+    if (graph_for(&og, c, train) < 0) {
+        CHECKF(0, name, "%s", tgs_errmsg());
+        opcheck_graph_free(&og);
+        return;
+    }
+    tgs_rng r;
+    tgs_rng_seed(&r, 1234, 0);
+    float *host[TGS_NN_MAX_SRC + 2] = {0};
+    for (int i = 0; i < c->nin; i++) {
+        host[i] = malloc(og.in[i]->size * sizeof(float));
+        opcheck_fill(host[i], og.in[i]->size, &c->in[i], &r);
+        tgs_tensor_set(og.g, og.in[i], host[i]);
+    }
+    int64_t no = og.out->size;
+    float *R = malloc(no * sizeof(float)), *out = malloc(no * sizeof(float));
+    for (int64_t i = 0; i < no; i++) R[i] = 2 * tgs_rng_uniform(&r) - 1;
+    double eps = 1e-3, worst = 0;
+    int ok = tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, R) == 0;
+    for (int i = 0; i < c->nin && ok; i++) {
+        if (!c->in[i].grad) continue;
+        int64_t n = og.in[i]->size;
+        float *ana = malloc(n * sizeof(float));
+        tgs_tensor_get_grad(og.g, og.in[i], ana);
+        double scale = 1;
+        for (int64_t j = 0; j < n; j++) scale = fabs(ana[j]) > scale ? fabs(ana[j]) : scale;
+        for (int64_t j = 0; j < n; j++) {
+            float keep = host[i][j];
+            double f[2];
+            for (int s = 0; s < 2; s++) {
+                host[i][j] = keep + (s ? -1 : 1) * (float)eps;
+                tgs_tensor_set(og.g, og.in[i], host[i]);
+                tgs_graph_forward(og.g);
+                tgs_tensor_get(og.g, og.out, out);
+                f[s] = opcheck_dot(out, R, no);
+            }
+            host[i][j] = keep;
+            tgs_tensor_set(og.g, og.in[i], host[i]);
+            double err = fabs((f[0] - f[1]) / (2 * eps) - ana[j]) / scale;
+            worst = !(err <= worst) ? err : worst; /* a NaN counts as a failure */
+        }
+        free(ana);
+    }
+    CHECKF(ok && worst <= 1e-2, name, "%s worst error %.3g > 1e-2", ok ? "" : tgs_errmsg(), worst);
+    for (int i = 0; i < c->nin; i++) free(host[i]);
+    free(R);
+    free(out);
+    opcheck_graph_free(&og);
+}
+
+/* Inputs of case c from its reference sample; NULL if missing. */
+static const tgs_sample *set_ref_inputs(const struct opcheck_refs *rf, const struct opcheck_case *c,
+                                        struct opcheck_graph *og)
+{
+    const tgs_sample *s = opcheck_refs_find(rf, c->name);
+    if (!s) return NULL;
+    char rec[16];
+    for (int i = 0; i < c->nin; i++) {
+        snprintf(rec, sizeof rec, "in%d", i);
+        const float *v = opcheck_ref_f32(s, rec, og->in[i]->size);
+        if (!v) return NULL;
+        tgs_tensor_set(og->g, og->in[i], v);
+    }
+    return s;
+}
+
+static int close_to(struct tgs_graph *g, const struct tgs_tensor *t, int grad, const float *want, const char *what,
+                    char *why, size_t whylen)
+{
+    float *buf = malloc(t->size * sizeof(float));
+    int64_t at = -1;
+    if (grad) tgs_tensor_get_grad(g, t, buf);
+    else tgs_tensor_get(g, t, buf);
+    int ok = want && opcheck_close(buf, want, t->size, 1e-5, 1e-4, &at);
+    if (!ok) {
+        if (want) snprintf(why, whylen, "%s[%lld] = %.7g, torch %.7g", what, (long long)at, buf[at], want[at]);
+        else snprintf(why, whylen, "%s: no reference of that size", what);
+    }
+    free(buf);
+    return ok;
+}
+
+/* The torch comparison in a given mode, and the running statistics after
+ * the one forward: torch's update in training, unchanged in eval. */
+static void torch_mode(const struct opcheck_refs *rf, const struct opcheck_case *c, int train)
+{
+    char name[160], why[256] = "";
+    snprintf(name, sizeof name, "torch %s (train=%d) and running stats", c->name, train);
+    struct opcheck_graph og;
+    const tgs_sample *s = NULL;
+    int ok = graph_for(&og, c, train) == 0 && (s = set_ref_inputs(rf, c, &og)) != NULL;
+    if (!ok) {
+        CHECKF(0, name, "%s", s ? tgs_errmsg() : "reference case or input missing");
+        opcheck_graph_free(&og);
+        return;
+    }
+    int64_t C = og.in[1]->size;
+    const float *dout = opcheck_ref_f32(s, "dout", og.out->size);
+    ok = dout && tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, dout) == 0;
+    if (!ok) snprintf(why, sizeof why, "run: %s", dout ? tgs_errmsg() : "no dout");
+    ok = ok && close_to(og.g, og.out, 0, opcheck_ref_f32(s, "out", og.out->size), "out", why, sizeof why);
+    const char *gname[3] = {"grad0", "grad1", "grad2"};
+    for (int i = 0; i < 3 && ok; i++)
+        if (c->in[i].grad) ok = close_to(og.g, og.in[i], 1, opcheck_ref_f32(s, gname[i], og.in[i]->size), gname[i],
+                                         why, sizeof why);
+    ok = ok && close_to(og.g, og.in[3], 0, opcheck_ref_f32(s, train ? "run_mean" : "in3", C), "run_mean", why,
+                        sizeof why);
+    ok = ok && close_to(og.g, og.in[4], 0, opcheck_ref_f32(s, train ? "run_var" : "in4", C), "run_var", why,
+                        sizeof why);
+    CHECKF(ok, name, "%s", why);
+    opcheck_graph_free(&og);
+}
+
+/* ---- properties ---- */
+
+/* Forward and backward give the same bytes on one thread and on two (the
+ * per-plane statistics are combined in plane order, layernorm's column
+ * sums are split by column). */
+static void same_bytes_threads(const struct opcheck_case *c)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s: same bytes on 1 and 2 threads", c->name);
+    float *res[2] = {0};
+    int64_t total = 0;
+    int ok = 1;
+    for (int t = 0; t < 2 && ok; t++) {
+        struct opcheck_graph og;
+        if (graph_for(&og, c, 1) < 0) {
+            ok = 0;
+            opcheck_graph_free(&og);
+            break;
+        }
+        tgs_graph_exec(og.g)->threads = t + 1;
+        tgs_rng r;
+        tgs_rng_seed(&r, 99, 0);
+        total = og.out->size;
+        for (int i = 0; i < c->nin; i++) total += og.in[i]->size * (1 + (c->in[i].grad != 0));
+        float *v = res[t] = malloc(total * sizeof(float)), *dout = malloc(og.out->size * sizeof(float));
+        for (int i = 0; i < c->nin; i++) {
+            opcheck_fill(v, og.in[i]->size, &c->in[i], &r);
+            tgs_tensor_set(og.g, og.in[i], v);
+            v += og.in[i]->size;
+        }
+        opcheck_fill(dout, og.out->size, &c->in[0], &r);
+        ok = tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, dout) == 0;
+        tgs_tensor_get(og.g, og.out, v);
+        v += og.out->size;
+        for (int i = 0; i < c->nin; i++)
+            if (c->in[i].grad) tgs_tensor_get_grad(og.g, og.in[i], v), v += og.in[i]->size;
+        free(dout);
+        opcheck_graph_free(&og);
+    }
+    CHECK(ok && memcmp(res[0], res[1], total * sizeof(float)) == 0, name);
+    free(res[0]);
+    free(res[1]);
+}
+
+/* relu=1 gives the same bytes as batchnorm then a separate ReLU node. */
+static struct tgs_tensor *build_bn_then_relu(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tgs_relu(g, tgs_batchnorm(g, in[0], in[1], in[2], in[3], in[4], 1e-5f, 0.1f, 0));
+}
+
+static void fused_equals_unfused(void)
+{
+    struct opcheck_case c[2] = {
+        {"fused", BN_IN(X4(3, 4, 6, 5, 1, -1, 1, 0), 4, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN_RELU, 0, 0,
+         0},
+        {"unfused", BN_IN(X4(3, 4, 6, 5, 1, -1, 1, 0), 4, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_then_relu, NULL, 0, 0,
+         0},
+    };
+    float *res[2];
+    int64_t n = 360 + 360 + 4 + 4 + 4 + 4;
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        struct opcheck_graph og;
+        float *v = res[k] = calloc(n, sizeof(float));
+        if (opcheck_graph_make(&og, &c[k], 1) < 0) {
+            ok = 0;
+            opcheck_graph_free(&og);
+            continue;
+        }
+        tgs_rng r;
+        tgs_rng_seed(&r, 5, 0);
+        float buf[360];
+        for (int i = 0; i < 5; i++) {
+            opcheck_fill(buf, og.in[i]->size, &c[k].in[i], &r);
+            tgs_tensor_set(og.g, og.in[i], buf);
+        }
+        opcheck_fill(buf, 360, &c[k].in[0], &r);
+        ok &= tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, buf) == 0;
+        tgs_tensor_get(og.g, og.out, v);
+        tgs_tensor_get_grad(og.g, og.in[0], v + 360);
+        tgs_tensor_get_grad(og.g, og.in[1], v + 720);
+        tgs_tensor_get_grad(og.g, og.in[2], v + 724);
+        tgs_tensor_get(og.g, og.in[3], v + 728);
+        tgs_tensor_get(og.g, og.in[4], v + 732);
+        opcheck_graph_free(&og);
+    }
+    CHECK(ok && memcmp(res[0], res[1], n * sizeof(float)) == 0,
+          "batchnorm relu=1: same bytes as batchnorm then relu (out, grads, running stats)");
+    free(res[0]);
+    free(res[1]);
+}
+
+/* Training with one value per channel has no variance: torch refuses, so
+ * does forward (the shape is fine for eval, so the builder accepts it). */
+static void one_value_per_channel(void)
+{
+    const struct opcheck_case c = {"bn_one", BN_IN(X2(1, 3, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn,
+                                   (void *)&BN, 0, 0, 0};
+    struct opcheck_graph og;
+    int made = opcheck_graph_make(&og, &c, 1) == 0;
+    int rc = made ? tgs_graph_forward(og.g) : 0;
+    CHECKF(made && rc < 0 && strstr(tgs_errmsg(), "batchnorm"), "batchnorm: training on (1,C) fails in forward",
+           "made %d rc %d: %s", made, rc, tgs_errmsg());
+    tgs_graph_exec(og.g)->train = 0;
+    CHECK(made && tgs_graph_forward(og.g) == 0, "batchnorm: eval on (1,C) runs");
+    opcheck_graph_free(&og);
+}
+
+/* Each builder refuses bad shapes and arguments with a message naming it. */
+static void bad_builds(void)
+{
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+    struct {
+        const char *what, *op;
+    } cases[] = {
+        {"batchnorm: 3-D x", "batchnorm"},
+        {"batchnorm: gamma of another size", "batchnorm"},
+        {"batchnorm: running var of another size", "batchnorm"},
+        {"batchnorm: running mean with a gradient", "batchnorm"},
+        {"batchnorm: eps 0", "batchnorm"},
+        {"batchnorm: NULL x", "batchnorm"},
+        {"layernorm: gamma of another size", "layernorm"},
+        {"layernorm: beta 2-D", "layernorm"},
+    };
+    for (int k = 0; k < NCASES(cases); k++) {
+        struct tgs_graph *g = tgs_graph_new(ps);
+        struct tgs_tensor *x4 = tgs_input(g, "x", 4, (int32_t[]){2, 3, 4, 4}),
+                          *x3 = tgs_input(g, "x3", 3, (int32_t[]){2, 3, 4}),
+                          *c3 = tgs_input(g, "c3", 1, (int32_t[]){3}), *c4 = tgs_input(g, "c4", 1, (int32_t[]){4}),
+                          *c13 = tgs_input(g, "c13", 2, (int32_t[]){1, 4}),
+                          *rm = tgs_input(g, "rm", 1, (int32_t[]){3}), *rv = tgs_input(g, "rv", 1, (int32_t[]){3});
+        struct tgs_tensor *y = NULL;
+        switch (k) {
+        case 0: y = tgs_batchnorm(g, x3, c3, c3, rm, rv, 1e-5f, 0.1f, 0); break;
+        case 1: y = tgs_batchnorm(g, x4, c4, c3, rm, rv, 1e-5f, 0.1f, 0); break;
+        case 2: y = tgs_batchnorm(g, x4, c3, c3, rm, c4, 1e-5f, 0.1f, 0); break;
+        case 3: tgs_requires_grad(rm); y = tgs_batchnorm(g, x4, c3, c3, rm, rv, 1e-5f, 0.1f, 1); break;
+        case 4: y = tgs_batchnorm(g, x4, c3, c3, rm, rv, 0, 0.1f, 0); break;
+        case 5: y = tgs_batchnorm(g, NULL, c3, c3, rm, rv, 1e-5f, 0.1f, 0); break;
+        case 6: y = tgs_layernorm(g, x3, c3, c4, 1e-5f); break;
+        case 7: y = tgs_layernorm(g, x3, c4, c13, 1e-5f); break;
+        }
+        const char *e = tgs_graph_error(g);
+        CHECKF(!y && e && strncmp(e, cases[k].op, strlen(cases[k].op)) == 0, cases[k].what, "returned %p, error '%s'",
+               (void *)y, e ? e : "(none)");
+        tgs_graph_free(g);
+    }
+    /* a NULL input after a failure keeps the first message */
+    struct tgs_graph *g = tgs_graph_new(ps);
+    struct tgs_tensor *x = tgs_input(g, "x", 3, (int32_t[]){2, 3, 4}), *c = tgs_input(g, "c", 1, (int32_t[]){5});
+    struct tgs_tensor *y = tgs_layernorm(g, tgs_layernorm(g, x, c, c, 1e-5f), c, c, 1e-5f);
+    CHECKF(!y && tgs_graph_error(g) && strstr(tgs_graph_error(g), "(4)"), "layernorm: first error kept",
+           "error '%s'", tgs_graph_error(g) ? tgs_graph_error(g) : "(none)");
+    tgs_graph_free(g);
+    tgs_params_free(ps);
+}
+
+int main(void)
+{
+    struct opcheck_refs rf;
+    if (opcheck_refs_load(&rf, "tests/data/torch/op_norm.tsr") < 0) {
+        CHECKF(0, "load tests/data/torch/op_norm.tsr", "%s", tgs_errmsg());
+        CHECK_DONE();
+    }
+    for (int k = 0; k < NCASES(bn_train); k++) {
+        opcheck_fd(&bn_train[k]);
+        opcheck_torch(&rf, &bn_train[k], 1e-5, 1e-4);
+        torch_mode(&rf, &bn_train[k], 1);
+    }
+    for (int k = 0; k < NCASES(bn_eval); k++) {
+        fd_mode(&bn_eval[k], 0);
+        torch_mode(&rf, &bn_eval[k], 0);
+        /* an inference plan (memory reused, forward only) gives the same */
+        struct opcheck_case c = bn_eval[k];
+        c.infer = 1;
+        opcheck_torch(&rf, &c, 1e-5, 1e-4);
+    }
+    for (int k = 0; k < NCASES(ln_cases); k++) {
+        opcheck_fd(&ln_cases[k]);
+        opcheck_torch(&rf, &ln_cases[k], 1e-5, 1e-4);
+    }
+    /* big enough to be threaded */
+    const struct opcheck_case big[] = {
+        {"bn (4,3,64,64) relu", BN_IN(X4(4, 3, 64, 64, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn,
+         (void *)&BN_RELU, 0, 0, 0},
+        {"ln (64,520)", LN_IN(X2(64, 520, 1, -1, 1, 0), 520), build_ln, NULL, 0, 0, 0},
+    };
+    for (int k = 0; k < NCASES(big); k++) same_bytes_threads(&big[k]);
+    fused_equals_unfused();
+    one_value_per_channel();
+    bad_builds();
+    /* the slot past the last sample holds what the read at the end left */
+    for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);
+    free(rf.s);
+    CHECK_DONE();
+}
