@@ -80,8 +80,14 @@ def main():
     x = torch.randn(2, 1, 32, 32, generator=g).float().double()
     y = (torch.rand(2, 1, 32, 32, generator=g) > 0.5).double()
     c = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
-    # start from float32-representable weights, as the C side stores them
+    # BN affine parameters away from their (1, 0) start, so a mistake in
+    # how gamma or beta enter is seen; then float32-representable weights,
+    # as the C side stores them
     with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
         for t in model.state_dict().values():
             if t.is_floating_point():
                 t.copy_(t.float().double())
