@@ -1,13 +1,20 @@
 /* rle_bench: time tgs_rle_encode alone, on masks already in memory.
  *
  *   rle_bench [-n RUNS] [-o FILE] STREAM
+ *   rle_bench -C [-n RUNS] STREAM
  *
  * Loads every sample's 'mask' record (u8, (H,W) or (1,H,W), all the same
  * size) of STREAM as 0/1, as tgs-rle encode does before encoding, then
  * encodes all of them RUNS times and prints the best pass:
  *   impl=c stage=core masks=N seconds=S masks_s=R
  * -o FILE writes each mask's RLE text on its own line (from the last
- * pass), for bench/run.sh to compare with numpy's. */
+ * pass), for bench/run.sh to compare with numpy's.
+ *
+ * -C times the CRC-32 instead, what reading a stream checks: tgs_crc32
+ * (the fast path this CPU has) and tgs_crc32_portable over STREAM's bytes
+ * in memory, 64 KiB a call (about a record's size; the buffer is larger
+ * than the caches, as the stream is), best of RUNS each:
+ *   impl=crc32-NAME stage=crc32 bytes=N seconds=S gb_s=R */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32.h"
 #include "err.h"
 #include "rle.h"
 #include "stream.h"
@@ -65,15 +73,49 @@ static uint8_t *load(const char *path, long *n_out, int *h_out, int *w_out) {
     return masks;
 }
 
+/* -C: the CRC over the file's bytes, fast path then portable */
+static void bench_crc(const char *path, int runs) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fatal("cannot open the stream");
+    size_t cap = 1 << 20, n = 0, got;
+    unsigned char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) buf = realloc(buf, cap *= 2);
+    if (!buf) fatal("out of memory");
+    fclose(f);
+    enum { PIECE = 64 << 10 };
+    for (int impl = 0; impl < 2; impl++) {
+        double best = 1e30;
+        uint32_t crc = 0;
+        for (int k = 0; k < runs; k++) {
+            double t0 = now();
+            for (size_t i = 0; i < n; i += PIECE) {
+                size_t len = n - i < PIECE ? n - i : PIECE;
+                crc ^= impl ? tgs_crc32_portable(0, buf + i, len) : tgs_crc32(0, buf + i, len);
+            }
+            double dt = now() - t0;
+            if (dt < best) best = dt;
+        }
+        printf("impl=crc32-%s stage=crc32 bytes=%zu seconds=%.4f gb_s=%.2f (xor of CRCs %08x)\n",
+               impl ? "portable" : tgs_crc32_impl(), n, best, (double)n / best / 1e9, (unsigned)crc);
+    }
+    free(buf);
+}
+
 int main(int argc, char **argv) {
-    int runs = 5, opt;
+    int runs = 5, opt, crc = 0;
     const char *out_path = NULL;
-    while ((opt = getopt(argc, argv, "n:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "Cn:o:")) != -1) {
         if (opt == 'n') runs = atoi(optarg);
         else if (opt == 'o') out_path = optarg;
-        else fatal("usage: rle_bench [-n RUNS] [-o FILE] STREAM");
+        else if (opt == 'C') crc = 1;
+        else fatal("usage: rle_bench [-C] [-n RUNS] [-o FILE] STREAM");
     }
-    if (optind != argc - 1 || runs < 1) fatal("usage: rle_bench [-n RUNS] [-o FILE] STREAM");
+    if (optind != argc - 1 || runs < 1) fatal("usage: rle_bench [-C] [-n RUNS] [-o FILE] STREAM");
+    if (crc) {
+        bench_crc(argv[optind], runs);
+        return 0;
+    }
     long n;
     int h, w;
     uint8_t *masks = load(argv[optind], &n, &h, &w);

@@ -12,10 +12,13 @@
 #     tgs-rle encode, and bench/rle_numpy.py encode (numpy reader + Kaggle
 #     RLE; also without CRC checks, for reference);
 # (b) the encoder alone on masks in memory: build/bench/rle_bench
-#     (tgs_rle_encode in a loop) and rle_numpy.py core.
-# Each timing is the best of BENCH_RUNS (default 5). Both CSVs, and both
+#     (tgs_rle_encode in a loop) and rle_numpy.py core;
+# (c) for reference, the CRC-32 that reading checks every byte with: the
+#     fast path this CPU has and the portable one (rle_bench -C).
+# Each timing is the best of BENCH_RUNS (default 5). Both CSVs, and all
 # cores' texts, must be byte-identical, or this fails. Prints
 #   impl=NAME stage=STAGE masks=N seconds=S masks_s=R
+#   impl=crc32-NAME stage=crc32 bytes=N seconds=S gb_s=R
 #   ratio end_to_end=X core=Y        (ours over numpy, in masks/s)
 set -eu
 cd "$(dirname "$0")/.."
@@ -98,6 +101,7 @@ cmp -s "$T/ours.rle" "$T/numpy.rle" || die "core RLE texts differ: $(cmp "$T/our
 # and the core texts are the CSV's second column
 tail -n +2 "$T/ours.csv" | cut -d, -f2 | cmp -s - "$T/ours.rle" || die "rle_bench's texts are not the CSV's"
 cat "$T/core_c" "$T/core_np"
+"$RLE_BENCH" -C -n "$RUNS" "$T/in.tgs" || die "rle_bench -C failed"
 
 rate() { sed -n 's/.*masks_s=\([0-9.]*\).*/\1/p' "$1"; }
 awk -v a="$t_np" -v b="$t_ours" -v c="$(rate "$T/core_c")" -v d="$(rate "$T/core_np")" \

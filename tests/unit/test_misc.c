@@ -1,11 +1,13 @@
 /* Unit tests of the small pieces: RNG determinism and ranges, the CSV
- * reader, depth tables and the neighbour order. */
+ * reader, depth tables and the neighbour order, and the CRC-32's fast
+ * path against its portable one. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "crc32.h"
 #include "csv.h"
 #include "err.h"
 #include "rng.h"
@@ -106,8 +108,62 @@ static void test_depths(void) {
     unlink(p);
 }
 
+/* The fast CRC (PCLMULQDQ folding, where the CPU has it) against the
+ * portable tables: every length 0..300 (below, at and past the 64-byte
+ * switch and the 16-byte steps) at every alignment 0..15 with a running
+ * CRC to continue from, large buffers, and chains of calls split at random
+ * points; and both against values from zlib. */
+static void test_crc32_fast(void) {
+    enum { BIG = 1 << 20 };
+    unsigned char *buf = malloc(BIG + 64);
+    tgs_rng r;
+    tgs_rng_seed(&r, 7, 32);
+    for (size_t i = 0; i < BIG + 64; i++) buf[i] = (unsigned char)tgs_rng_u64(&r);
+    if (strcmp(tgs_crc32_impl(), "pclmul") != 0)
+        printf("skip - crc32 fast path: this CPU has no PCLMULQDQ, tgs_crc32 is the portable code (%s)\n", tgs_crc32_impl());
+    int bad = 0, tried = 0;
+    for (size_t len = 0; len <= 300; len++)
+        for (size_t off = 0; off < 16; off++) {
+            uint32_t seed = (uint32_t)tgs_rng_u64(&r), fast = tgs_crc32(seed, buf + off, len);
+            uint32_t ref = tgs_crc32_portable(seed, buf + off, len);
+            tried++;
+            if (fast != ref) {
+                if (!bad) printf("# length %zu, offset %zu: %08x, want %08x\n", len, off, fast, ref);
+                bad++;
+            }
+        }
+    CHECKF(bad == 0, "crc32 fast path equals the portable one, lengths 0..300 at offsets 0..15", "%d of %d differ", bad, tried);
+    bad = 0;
+    static const size_t big[] = {BIG, BIG - 1, BIG - 15, 4096 + 63, 65536 + 17, 100000};
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+        for (size_t off = 0; off < 64; off += 13)
+            bad += tgs_crc32(0, buf + off, big[i]) != tgs_crc32_portable(0, buf + off, big[i]);
+    CHECKF(bad == 0, "crc32 fast path equals the portable one on large buffers", "%d differ", bad);
+    bad = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        size_t len = 1 + tgs_rng_below(&r, 20000), pos = 0;
+        uint32_t crc = 0, whole = tgs_crc32_portable(0, buf, len);
+        while (pos < len) { /* pieces of 0..511 bytes, some below the 64-byte switch */
+            size_t n = tgs_rng_below(&r, 512);
+            if (n > len - pos) n = len - pos;
+            crc = tgs_crc32(crc, buf + pos, n);
+            pos += n;
+        }
+        bad += crc != whole;
+    }
+    CHECKF(bad == 0, "crc32 fast path continues across calls split anywhere", "%d of 200 chains differ", bad);
+    /* golden values, from Python's zlib.crc32 */
+    static const char fox[] = "The quick brown fox jumps over the lazy dog";
+    CHECK(tgs_crc32(0, fox, 43) == 0x414FA339u && tgs_crc32_portable(0, fox, 43) == 0x414FA339u, "crc32 of the fox is zlib's");
+    for (size_t i = 0; i < 100000; i++) buf[i] = (unsigned char)(i * 7);
+    CHECK(tgs_crc32(0, buf, 100000) == 0x0EAF0153u && tgs_crc32_portable(0, buf, 100000) == 0x0EAF0153u,
+          "crc32 of 100000 bytes is zlib's, both paths");
+    free(buf);
+}
+
 int main(void) {
     test_rng();
+    test_crc32_fast();
     test_csv();
     test_depths();
     CHECK_DONE();

@@ -82,9 +82,12 @@ static void reference_encode(const uint8_t *m, int h, int w, char *out) {
 
 static void test_fast_matches_reference(void) {
     /* random masks with random non-zero values, in shapes that exercise
-     * every strip case: narrower than 8, a partial last strip, a tall mask
-     * past the fast path's row limit, and the TGS size */
-    static const int shapes[][2] = {{1, 1}, {3, 2}, {2, 7}, {9, 8}, {5, 13}, {101, 101}, {64, 17}, {1100, 9}, {7, 300}};
+     * every strip case: narrower than a 16-byte chunk (the plain walk), a
+     * partial last chunk and strip, strips narrowed by the height (129:
+     * 112 columns, 600: 16), a tall mask past the fast path's row limit,
+     * and the TGS size */
+    static const int shapes[][2] = {{1, 1}, {3, 2}, {2, 7}, {9, 8}, {5, 13}, {101, 101}, {64, 17}, {1100, 9}, {7, 300},
+                                    {1, 16}, {33, 31}, {20, 65}, {129, 130}, {600, 24}, {1024, 18}, {1100, 20}};
     uint32_t seed = 12345;
     int bad = 0, tried = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -114,8 +117,52 @@ static void test_fast_matches_reference(void) {
     CHECKF(bad == 0, "fast encoder equals the definition on random masks of many shapes", "%d of %d differ", bad, tried);
 }
 
+/* Patterns at the fast encoder's edges, each against the definition: the
+ * extremes (empty, full, a change at every pixel), runs that cross the
+ * seam between columns and between strips, in shapes either side of its
+ * 16-column chunks, 64-column words and 128-column strips, heights that
+ * narrow the strip (16384 / h: 129 -> 112, 500 -> 32, 1024 -> 16), and
+ * past its limits (h > 1024, w < 16: the plain walk). */
+static void test_fast_edges(void) {
+    static const int shapes[][2] = {{1, 16},  {2, 17},   {101, 101}, {16, 64},  {3, 65},    {4, 127},
+                                    {5, 128}, {6, 129},  {129, 150}, {500, 40}, {1024, 33}, {1025, 20},
+                                    {101, 15}, {16, 300}, {100, 257}};
+    static const char *const patterns[] = {"empty", "full", "checkerboard", "vertical stripes", "horizontal stripes",
+                                           "last pixel", "first and last column", "diagonal", "bottom row",
+                                           "top row, value 255"};
+    enum { NPAT = sizeof patterns / sizeof *patterns };
+    int bad[NPAT] = {0};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int h = shapes[s][0], w = shapes[s][1];
+        uint8_t *m = malloc((size_t)h * w);
+        char *a = malloc(tgs_rle_max_len(h, w)), *b = malloc(tgs_rle_max_len(h, w) + 64);
+        for (int p = 0; p < NPAT; p++) {
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int on = p == 1 || (p == 2 && (x + y) % 2) || (p == 3 && x % 2) || (p == 4 && y % 2) ||
+                             (p == 5 && y == h - 1 && x == w - 1) || (p == 6 && (x == 0 || x == w - 1)) ||
+                             (p == 7 && x % h == y) || (p == 8 && y == h - 1) || (p == 9 && y == 0);
+                    m[(size_t)y * w + x] = on ? (p == 9 ? 255 : 1) : 0;
+                }
+            size_t n = tgs_rle_encode(m, h, w, a);
+            reference_encode(m, h, w, b);
+            if (strcmp(a, b) != 0 || n != strlen(b)) {
+                if (!bad[p]) printf("# %s %dx%d: got '%.60s', want '%.60s'\n", patterns[p], h, w, a, b);
+                bad[p]++;
+            }
+        }
+        free(m), free(a), free(b);
+    }
+    for (int p = 0; p < NPAT; p++) {
+        char name[96];
+        snprintf(name, sizeof name, "fast encoder equals the definition: %s", patterns[p]);
+        CHECKF(bad[p] == 0, name, "%d shapes differ", bad[p]);
+    }
+}
+
 int main(void) {
     test_fast_matches_reference();
+    test_fast_edges();
     test_encode();
     test_decode();
     CHECK_DONE();
