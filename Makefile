@@ -20,7 +20,7 @@ CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$
 ALL_CFLAGS = -std=c11 $(WARN) -fno-math-errno $(CFLAGS) -MMD -MP
 LDLIBS  += -lpng -lopenblas -lm -lpthread
 
-TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval
+TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop
 LIB_SRC  = $(sort $(wildcard lib/common/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
 UNIT_SRC = $(sort $(wildcard tests/unit/*.c))

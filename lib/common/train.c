@@ -1,0 +1,384 @@
+/* train: inputs, the model with its losses, optimizer state (train.h). */
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "rng.h"
+
+/* ---- numbers as text ---- */
+
+const char *tgs_fmt_float(char *buf, size_t size, float v) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+const char *tgs_fmt_double(char *buf, size_t size, double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* ---- losses ---- */
+
+static const char *const part_names[TGS_LOSS_NPARTS] = {"bce", "dice", "focal", "boundary", "lovasz", "lovasz-sym", "cls"};
+
+const char *tgs_loss_part_name(int part) { return part >= 0 && part < TGS_LOSS_NPARTS ? part_names[part] : "?"; }
+
+int tgs_loss_mix_parse(const char *spec, float w[TGS_LOSS_NPARTS]) {
+    float v[TGS_LOSS_NPARTS] = {0};
+    int seen[TGS_LOSS_NPARTS] = {0}, any = 0;
+    const char *p = spec;
+    if (!*p) return tgs_err("loss '': empty; give NAME=WEIGHT[,NAME=WEIGHT...]");
+    while (*p) {
+        const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        if (!comma) comma = p + strlen(p);
+        if (!eq || eq > comma)
+            return tgs_err("loss '%s': '%.*s' is not NAME=WEIGHT", spec, (int)(comma - p), p);
+        int k = -1;
+        for (int i = 0; i < TGS_LOSS_NPARTS; i++)
+            if ((size_t)(eq - p) == strlen(part_names[i]) && strncmp(p, part_names[i], (size_t)(eq - p)) == 0) k = i;
+        if (k < 0)
+            return tgs_err("loss '%s': unknown loss '%.*s' (bce, dice, focal, boundary, lovasz, lovasz-sym, cls)", spec,
+                           (int)(eq - p), p);
+        if (seen[k]) return tgs_err("loss '%s': %s given twice", spec, part_names[k]);
+        char num[64], *end;
+        size_t len = (size_t)(comma - eq - 1);
+        if (len == 0 || len >= sizeof num) return tgs_err("loss '%s': %s needs a weight", spec, part_names[k]);
+        memcpy(num, eq + 1, len);
+        num[len] = 0;
+        double x = strtod(num, &end);
+        if (*end || !isfinite(x) || x < 0 || x > 1e6)
+            return tgs_err("loss '%s': weight '%s' of %s is not a number in [0, 1e6]", spec, num, part_names[k]);
+        v[k] = (float)x, seen[k] = 1;
+        any |= x > 0;
+        p = *comma ? comma + 1 : comma;
+        if (*comma && !*p) return tgs_err("loss '%s': ends with a comma", spec);
+    }
+    if (!any) return tgs_err("loss '%s': every weight is 0", spec);
+    memcpy(w, v, sizeof v);
+    return 0;
+}
+
+void tgs_loss_mix_format(const float w[TGS_LOSS_NPARTS], char *buf, size_t size) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < TGS_LOSS_NPARTS && k < size; i++) {
+        if (!(w[i] > 0)) continue;
+        char num[32];
+        k += (size_t)snprintf(buf + k, size - k, "%s%s=%s", k ? "," : "", part_names[i], tgs_fmt_float(num, sizeof num, w[i]));
+    }
+}
+
+/* ---- inputs ---- */
+
+void tgs_prep_init(tgs_prep *p, int stride) {
+    memset(p, 0, sizeof *p);
+    p->stride = stride > 0 ? stride : 1;
+    p->std = 1;
+}
+
+void tgs_prep_free(tgs_prep *p) { tgs_aug_work_free(&p->work); }
+
+int tgs_prep_view_sample(const tgs_prep *p, const tgs_sample *smp, int need_mask, tgs_prep_view *v) {
+    static const int types[] = {TGS_U8, TGS_F32, 0};
+    memset(v, 0, sizeof *v);
+    v->image = tgs_sample_get(smp, "image");
+    if (!v->image) return tgs_err("no 'image' record");
+    if (tgs_record_check_image(v->image, types, &v->c, &v->h, &v->w) < 0) return -1;
+    v->mask = tgs_sample_get(smp, "mask");
+    if (!v->mask && need_mask) return tgs_err("no 'mask' record (training and validation need labelled samples)");
+    int mc = 1, mh = 0, mw = 0;
+    if (v->mask) {
+        static const int mtypes[] = {TGS_U8, TGS_F32, 0};
+        if (tgs_record_check_image(v->mask, mtypes, &mc, &mh, &mw) < 0) return -1;
+        if (mc != 1) return tgs_err("record 'mask' has %d channels, expected 1", mc);
+    }
+    if (v->image->dtype == TGS_U8) {
+        v->raw = 1;
+        int side = v->h > v->w ? v->h : v->w;
+        v->s = p->size ? p->size : (side + p->stride - 1) / p->stride * p->stride;
+        if (v->h > v->s || v->w > v->s)
+            return tgs_err("record 'image': the tile is %dx%d, larger than the input size %d", v->w, v->h, v->s);
+        if (v->s % p->stride)
+            return tgs_err("input size %d is not a multiple of the model's stride %d", v->s, p->stride);
+        v->crop[0] = (v->s - v->h) / 2, v->crop[1] = (v->s - v->w) / 2, v->crop[2] = v->h, v->crop[3] = v->w;
+        if (v->mask && (v->mask->dtype != TGS_U8 || mh != v->h || mw != v->w))
+            return tgs_err("record 'mask' is %s %dx%d; a u8 %dx%d 'image' needs a u8 mask of its size",
+                           tgs_dtype_name(v->mask->dtype), mw, mh, v->w, v->h);
+        return 0;
+    }
+    /* an f32 model input: square, a multiple of the stride, crop inside it */
+    if (v->h != v->w)
+        return tgs_err("record 'image' is f32 %dx%d; a padded model input is square (tgs-augment --size)", v->w, v->h);
+    v->s = v->h;
+    if (v->s % p->stride)
+        return tgs_err("record 'image' is f32 %dx%d, not a multiple of the model's stride %d (pad with tgs-augment --size)",
+                       v->w, v->h, p->stride);
+    if (p->size && v->s != p->size)
+        return tgs_err("record 'image' is f32 %dx%d, but the input size is %d", v->w, v->h, p->size);
+    const tgs_record *cr = tgs_sample_get(smp, "crop");
+    if (cr) {
+        if (cr->dtype != TGS_I32 || cr->ndim != 1 || cr->dims[0] != 4)
+            return tgs_err("record 'crop' is not i32 [4] (y0, x0, h, w)");
+        memcpy(v->crop, cr->data, sizeof v->crop);
+        const int32_t *c = v->crop;
+        if (c[0] < 0 || c[1] < 0 || c[2] < 1 || c[3] < 1 || c[2] > v->s - c[0] || c[3] > v->s - c[1])
+            return tgs_err("record 'crop' %d %d %d %d does not lie inside the %dx%d image", c[0], c[1], c[2], c[3], v->s, v->s);
+    } else {
+        v->crop[0] = v->crop[1] = 0, v->crop[2] = v->crop[3] = v->s;
+    }
+    if (v->mask && (v->mask->dtype != TGS_F32 || mh != v->s || mw != v->s))
+        return tgs_err("record 'mask' is %s %dx%d; an f32 %dx%d 'image' needs an f32 mask of its size",
+                       tgs_dtype_name(v->mask->dtype), mw, mh, v->s, v->s);
+    return 0;
+}
+
+int tgs_prep_fill(tgs_prep *p, const tgs_prep_view *v, float *img, float *mask) {
+    size_t plane = (size_t)v->s * (size_t)v->s;
+    if (v->raw) {
+        /* tgs-augment with no augmentation: the draw is neutral */
+        tgs_aug_params ap;
+        tgs_aug_params_default(&ap);
+        ap.size = v->s;
+        ap.pad = TGS_AUG_PAD_REFLECT;
+        ap.mean = p->mean, ap.std = p->std;
+        tgs_rng r;
+        tgs_rng_seed(&r, 0, 0);
+        tgs_aug_draw d;
+        tgs_aug_draw_sample(&ap, v->h, v->w, &r, &d);
+        const uint8_t *m = mask && v->mask ? v->mask->data : NULL;
+        if (tgs_aug_apply(&ap, &d, &r, &p->work, v->image->data, v->c, v->h, v->w, m, img, m ? mask : NULL) < 0)
+            return -1;
+        if (mask && !m) memset(mask, 0, plane * sizeof *mask);
+        return 0;
+    }
+    memcpy(img, v->image->data, plane * (size_t)v->c * sizeof *img);
+    for (size_t i = 0; i < plane * (size_t)v->c; i++)
+        if (!isfinite(img[i])) return tgs_err("record 'image' holds %g at %zu", (double)img[i], i);
+    if (mask) {
+        if (!v->mask) {
+            memset(mask, 0, plane * sizeof *mask);
+            return 0;
+        }
+        const float *m = v->mask->data;
+        for (size_t i = 0; i < plane; i++) {
+            if (m[i] != 0 && m[i] != 1)
+                return tgs_err("record 'mask' holds %g at y=%zu x=%zu, expected 0 or 1", (double)m[i], i / (size_t)v->s,
+                               i % (size_t)v->s);
+            mask[i] = m[i];
+        }
+    }
+    return 0;
+}
+
+int tgs_prep_has_salt(const float *mask, int s, const int32_t crop[4]) {
+    for (int y = crop[0]; y < crop[0] + crop[2]; y++)
+        for (int x = crop[1]; x < crop[1] + crop[3]; x++)
+            if (mask[(size_t)y * (size_t)s + (size_t)x] > 0.5f) return 1;
+    return 0;
+}
+
+/* ---- the model at one shape ---- */
+
+static const enum tgs_op part_ops[TGS_LOSS_NPARTS] = {
+    TGS_OP_LOSS_BCE, TGS_OP_LOSS_DICE, TGS_OP_LOSS_FOCAL, TGS_OP_LOSS_BOUNDARY, TGS_OP_LOSS_LOVASZ, TGS_OP_LOSS_LOVASZ_SYM,
+    TGS_OP_LOSS_BCE,
+};
+
+int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int train, int n, int c, int s,
+                  const float *w) {
+    memset(net, 0, sizeof *net);
+    net->n = n, net->c = c, net->s = s, net->train = train;
+    if (c != mo->in_ch) return tgs_err("the model takes %d input channels, the samples have %d", mo->in_ch, c);
+    struct tgs_graph *g = net->g = tgs_graph_new(ps);
+    if (!g) return -1;
+    net->x = tgs_input(g, "image", 4, (int32_t[]){n, c, s, s});
+    if (tgs_model_build(g, mo, net->x, &net->out) < 0) goto fail;
+    if (w) {
+        net->y = tgs_input(g, "mask", 4, (int32_t[]){n, 1, s, s});
+        net->salt = tgs_input(g, "salt", 2, (int32_t[]){n, 1});
+        for (int k = 0; k < TGS_LOSS_NPARTS; k++) {
+            if (!(w[k] > 0)) continue;
+            struct tgs_tensor *l;
+            if (k == TGS_LOSS_CLS) l = tgs_loss(g, TGS_OP_LOSS_BCE, net->out.cls, net->salt, 1);
+            else if (k == TGS_LOSS_FOCAL) l = tgs_loss_focal(g, net->out.seg, net->y, 1, 0.25f, 2.0f);
+            else l = tgs_loss(g, part_ops[k], net->out.seg, net->y, 1);
+            net->part[k] = l;
+            struct tgs_tensor *term = w[k] == 1 ? l : tgs_scale(g, l, w[k]);
+            net->total = net->total ? tgs_add(g, net->total, term) : term;
+        }
+        if (!net->total) {
+            tgs_err("no loss has a weight above 0");
+            goto fail;
+        }
+    }
+    if (tgs_graph_error(g)) {
+        tgs_err("%s", tgs_graph_error(g));
+        goto fail;
+    }
+    if (tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) < 0) goto fail;
+    return 0;
+fail:
+    tgs_graph_free(g);
+    net->g = NULL;
+    return -1;
+}
+
+void tgs_net_free(tgs_net *net) {
+    if (net->g) tgs_graph_free(net->g);
+    memset(net, 0, sizeof *net);
+}
+
+int tgs_model_params(struct tgs_params *ps, const struct tgs_model_opts *mo, uint64_t seed) {
+    struct tgs_graph *g = tgs_graph_new(ps);
+    if (!g) return -1;
+    int s = tgs_model_stride(mo);
+    struct tgs_model_out out;
+    struct tgs_tensor *x = tgs_input(g, "image", 4, (int32_t[]){2, mo->in_ch, s, s});
+    int rc = tgs_model_build(g, mo, x, &out);
+    tgs_graph_free(g);
+    if (rc < 0) return -1;
+    return tgs_params_alloc(ps, seed);
+}
+
+/* ---- optimizer state ---- */
+
+int tgs_optim_state_init(tgs_optim_state *st, const struct tgs_optim_opts *o, struct tgs_params *ps) {
+    memset(st, 0, sizeof *st);
+    if (tgs_optim_check(o) < 0) return -1;
+    st->o = *o, st->ps = ps, st->count = tgs_params_count(ps);
+    st->state = calloc((size_t)(st->count ? st->count : 1), sizeof *st->state);
+    if (!st->state) return tgs_err("out of memory");
+    int per = tgs_optim_state_per_elem(o);
+    for (int i = 0; per && i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(ps, i);
+        if (!(t->flags & TGS_TENSOR_PARAM)) continue;
+        if (!(st->state[i] = calloc((size_t)(per * t->size), sizeof(float)))) {
+            tgs_optim_state_free(st);
+            return tgs_err("out of memory for the optimizer state");
+        }
+    }
+    return 0;
+}
+
+void tgs_optim_state_free(tgs_optim_state *st) {
+    for (int i = 0; st->state && i < st->count; i++) free(st->state[i]);
+    free(st->state);
+    memset(st, 0, sizeof *st);
+}
+
+void tgs_optim_state_step(tgs_optim_state *st, float lr, int64_t step) {
+    static float none;
+    for (int i = 0; i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(st->ps, i);
+        if (!(t->flags & TGS_TENSOR_PARAM)) continue;
+        tgs_optim_update(&st->o, lr, step, t->data, t->grad, st->state[i] ? st->state[i] : &none, t->size);
+    }
+}
+
+double tgs_optim_state_clip(tgs_optim_state *st, double max_norm) {
+    float **g = malloc(sizeof *g * (size_t)(st->count ? st->count : 1));
+    int64_t *n = malloc(sizeof *n * (size_t)(st->count ? st->count : 1));
+    if (!g || !n) {
+        free(g), free(n);
+        return NAN;
+    }
+    int k = 0;
+    for (int i = 0; i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(st->ps, i);
+        if (!(t->flags & TGS_TENSOR_PARAM)) continue;
+        g[k] = t->grad, n[k] = t->size;
+        k++;
+    }
+    double norm = tgs_clip_grad_norm(g, n, k, max_norm);
+    free(g), free(n);
+    return norm;
+}
+
+/* the state's parts by name, as torch.optim's state_dict calls them */
+static int state_parts(const struct tgs_optim_opts *o, const char *names[2]) {
+    if (o->kind == TGS_OPTIM_SGD) {
+        names[0] = "momentum_buffer";
+        return o->momentum > 0 ? 1 : 0;
+    }
+    names[0] = "exp_avg", names[1] = "exp_avg_sq";
+    return 2;
+}
+
+int tgs_optim_state_put(const tgs_optim_state *st, tgs_ckpt *c) {
+    const char *parts[2];
+    int np = state_parts(&st->o, parts);
+    for (int i = 0; i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(st->ps, i);
+        if (!st->state[i]) continue;
+        int64_t shape[TGS_NN_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
+        for (int k = 0; k < np; k++) {
+            char name[TGS_CKPT_MAX_NAME + 1];
+            snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
+            if (tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, st->state[i] + (size_t)k * (size_t)t->size) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
+    const char *parts[2];
+    int np = state_parts(&st->o, parts);
+    for (int i = 0; i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(st->ps, i);
+        if (!st->state[i]) continue;
+        for (int k = 0; k < np; k++) {
+            char name[TGS_CKPT_MAX_NAME + 1];
+            snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
+            const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
+            int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
+            for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
+            if (!same)
+                return tgs_err("%s optimizer state '%s' (a checkpoint of a run with another --optim?)",
+                               ct ? "misshapen" : "has no", name);
+            memcpy(st->state[i] + (size_t)k * (size_t)t->size, ct->data, (size_t)t->size * sizeof(float));
+        }
+    }
+    return 0;
+}
+
+/* ---- a trained model ---- */
+
+int tgs_model_info_get(const tgs_ckpt *c, tgs_model_info *info) {
+    memset(info, 0, sizeof *info);
+    const char *f = tgs_ckpt_meta_get(c, "format");
+    if (!f) return tgs_err("not a tgs checkpoint: no metadata 'format'");
+    if (strcmp(f, "tgs") != 0) return tgs_err("not a tgs checkpoint: metadata 'format' is '%.40s'", f);
+    const char *arch = tgs_ckpt_meta_get(c, "arch");
+    if (!arch) return tgs_err("no metadata 'arch' (the model spec)");
+    if (tgs_model_parse(&info->mo, arch) < 0) return tgs_err_prefix("metadata 'arch'");
+    const char *size = tgs_ckpt_meta_get(c, "size");
+    if (size) {
+        char *end;
+        long s = strtol(size, &end, 10);
+        if (end == size || *end || s < 1 || s > 4096) return tgs_err("metadata 'size' is '%.40s', not a side 1..4096", size);
+        info->size = (int)s;
+    }
+    info->mean = 0, info->std = 1;
+    const char *norm = tgs_ckpt_meta_get(c, "norm");
+    if (norm) {
+        char *end;
+        double m = strtod(norm, &end);
+        const char *t = end + 1;
+        double s = *end == ',' ? strtod(t, &end) : NAN;
+        if (*end || !isfinite(m) || !(s > 0) || !isfinite(s))
+            return tgs_err("metadata 'norm' is '%.40s', not MEAN,STD", norm);
+        info->mean = (float)m, info->std = (float)s;
+    }
+    return 0;
+}

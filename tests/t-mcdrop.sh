@@ -1,0 +1,83 @@
+# tgs-mcdrop: a tiny model trained on the 12 mini tiles predicts them;
+# every sample gets 'prob' (f32 1x101x101 in [0,1]) and 'salt' (f32 in
+# [0,1]) and keeps its other records; the stream goes into tgs-rle encode
+# and tgs-eval, which scores it exactly as tgs-train's validation did; the
+# batch size and padding done here or by tgs-augment change no byte; bad
+# checkpoints and inputs are refused in one line.
+. tests/lib.sh
+export PYTHONDONTWRITEBYTECODE=1
+MC="$B/tgs-mcdrop"
+if [ ! -x "$MC" ]; then
+	fail "tgs-mcdrop built" "no $MC (is it in the Makefile's TOOLS?)"
+	exit 0
+fi
+"$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" --neighbors depth -o "$T/mini.tsr"
+"$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" -o "$T/mini1.tsr"
+"$B/tgs-train" -q -o "$T/run" --val "$T/mini.tsr" --model "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 4 \
+	--threads 2 "$T/mini.tsr" 2>"$T/err" || fail "train a tiny model" "$(cat "$T/err")"
+
+check "predict the mini tiles (from a file)" "$MC" -m "$T/run/best.ckpt" --threads 2 -o "$T/pred.tsr" "$T/mini.tsr"
+check_sh "... from stdin, the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 < '$T/mini.tsr' | cmp - '$T/pred.tsr'"
+check_sh "--batch 5 (a tail batch of 2): the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 --batch 5 '$T/mini.tsr' | cmp - '$T/pred.tsr'"
+check_sh "tgs-info: 12 samples with prob f32 [1,101,101] and salt f32 []" \
+	"'$B/tgs-info' '$T/pred.tsr' > '$T/info' && grep -q ': 12 samples' '$T/info' &&
+	 grep -Eq '^  prob +12 f32 +\[1,101,101\]' '$T/info' && grep -Eq '^  salt +12 f32 +\[\]' '$T/info'"
+check_sh "into tgs-rle encode: a header and 12 rows" \
+	"'$B/tgs-rle' encode '$T/pred.tsr' > '$T/sub.csv' && [ \"\$(head -n 1 '$T/sub.csv')\" = id,rle_mask ] && [ \$(wc -l < '$T/sub.csv') -eq 13 ]"
+check_sh "the whole pipe: tgs-stack25d | tgs-mcdrop | tgs-rle encode" \
+	"'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth | '$MC' -m '$T/run/best.ckpt' --threads 2 | '$B/tgs-rle' encode | cmp - '$T/sub.csv'"
+# tgs-eval scores the predictions as tgs-train's validation did (same tiles, same padding)
+"$B/tgs-eval" --sweep "$T/pred.tsr" >"$T/eval" 2>"$T/err"
+got=$(sed -n 's/^best  *\([0-9.]*\)  mAP \([0-9.]*\)$/\1 \2/p' "$T/eval")
+ep=$(grep -ao '"epoch":"[0-9]*"' "$T/run/best.ckpt" | head -n 1 | tr -dc 0-9)
+want=$(awk -F, -v e="$ep" '$1 == e { print $15, $14 }' "$T/run/log.csv")
+if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "tgs-eval on the predictions: best threshold and mAP as tgs-train's log says ($got)"
+else fail "tgs-eval on the predictions agrees with tgs-train's validation" "eval '$got', log '$want' (epoch $ep): $(cat "$T/err")"; fi
+
+if have_numpy; then
+	"$B/tgs-augment" -q --size 104 -o "$T/padded.tsr" "$T/mini.tsr"
+	"$MC" -m "$T/run/best.ckpt" --threads 2 -o "$T/pred2.tsr" "$T/padded.tsr"
+	"$MC" -m "$T/run/best.ckpt" --threads 2 --batch 1 -o "$T/pred3.tsr" "$T/mini.tsr"
+	cat >"$T/check.py" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import numpy as np
+import tgs_stream
+src, pred, pred2, pred3 = (list(tgs_stream.read(p)) for p in sys.argv[1:5])
+assert len(pred) == len(src) == 12
+for s, p, q, r in zip(src, pred, pred2, pred3):
+    assert list(p) == list(s) + ["prob", "salt"], list(p)
+    for k in s:
+        assert np.array_equal(np.asarray(s[k]), np.asarray(p[k])), k
+    pr = p["prob"]
+    assert pr.dtype == np.float32 and pr.shape == (1, 101, 101), (pr.dtype, pr.shape)
+    assert np.isfinite(pr).all() and pr.min() >= 0 and pr.max() <= 1
+    assert p["salt"].dtype == np.float32 and p["salt"].shape == () and 0 <= p["salt"] <= 1
+    assert np.array_equal(q["prob"], pr) and q["salt"] == p["salt"], "padded by tgs-augment: other values"
+    assert np.abs(r["prob"] - pr).max() <= 1e-6 and abs(r["salt"] - p["salt"]) <= 1e-6, "batch 1: other values"
+print("prob in [%.4f, %.4f], salt in [%.4f, %.4f]" % (min(p["prob"].min() for p in pred), max(p["prob"].max() for p in pred),
+      min(p["salt"] for p in pred), max(p["salt"] for p in pred)))
+PY
+	if "$PYTHON" "$T/check.py" "$T/mini.tsr" "$T/pred.tsr" "$T/pred2.tsr" "$T/pred3.tsr" >"$T/out" 2>&1; then
+		ok "numpy: prob and salt in [0,1], shapes, the other records kept in order; tgs-augment's padding gives the same values, --batch 1 within 1e-6 ($(cat "$T/out"))"
+	else
+		fail "numpy: the predictions" "$(tail -n 3 "$T/out")"
+	fi
+else
+	skip "numpy: the predictions" "no numpy in $PYTHON"
+fi
+
+# ---- refusals ----
+head -c 3000 "$T/run/best.ckpt" >"$T/cut.ckpt"
+printf 'not a checkpoint at all, just text\n' >"$T/text.ckpt"
+refuses "no -m" "no -m CKPT" "$MC" "$T/mini.tsr"
+refuses "a missing checkpoint" "nope.ckpt: No such file" "$MC" -m "$T/nope.ckpt" "$T/mini.tsr"
+refuses "a truncated checkpoint" "cut.ckpt: header length [0-9]+ runs past the end" "$MC" -m "$T/cut.ckpt" "$T/mini.tsr"
+refuses "a text file as a checkpoint" "text.ckpt: header length" "$MC" -m "$T/text.ckpt" "$T/mini.tsr"
+refuses "1-channel tiles into a 3-channel model" "mini1.tsr: sample 1 \([0-9a-f]+\): 'image' has 1 channels, the model takes 3" \
+	"$MC" -m "$T/run/best.ckpt" -o "$T/bad.tsr" "$T/mini1.tsr"
+head -c 70000 "$T/mini.tsr" >"$T/trunc.tsr"
+refuses "a truncated stream" "trunc.tsr: .*truncated" "$MC" -m "$T/run/best.ckpt" -o "$T/bad.tsr" "$T/trunc.tsr"
+check_sh "no -o file after refused input" "[ ! -e '$T/bad.tsr' ] && ! ls '$T' | grep -q 'bad.tsr.tmp'"
+refuses "--batch 0" "--batch: 0 is out of range" "$MC" -m "$T/run/best.ckpt" --batch 0
+exit 0

@@ -1,0 +1,251 @@
+# tgs-train on the 12 mini tiles with a tiny model (each run well under a
+# second): the loss goes down; the checkpoints follow the safetensors
+# layout (checked by an independent parser: json, struct, numpy); the same
+# seed gives the same bytes; --resume, after a normal end or a SIGINT in
+# the middle of an epoch, from a file or from tgs-augment's stream, ends
+# byte for byte where the uninterrupted run ends; NaN stops the run and
+# keeps the last good checkpoint; staged losses, --init, --patience; bad
+# checkpoints and bad options refused in one line.
+. tests/lib.sh
+export PYTHONDONTWRITEBYTECODE=1
+TR="$B/tgs-train"
+if [ ! -x "$TR" ]; then
+	fail "tgs-train built" "no $TR (is it in the Makefile's TOOLS?)"
+	exit 0
+fi
+TINY="resunet widths=4,8,16 blocks=1,1,1"
+"$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" --neighbors depth -o "$T/mini.tsr"
+"$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" -o "$T/mini1.tsr"
+# train DIR ARGS...: a quiet run of the tiny model on mini, validated on mini
+train() {
+	d=$1
+	shift
+	"$TR" -q -o "$T/$d" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 "$@"
+}
+# rows DIR: the log without its timing columns (img_s, seconds)
+rows() { cut -d, -f1-17 "$T/$1/log.csv"; }
+
+# ---- a run ----
+if train a --epochs 8 "$T/mini.tsr" 2>"$T/err"; then ok "8 epochs on mini"; else fail "8 epochs on mini" "$(cat "$T/err")"; fi
+check_sh "the log: a header and 8 rows, epochs 1..8" \
+	"head -n 1 '$T/a/log.csv' | grep -q '^epoch,stage,step,lr,train_loss,train_bce,train_dice,.*,val_map,val_threshold,val_iou,val_map50,img_s,seconds\$' &&
+	 [ \$(wc -l < '$T/a/log.csv') -eq 9 ] && [ \"\$(cut -d, -f1 '$T/a/log.csv' | tail -n 8 | tr '\n' ' ')\" = '1 2 3 4 5 6 7 8 ' ]"
+first=$(sed -n 2p "$T/a/log.csv" | cut -d, -f5)
+low=$(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | sort -g | head -n 1)
+if awk -v a="$first" -v b="$low" 'BEGIN { exit !(b < 0.95 * a) }'; then ok "the training loss goes down (epoch 1: $first; epochs 5-8 down to $low)"
+else fail "the training loss goes down" "epoch 1: $first, epochs 5-8: $(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | tr '\n' ' ')"; fi
+check_sh "12 tiles in batches of 5: 3 steps an epoch (the last batch of 2 trained too)" "[ \"\$(sed -n 9p '$T/a/log.csv' | cut -d, -f3)\" = 24 ]"
+check_sh "the val columns are filled: mAP and threshold in range" \
+	"tail -n 8 '$T/a/log.csv' | awk -F, '{ if (\$14 < 0 || \$14 > 1 || \$15 < 0.05 || \$15 > 0.95 || \$13 == \"\") exit 1 }'"
+
+# ---- the files, read by an independent safetensors parser ----
+cat >"$T/st.py" <<'PY'
+"""check PATH EPOCH: PATH follows the safetensors layout and tgs's rules
+(formats/safetensors.md), read with json, struct and numpy alone."""
+import json, struct, sys
+import numpy as np
+
+SIZE = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "F32": 4,
+        "U64": 8, "I64": 8, "F64": 8}
+NP = {"U8": "<u1", "U16": "<u2", "I32": "<i4", "I64": "<i8", "F32": "<f4", "F64": "<f8"}
+
+def no_repeats(pairs):
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), "a repeated JSON key"
+    return dict(pairs)
+
+def load(path):
+    b = open(path, "rb").read()
+    n, = struct.unpack("<Q", b[:8])
+    assert 8 + n <= len(b), "header length past the end"
+    hb = b[8:8 + n]
+    assert hb[:1] == b"{", "header does not start with {"
+    h = json.loads(hb.decode("utf-8"), object_pairs_hook=no_repeats)
+    meta = h.pop("__metadata__", {})
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()), "metadata not str -> str"
+    buf = b[8 + n:]
+    at, out = 0, {}
+    for s, e, k in sorted((v["data_offsets"][0], v["data_offsets"][1], k) for k, v in h.items()):
+        info = h[k]
+        assert set(info) == {"dtype", "shape", "data_offsets"}, k
+        assert s == at and e >= s, "tensor %s at %d, expected %d" % (k, s, at)
+        count = int(np.prod(info["shape"], dtype=np.int64))
+        assert e - s == count * SIZE[info["dtype"]], "tensor %s: size" % k
+        out[k] = np.frombuffer(buf[s:e], dtype=NP[info["dtype"]]).reshape(info["shape"])
+        at = e
+    assert at == len(buf), "the tensors do not cover the buffer"
+    return n, h, meta, out
+
+def check(path, epoch):
+    n, h, meta, t = load(path)
+    assert n % 8 == 0, "header length %d not a multiple of 8" % n
+    order = sorted(h, key=lambda k: h[k]["data_offsets"][0])
+    assert order == sorted(h, key=lambda k: (-SIZE[h[k]["dtype"]], k.encode())), "not in the package's order"
+    for k in h:
+        assert (8 + n + h[k]["data_offsets"][0]) % SIZE[h[k]["dtype"]] == 0, "%s not aligned" % k
+    for key in ("format", "tgs_version", "arch", "epoch", "metric", "options", "size", "norm"):
+        assert key in meta, "no metadata " + key
+    assert meta["format"] == "tgs" and meta["epoch"] == epoch, meta
+    opts = json.loads(meta["options"])
+    assert opts["model"] == meta["arch"] and opts["batch"] == 5 and opts["lr"] == 0.01, opts
+    assert int(t["train.epoch"]) == int(epoch) and t["train.epoch"].dtype == np.int64
+    assert 0 <= float(meta["metric"]) <= 1
+    params = [k for k in t if not k.startswith(("optim.", "train."))]
+    assert all(h[k]["dtype"] == "F32" for k in params)
+    assert all(np.isfinite(t[k]).all() for k in params), "a parameter is not finite"
+    assert all((t[k] > 0).all() for k in params if k.endswith("running_var"))
+    assert t["stem.conv.weight"].shape == (4, 3, 3, 3), t["stem.conv.weight"].shape
+    for k in params:
+        if not k.endswith(("running_mean", "running_var")):
+            assert "optim.exp_avg." + k in t and "optim.exp_avg_sq." + k in t, "no Adam state for " + k
+    print("%d tensors (%d parameters and buffers), header %d bytes, metric %s" % (len(t), len(params), n, meta["metric"]))
+
+def meta(path, key):
+    print(load(path)[2][key])
+
+def corrupt(src, d):
+    b = open(src, "rb").read()
+    n, = struct.unpack("<Q", b[:8])
+    open(d + "/cut.ckpt", "wb").write(b[: len(b) // 2])
+    open(d + "/hdr.ckpt", "wb").write(struct.pack("<Q", 1 << 40) + b[8:])
+    open(d + "/json.ckpt", "wb").write(b[:8] + b[8:8 + n].replace(b'"dtype"', b'"dtype" ', 1)[:n].replace(b":", b";", 1) + b[8 + n:])
+    open(d + "/junk.ckpt", "wb").write(bytes(range(256)) * 4)
+    open(d + "/empty.ckpt", "wb").write(b"")
+    # valid safetensors, but not tgs's: written here, format "pt"
+    hd = json.dumps({"__metadata__": {"format": "pt"}, "w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    hd += b" " * (-len(hd) % 8)
+    open(d + "/pt.ckpt", "wb").write(struct.pack("<Q", len(hd)) + hd + b"\0" * 8)
+
+getattr(sys.modules[__name__], sys.argv[1])(*sys.argv[2:])
+PY
+best=$(awk -F, 'BEGIN { m = -1 } NR > 1 && $14 > m { m = $14; e = $1 } END { print e }' "$T/a/log.csv")
+if have_numpy; then
+	for f in last:8 best:$best; do
+		if "$PYTHON" "$T/st.py" check "$T/a/${f%:*}.ckpt" "${f#*:}" >"$T/out" 2>&1; then
+			ok "${f%:*}.ckpt (epoch ${f#*:}) read by an independent safetensors parser: $(cat "$T/out")"
+		else
+			fail "${f%:*}.ckpt (epoch ${f#*:}) read by an independent safetensors parser" "$(tail -n 3 "$T/out")"
+		fi
+	done
+else
+	skip "the checkpoints read by an independent parser" "no numpy in $PYTHON"
+fi
+
+# ---- determinism ----
+train a2 --epochs 3 "$T/mini.tsr" && train a3 --epochs 3 "$T/mini.tsr" && train a4 --epochs 3 --seed 1 "$T/mini.tsr"
+check "the same seed, the same bytes (last.ckpt)" cmp "$T/a2/last.ckpt" "$T/a3/last.ckpt"
+check_sh "another seed, other weights" "! cmp -s '$T/a2/last.ckpt' '$T/a4/last.ckpt'"
+check_sh "the same seed, the same log rows" "cmp <(rows a2) <(rows a3)"
+
+# ---- resume: 4 epochs straight = 2, then --resume for 2 more ----
+train s4 --epochs 4 "$T/mini.tsr" && train r4 --epochs 2 "$T/mini.tsr" &&
+	"$TR" -q -o "$T/r4" --val "$T/mini.tsr" --resume "$T/r4/last.ckpt" --epochs 4 "$T/mini.tsr" 2>"$T/err"
+check "file: 2 epochs + --resume 2 = 4 straight, byte for byte (last.ckpt)" cmp "$T/s4/last.ckpt" "$T/r4/last.ckpt"
+check_sh "file: ... and the same log rows, written once" "cmp <(rows s4) <(rows r4)"
+# the stream of tgs-augment: 4 epochs, or 2 then --first-epoch 2
+A="$B/tgs-augment"
+"$A" -q --train --size 104 --seed 3 --epochs 4 "$T/mini.tsr" | train p4 --epochs 4
+"$A" -q --train --size 104 --seed 3 --epochs 2 "$T/mini.tsr" | train q4 --epochs 4
+"$A" -q --train --size 104 --seed 3 --first-epoch 2 --epochs 2 "$T/mini.tsr" |
+	"$TR" -q -o "$T/q4" --val "$T/mini.tsr" --resume "$T/q4/last.ckpt" 2>"$T/err"
+check "stream: tgs-augment --epochs 2, then --first-epoch 2 and --resume = 4 straight" cmp "$T/p4/last.ckpt" "$T/q4/last.ckpt"
+check_sh "stream: ... and the same log rows" "cmp <(rows p4) <(rows q4)"
+cp "$T/q4/log.csv" "$T/q4.log"
+"$A" -q --train --size 104 --seed 3 --epochs 2 "$T/mini.tsr" | train q8 --epochs 4
+cp "$T/q8/last.ckpt" "$T/e2.ckpt"
+check_sh "stream: a resume fed the whole stream again reads through what was done, to the same bytes" \
+	"'$A' -q --train --size 104 --seed 3 --epochs 4 '$T/mini.tsr' | '$TR' -q -o '$T/q8' --val '$T/mini.tsr' --resume '$T/q8/last.ckpt' &&
+	 cmp '$T/p4/last.ckpt' '$T/q8/last.ckpt'"
+refuses "stream: a resume whose stream starts later" "the stream starts at epoch 3, the run is at epoch 2" \
+	bash -c "'$A' -q --train --size 104 --seed 3 --first-epoch 3 --epochs 1 '$T/mini.tsr' | '$TR' -q -o '$T/q6' --resume '$T/e2.ckpt'"
+refuses "stream: a fresh run on a stream that starts later" "the stream starts at epoch 2, the run is at epoch 0" \
+	bash -c "'$A' -q --size 104 --first-epoch 2 '$T/mini.tsr' | '$TR' -q -o '$T/q7' --model '$TINY'"
+
+# ---- SIGINT in the middle of an epoch ----
+train x30 --epochs 30 "$T/mini.tsr"
+"$TR" -q -o "$T/sig" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 --epochs 30 "$T/mini.tsr" 2>"$T/sigerr" &
+pid=$!
+i=0
+while [ "$(cat "$T/sig/log.csv" 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 400 ]; do
+	sleep 0.02
+	i=$((i + 1))
+done
+sleep 0.03
+kill -INT $pid
+wait $pid
+rc=$?
+rows_done=$(($(wc -l <"$T/sig/log.csv") - 1))
+if [ $rc -eq 130 ] && grep -q "^tgs-train: SIGINT: stopped in epoch [0-9]* after step [0-9]*; saved .*sig/last.ckpt (continue with --resume" "$T/sigerr"; then
+	ok "SIGINT: exit 130 after saving, with a message ($(sed 's/.*SIGINT: //; s/;.*//' "$T/sigerr"))"
+else
+	fail "SIGINT: exit 130 after saving, with a message" "exit $rc, $rows_done epochs done: $(cat "$T/sigerr")"
+fi
+if [ $rows_done -ge 30 ]; then
+	skip "SIGINT: a valid last.ckpt, resumed to the same bytes" "the run finished before the signal came"
+else
+	if have_numpy; then
+		check "SIGINT: last.ckpt is a valid checkpoint" "$PYTHON" "$T/st.py" meta "$T/sig/last.ckpt" epoch
+	fi
+	"$TR" -q -o "$T/sig" --val "$T/mini.tsr" --resume "$T/sig/last.ckpt" "$T/mini.tsr" 2>"$T/err"
+	check "SIGINT: --resume ends as the uninterrupted run, byte for byte" cmp "$T/x30/last.ckpt" "$T/sig/last.ckpt"
+	check_sh "SIGINT: ... with the same log rows" "cmp <(rows x30) <(rows sig)"
+fi
+
+# ---- NaN ----
+refuses "NaN at once: stopped, no checkpoint" "epoch 1, step [0-9]+: the (loss|gradients).* is (NaN|[+-]Inf); stopped before any checkpoint" \
+	"$TR" -q -o "$T/nan1" --model "$TINY" --batch 4 --epochs 3 --lr 1e30 "$T/mini.tsr"
+check_sh "NaN at once: no checkpoint written" "[ ! -e '$T/nan1/last.ckpt' ] && ! ls '$T/nan1' | grep -q tmp"
+refuses "NaN in epoch 3 (lr x 1e30 from epoch 3)" "epoch 3, step [0-9]+: .* is (NaN|[+-]Inf); stopped, .*nan2/last.ckpt left as it was" \
+	train nan2 --epochs 6 --sched step:2:1e30 "$T/mini.tsr"
+if have_numpy; then
+	check_sh "NaN: last.ckpt is the good one of epoch 2" "[ \"\$('$PYTHON' '$T/st.py' meta '$T/nan2/last.ckpt' epoch)\" = 2 ] && [ \$(wc -l < '$T/nan2/log.csv') -eq 3 ]"
+fi
+
+# ---- staged losses, patience, --init, other inputs ----
+train st --epochs 3 --loss bce=1,dice=1 --loss2 lovasz=1,cls=0.5 --stage2-epoch 2 "$T/mini.tsr"
+check_sh "--loss2 from --stage2-epoch 2: stages 1 1 2, the parts of each" \
+	"[ \"\$(cut -d, -f2 '$T/st/log.csv' | tail -n 3 | tr '\n' ' ')\" = '1 1 2 ' ] &&
+	 sed -n 2p '$T/st/log.csv' | awk -F, '\$6 != \"\" && \$7 != \"\" && \$10 == \"\" && \$12 == \"\" { ok = 1 } END { exit !ok }' &&
+	 sed -n 4p '$T/st/log.csv' | awk -F, '\$6 == \"\" && \$7 == \"\" && \$10 != \"\" && \$12 != \"\" { ok = 1 } END { exit !ok }'"
+train pat --epochs 40 --patience 2 --lr 1e-9 "$T/mini.tsr" 2>/dev/null
+check_sh "--patience 2 stops after 2 epochs without a better mAP" "[ \$(wc -l < '$T/pat/log.csv') -eq 4 ]"
+"$TR" -o "$T/ini" --model "$TINY" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
+check_sh "--init: every tensor of the same model loaded, and said" "grep -qx 'init: 86 of the model.s 86 tensors loaded from .*a/last.ckpt' '$T/init.err'"
+"$TR" -o "$T/ini2" --model "$TINY scse=0" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
+check_sh "--init: a model without scSE takes the tensors it has of one with" "grep -qx 'init: 74 of the model.s 74 tensors loaded from .*a/last.ckpt' '$T/init.err'"
+refuses "--init: a same-named tensor of another shape" "--init: .*: tensor 'stem.conv.weight' is F32 \[4, 3, 3, 3\], the model's is F32 \[8, 3, 3, 3\]" \
+	"$TR" -q -o "$T/ini3" --model "resunet widths=8,8,16 blocks=1,1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
+check_sh "raw 1-channel tiles from stdin, --size 112, --optim sgd, cosine per step" \
+	"'$TR' -q -o '$T/one' --model '$TINY' --size 112 --optim sgd --lr 0.05 --nesterov --sched cosine:4,warmup=2 --sched-unit step --clip 1 --epochs 2 < '$T/mini1.tsr' &&
+	 grep -aq 'size..:112,' '$T/one/last.ckpt' && grep -aq 'optim..:..sgd..,..lr..:0.05,..wd..:0,..momentum..:0.9,..nesterov..:true' '$T/one/last.ckpt'"
+
+# ---- refusals ----
+if have_numpy; then
+	"$PYTHON" "$T/st.py" corrupt "$T/a/last.ckpt" "$T"
+	refuses "--resume: a truncated checkpoint" "cut.ckpt: .*(past the buffer|truncated|past the end)" "$TR" -q -o "$T/c1" --resume "$T/cut.ckpt" "$T/mini.tsr"
+	refuses "--resume: an absurd header length" "hdr.ckpt: header length [0-9]+ is larger" "$TR" -q -o "$T/c2" --resume "$T/hdr.ckpt" "$T/mini.tsr"
+	refuses "--resume: broken JSON" "json.ckpt: header byte [0-9]+: expected ':'" "$TR" -q -o "$T/c3" --resume "$T/json.ckpt" "$T/mini.tsr"
+	refuses "--resume: not a checkpoint at all" "junk.ckpt: header length" "$TR" -q -o "$T/c4" --resume "$T/junk.ckpt" "$T/mini.tsr"
+	refuses "--resume: an empty file" "empty.ckpt: 0 bytes, too short" "$TR" -q -o "$T/c5" --resume "$T/empty.ckpt" "$T/mini.tsr"
+	refuses "--resume: safetensors, but not tgs-train's" "pt.ckpt: no metadata 'options'" "$TR" -q -o "$T/c6" --resume "$T/pt.ckpt" "$T/mini.tsr"
+	refuses "--init: a file that is not safetensors" "--init: .*junk.ckpt: header length" "$TR" -q -o "$T/c7" --init "$T/junk.ckpt" "$T/mini.tsr"
+	refuses "--init: no tensor of the model in it" "--init: .*pt.ckpt: none of its tensors" "$TR" -q -o "$T/c8" --init "$T/pt.ckpt" "$T/mini.tsr"
+fi
+refuses "--resume with another --lr" "--lr 0.02: the run in .* has --lr '0.01'" "$TR" -q -o "$T/r4" --resume "$T/r4/last.ckpt" --lr 0.02 "$T/mini.tsr"
+check_sh "--resume with the same options repeated is fine" \
+	"'$TR' -q -o '$T/r4' --val '$T/mini.tsr' --model '$TINY' --batch 5 --lr 0.01 --resume '$T/r4/last.ckpt' '$T/mini.tsr'"
+refuses "a fresh run into a run's directory" "already holds a run .*--resume" train a --epochs 1 "$T/mini.tsr"
+refuses "no -o" "no -o DIR" "$TR" "$T/mini.tsr"
+refuses "a bad --loss" "--loss: loss 'bce=1,mse=2': unknown loss 'mse'" "$TR" -o "$T/u" --loss bce=1,mse=2
+refuses "--loss2 without --stage2-epoch" "--loss2 needs --stage2-epoch" "$TR" -o "$T/u" --loss2 lovasz=1 "$T/mini.tsr"
+refuses "--patience without --val" "--patience needs --val" "$TR" -o "$T/u" --patience 3 "$T/mini.tsr"
+refuses "--momentum with adam" "--momentum and --nesterov are for --optim sgd" "$TR" -o "$T/u" --momentum 0.5 "$T/mini.tsr"
+refuses "a bad --sched" "--sched: " "$TR" -o "$T/u" --sched warm "$T/mini.tsr"
+refuses "a bad --model" "--model: model: unknown architecture 'vgg'" "$TR" -q -o "$T/u" --model vgg "$T/mini.tsr"
+refuses "samples of 3 channels for a 1-channel model" "'image' has 3 channels, the model .* takes 1" "$TR" -q -o "$T/u" --model "$TINY in=1" "$T/mini.tsr"
+refuses "--size not a multiple of the stride" "input size 105 is not a multiple of the model's stride 4" "$TR" -q -o "$T/u" --model "$TINY" --size 105 "$T/mini.tsr"
+refuses "validation samples without masks" "sample 1 \([0-9a-f]+\): no 'mask' record" \
+	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --model '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
+head -c 50000 "$T/mini.tsr" >"$T/trunc.tsr"
+refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --model "$TINY" "$T/trunc.tsr"
+exit 0
