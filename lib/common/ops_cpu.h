@@ -30,6 +30,11 @@ static inline void tgs_split(int64_t n, int tid, int nt, int64_t *lo, int64_t *h
     *hi = n * (tid + 1) / nt;
 }
 
+/* Which conv2d path to take, for tests and benchmarks: 0 im2col + sgemm
+ * only, 1 the default choice, 2 the direct AVX2 kernels wherever they
+ * apply. Returns the previous mode. */
+int tgs_cpu_conv_direct(int mode);
+
 /* C = alpha * op(A) * op(B) + beta * C, row-major (cblas_sgemm), on the
  * calling thread. */
 void tgs_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,

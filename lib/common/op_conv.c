@@ -1,0 +1,1416 @@
+/* op_conv: the GEMM-like ops: conv2d, the 2x2 stride-2 transposed conv,
+ * linear and matmul. Graph builders, CPU kernels and their op tables.
+ *
+ * conv2d has two paths. Stride-1 convs on rows of 12 or more take direct
+ * AVX2 kernels (below, "the direct path"): no column matrix, ~90% of what
+ * sgemm reaches on this machine's cores. The rest (strides, narrow deep
+ * layers, 1x1, CPUs without AVX2) take im2col + sgemm over tiles of output
+ * rows, whole images grouped when they are small, so the column buffer
+ * stays about 1 MB per thread whatever the layer.
+ *
+ * Threads split the batch by images (by output rows when there are fewer
+ * images than threads); each has its own slice of the workspace. The
+ * weight gradient is summed per thread into its own partial, and the
+ * partials added in thread order, so a run is bytewise reproducible for a
+ * given thread count. The input gradient of a stride-1 conv is itself a
+ * conv of dout with the flipped, transposed weights, which runs on the
+ * forward code (on sgemm: a GEMM whose inner dimension is K*kh*kw, not K,
+ * and no col2im); other strides go through col2im. */
+#include "ops_cpu.h"
+#include "err.h"
+
+#include <string.h>
+
+/* Floats of one thread's im2col tile: 1 MB keeps the GEMMs a few hundred
+ * columns wide for the deepest layers (1/4 to 4 MB measured the same). */
+#define CONV_COL_BUDGET (1 << 18)
+/* Below this many flops a linear or matmul runs on one thread: waking the
+ * pool costs more than it saves. */
+#define SMALL_FLOPS (1 << 17)
+#define CONV_MAX_THREADS 64
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ceil(a / b) for b > 0 and any a */
+static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+/* ======================================================================
+ * conv2d
+ * ====================================================================== */
+
+/* A convolution as the im2col code sees it: the input gradient pass runs
+ * the same code on dout with other pads, so pads are per axis here. */
+struct conv_geom {
+    int32_t n, c, h, w;  /* input (N,C,H,W) */
+    int32_t k, kh, kw;   /* output channels, kernel */
+    int32_t stride, ph, pw, dil;
+    int32_t ho, wo;      /* output (N,K,Ho,Wo) */
+};
+
+/* Tiles of a pass: whole groups of `imgs` images when one image's columns
+ * are small, else up to `rows` output rows of one image. cols: the most
+ * columns a tile has. */
+struct conv_tiling {
+    int32_t imgs, rows;
+    int64_t cols;
+};
+
+static int64_t geom_ckk(const struct conv_geom *g) { return (int64_t)g->c * g->kh * g->kw; }
+static int geom_is_1x1(const struct conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->ph == 0 && g->pw == 0;
+}
+
+static struct conv_tiling conv_tiling(const struct conv_geom *g)
+{
+    struct conv_tiling t;
+    int64_t ckk = geom_ckk(g), howo = (int64_t)g->ho * g->wo;
+    if (geom_is_1x1(g)) {
+        /* no column buffer: the GEMMs read x in place, one image each */
+        t.imgs = 1, t.rows = g->ho, t.cols = howo;
+        return t;
+    }
+    t.rows = (int32_t)min64(g->ho, max64(1, CONV_COL_BUDGET / (ckk * g->wo)));
+    t.imgs = t.rows == g->ho ? (int32_t)min64(g->n, max64(1, CONV_COL_BUDGET / (ckk * howo))) : 1;
+    t.cols = t.imgs > 1 ? t.imgs * howo : (int64_t)t.rows * g->wo;
+    return t;
+}
+
+/* One tile: images [n0, n0 + m), output rows [r0, r0 + r) of each (r = Ho
+ * when m > 1). Its P = m*r*Wo columns are ordered (image, row, col). */
+struct conv_tile {
+    int32_t n0, m, r0, r;
+};
+
+/* Walk the tiles of the flattened output rows [u, end) (u counts n*Ho +
+ * oh): whole images grouped when the range allows, else row tiles that
+ * never cross an image. Returns 0 when done. */
+static int conv_next_tile(const struct conv_geom *g, const struct conv_tiling *tl, int64_t *u, int64_t end,
+                          struct conv_tile *t)
+{
+    if (*u >= end) return 0;
+    int32_t n = (int32_t)(*u / g->ho), oh = (int32_t)(*u % g->ho);
+    if (oh == 0 && tl->imgs > 1 && *u + g->ho <= end) {
+        t->n0 = n, t->r0 = 0, t->r = g->ho;
+        t->m = (int32_t)min64(tl->imgs, (end - *u) / g->ho);
+        *u += (int64_t)t->m * g->ho;
+    } else {
+        t->n0 = n, t->m = 1, t->r0 = oh;
+        t->r = (int32_t)min64(min64(tl->rows, g->ho - oh), end - *u);
+        *u += t->r;
+    }
+    return 1;
+}
+
+/* The flattened output rows thread tid takes: whole images when there are
+ * at least as many images as threads (or when the pass needs images to
+ * itself: col2im's overlapping writes), else an even share of rows. */
+static void conv_thread_rows(const struct conv_geom *g, int tid, int nt, int whole_images, int64_t *lo, int64_t *hi)
+{
+    if (g->n >= nt || whole_images) {
+        int64_t a, b;
+        tgs_split(g->n, tid, nt, &a, &b);
+        *lo = a * g->ho, *hi = b * g->ho;
+    } else {
+        tgs_split((int64_t)g->n * g->ho, tid, nt, lo, hi);
+    }
+}
+
+/* col (C*kh*kw, P) for tile t of x (N,C,H,W): col[(c,i,j), p] =
+ * x[n, c, oh*s - ph + i*dil, ow*s - pw + j*dil], zero outside. The inner
+ * loops run along output columns: a memcpy for stride 1. */
+static void im2col(float *col, const float *x, const struct conv_geom *g, const struct conv_tile *t)
+{
+    int64_t hw = (int64_t)g->h * g->w, rwo = (int64_t)t->r * g->wo, P = t->m * rwo;
+    int s = g->stride;
+    for (int32_t c = 0; c < g->c; c++) {
+        for (int32_t i = 0; i < g->kh; i++) {
+            for (int32_t j = 0; j < g->kw; j++) {
+                float *row = col + ((int64_t)(c * g->kh + i) * g->kw + j) * P;
+                int32_t off = j * g->dil - g->pw; /* iw = ow*s + off */
+                int32_t lo = (int32_t)min64(g->wo, max64(0, ceil_div(-off, s)));
+                int32_t hi = (int32_t)max64(lo, min64(g->wo, ceil_div((int64_t)g->w - off, s)));
+                for (int32_t mi = 0; mi < t->m; mi++) {
+                    const float *xc = x + ((int64_t)(t->n0 + mi) * g->c + c) * hw;
+                    for (int32_t oh = t->r0; oh < t->r0 + t->r; oh++) {
+                        float *d = row + mi * rwo + (int64_t)(oh - t->r0) * g->wo;
+                        int32_t ih = oh * s - g->ph + i * g->dil;
+                        if (ih < 0 || ih >= g->h) {
+                            memset(d, 0, (size_t)g->wo * sizeof *d);
+                            continue;
+                        }
+                        const float *src = xc + (int64_t)ih * g->w;
+                        for (int32_t ow = 0; ow < lo; ow++) d[ow] = 0;
+                        if (s == 1) {
+                            memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof *d);
+                        } else {
+                            for (int32_t ow = lo; ow < hi; ow++) d[ow] = src[(int64_t)ow * s + off];
+                        }
+                        for (int32_t ow = hi; ow < g->wo; ow++) d[ow] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col: dx (N,C,H,W) += col scattered back. Tiles of one
+ * image overlap in dx, so a thread must own whole images. */
+static void col2im(float *dx, const float *col, const struct conv_geom *g, const struct conv_tile *t)
+{
+    int64_t hw = (int64_t)g->h * g->w, rwo = (int64_t)t->r * g->wo, P = t->m * rwo;
+    int s = g->stride;
+    for (int32_t c = 0; c < g->c; c++) {
+        for (int32_t i = 0; i < g->kh; i++) {
+            for (int32_t j = 0; j < g->kw; j++) {
+                const float *row = col + ((int64_t)(c * g->kh + i) * g->kw + j) * P;
+                int32_t off = j * g->dil - g->pw;
+                int32_t lo = (int32_t)min64(g->wo, max64(0, ceil_div(-off, s)));
+                int32_t hi = (int32_t)max64(lo, min64(g->wo, ceil_div((int64_t)g->w - off, s)));
+                for (int32_t mi = 0; mi < t->m; mi++) {
+                    float *xc = dx + ((int64_t)(t->n0 + mi) * g->c + c) * hw;
+                    for (int32_t oh = t->r0; oh < t->r0 + t->r; oh++) {
+                        int32_t ih = oh * s - g->ph + i * g->dil;
+                        if (ih < 0 || ih >= g->h) continue;
+                        const float *d = row + mi * rwo + (int64_t)(oh - t->r0) * g->wo;
+                        float *dst = xc + (int64_t)ih * g->w;
+                        if (s == 1) {
+                            float *dd = dst + off;
+                            for (int32_t ow = lo; ow < hi; ow++) dd[ow] += d[ow];
+                        } else {
+                            for (int32_t ow = lo; ow < hi; ow++) dst[(int64_t)ow * s + off] += d[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- the direct path: stride-1 convs without im2col ----
+ * A row tile of the input is copied once into a zero-bordered buffer xp
+ * (C, rows + dil*(kh-1), Wp = W + 2pw). Output positions are counted in
+ * that padded width, p = oh*Wp + ow, so the input of tap (c,i,j) for any
+ * run of positions is one contiguous stretch of xp at p + i*dil*Wp + j*dil,
+ * across row ends; the Wp - Wo positions at each row end are computed and
+ * dropped (why the path is kept for rows of 12 and more). A register tile
+ * of 4 output channels x 24 positions takes 3 loads and 4 broadcasts per
+ * 12 FMAs and never leaves the registers over a block of channels: no
+ * column matrix, no GEMM packing. dw is the same walk as dot products of
+ * dout (copied into the padded width, zeros in the dropped columns) with
+ * the shifted xp. AVX2 + FMA, chosen at run time; without them, and for
+ * other shapes, the im2col + sgemm path. */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CONV_DIRECT 1
+#include <immintrin.h>
+#else
+#define CONV_DIRECT 0
+#endif
+
+#define DIRECT_MR 4        /* output channels per register tile */
+#define DIRECT_NR 24       /* positions per register tile (3 vectors) */
+#define DIRECT_MAX_TAPS 64 /* kernels up to 8x8 */
+/* floats of one thread's xp + output rows: the kernels stream through
+ * them, so L2 need not hold them; whole images up to 16x16x384 */
+#define DIRECT_BUDGET (1 << 18)
+/* floats of the packed weights of one channel block, read once per tile */
+#define DIRECT_WBLOCK (1 << 15)
+/* positions of dout per dw sweep: 4 rows of it stay in L1 */
+#define DIRECT_DW_CHUNK 1024
+
+static int direct_cpu = -1; /* AVX2 and FMA: -1 not yet asked */
+static int direct_mode = 1;
+
+/* For the tests, which run the cases on both paths: mode 0 turns the
+ * direct path off, 1 back on (the default), 2 takes it for every shape it
+ * can compute, however narrow; -1 only asks. Modes other than 0 count
+ * only where the CPU has AVX2 and FMA. Returns the mode in force before. */
+int tgs_cpu_conv_direct(int mode)
+{
+    if (direct_cpu < 0) {
+#if CONV_DIRECT
+        __builtin_cpu_init();
+        direct_cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+        direct_cpu = 0;
+#endif
+    }
+    int was = direct_cpu ? direct_mode : 0;
+    if (mode >= 0 && mode <= 2) direct_mode = mode;
+    return was;
+}
+
+static int conv_use_direct(const struct conv_geom *g)
+{
+    int mode = tgs_cpu_conv_direct(-1);
+    if (!mode || g->stride != 1 || g->ph < 0 || g->pw < 0 || geom_is_1x1(g)) return 0;
+    if (g->kh * g->kw > DIRECT_MAX_TAPS) return 0;
+    return mode == 2 || g->wo >= 12;
+}
+
+struct direct_plan {
+    int32_t wp;          /* padded row width */
+    int32_t rows;        /* output rows per tile */
+    int32_t kb;          /* output channels rounded up to DIRECT_MR */
+    int32_t cb;          /* input channels per block */
+    int64_t cs;          /* xp channel stride: (rows + dil*(kh-1)) * wp */
+    int64_t xp_floats;   /* xp with its slack */
+    int64_t ldo;         /* output row stride: rows*wp rounded up to DIRECT_NR */
+    int32_t taps;
+    int32_t off[DIRECT_MAX_TAPS];
+};
+
+static struct direct_plan direct_plan(const struct conv_geom *g)
+{
+    struct direct_plan d;
+    d.wp = g->w + 2 * g->pw;
+    d.kb = (g->k + DIRECT_MR - 1) / DIRECT_MR * DIRECT_MR;
+    int64_t per_row = (int64_t)(g->c + d.kb) * d.wp;
+    int64_t most = min64(g->ho, max64(1, DIRECT_BUDGET / per_row)), ntiles = (g->ho + most - 1) / most;
+    d.rows = (int32_t)((g->ho + ntiles - 1) / ntiles); /* even tiles: no sliver of a row or two */
+    d.taps = g->kh * g->kw;
+    d.cb = (int32_t)min64(g->c, max64(1, DIRECT_WBLOCK / ((int64_t)d.kb * d.taps)));
+    d.cs = (int64_t)(d.rows + g->dil * (g->kh - 1)) * d.wp;
+    /* reads run past the last channel by up to a tile plus the widest tap */
+    d.xp_floats = g->c * d.cs + 2 * DIRECT_NR + (int64_t)g->dil * (g->kw - 1);
+    d.ldo = ((int64_t)d.rows * d.wp + DIRECT_NR - 1) / DIRECT_NR * DIRECT_NR;
+    for (int32_t i = 0; i < g->kh; i++)
+        for (int32_t j = 0; j < g->kw; j++) d.off[i * g->kw + j] = (i * d.wp + j) * g->dil;
+    return d;
+}
+
+/* The weights of conv g rearranged, split between threads by output
+ * channel. flip: w is the forward conv's (K',C',kh,kw) and g its
+ * input-gradient conv, whose weight is w'[c'][k'][tap] =
+ * w[k'][c'][taps-1-tap]. packed: for the direct kernels, wp[kb][c][tap][4]
+ * (zeros past K), so a tile's 4 broadcasts read 16 consecutive bytes;
+ * else plain (K,C,kh,kw). */
+struct wpack_ctx {
+    float *dst;
+    const float *w;
+    const struct conv_geom *g;
+    int flip, packed;
+};
+
+static void wpack_worker(void *arg, int tid, int nt)
+{
+    const struct wpack_ctx *cx = arg;
+    const struct conv_geom *g = cx->g;
+    int32_t taps = g->kh * g->kw;
+    int64_t kn = cx->packed ? (g->k + DIRECT_MR - 1) / DIRECT_MR * DIRECT_MR : g->k, k0, k1;
+    tgs_split(kn, tid, nt, &k0, &k1);
+    for (int64_t k = k0; k < k1; k++)
+        for (int32_t c = 0; c < g->c; c++)
+            for (int32_t q = 0; q < taps; q++) {
+                float v = 0;
+                if (k < g->k)
+                    v = cx->flip ? cx->w[((int64_t)c * g->k + k) * taps + (taps - 1 - q)]
+                                 : cx->w[((int64_t)k * g->c + c) * taps + q];
+                if (cx->packed)
+                    cx->dst[(((k / DIRECT_MR) * g->c + c) * taps + q) * DIRECT_MR + k % DIRECT_MR] = v;
+                else
+                    cx->dst[(k * g->c + c) * taps + q] = v;
+            }
+}
+
+static void conv_pack_weights(float *dst, const float *w, const struct conv_geom *g, int flip, int packed,
+                              int threads)
+{
+    struct wpack_ctx cx = {dst, w, g, flip, packed};
+    tgs_cpu_parallel((int64_t)g->k * g->c * g->kh * g->kw < (1 << 16) ? 1 : threads, wpack_worker, &cx);
+}
+
+/* xp for output rows [r0, r0 + rows) of image x (C,H,W): input rows
+ * r0 - ph .. with ph, pw zero borders; the slack past the end zeroed. */
+static void direct_fill_xp(float *xp, const float *x, const struct conv_geom *g, const struct direct_plan *d,
+                           int32_t r0, int32_t rows)
+{
+    int32_t rin = rows + g->dil * (g->kh - 1);
+    for (int32_t c = 0; c < g->c; c++) {
+        const float *xc = x + (int64_t)c * g->h * g->w;
+        float *pc = xp + c * d->cs;
+        for (int32_t t = 0; t < rin; t++) {
+            float *row = pc + (int64_t)t * d->wp;
+            int32_t ih = r0 - g->ph + t;
+            if (ih < 0 || ih >= g->h) {
+                memset(row, 0, (size_t)d->wp * sizeof *row);
+                continue;
+            }
+            for (int32_t q = 0; q < g->pw; q++) row[q] = 0, row[d->wp - 1 - q] = 0;
+            memcpy(row + g->pw, xc + (int64_t)ih * g->w, (size_t)g->w * sizeof *row);
+        }
+    }
+    memset(xp + g->c * d->cs, 0, (size_t)(d->xp_floats - g->c * d->cs) * sizeof *xp);
+}
+
+#if CONV_DIRECT
+/* acc (4 rows of ld floats, 24 wide) = [acc +] sum over cn channels and
+ * the taps of w[k][c][tap] * x[c*cs + off[tap] + p] */
+__attribute__((target("avx2,fma"))) static void direct_tile(const float *x, int64_t cs, int32_t cn,
+                                                             const int32_t *off, int32_t taps, const float *w,
+                                                             float *acc, int64_t ld, int load)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    if (load) {
+        a00 = _mm256_loadu_ps(acc), a01 = _mm256_loadu_ps(acc + 8), a02 = _mm256_loadu_ps(acc + 16);
+        a10 = _mm256_loadu_ps(acc + ld), a11 = _mm256_loadu_ps(acc + ld + 8), a12 = _mm256_loadu_ps(acc + ld + 16);
+        a20 = _mm256_loadu_ps(acc + 2 * ld), a21 = _mm256_loadu_ps(acc + 2 * ld + 8);
+        a22 = _mm256_loadu_ps(acc + 2 * ld + 16);
+        a30 = _mm256_loadu_ps(acc + 3 * ld), a31 = _mm256_loadu_ps(acc + 3 * ld + 8);
+        a32 = _mm256_loadu_ps(acc + 3 * ld + 16);
+    } else {
+        a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
+    }
+    for (int32_t c = 0; c < cn; c++, x += cs) {
+        for (int32_t q = 0; q < taps; q++, w += DIRECT_MR) {
+            const float *s = x + off[q];
+            __m256 x0 = _mm256_loadu_ps(s), x1 = _mm256_loadu_ps(s + 8), x2 = _mm256_loadu_ps(s + 16);
+            __m256 b = _mm256_broadcast_ss(w);
+            a00 = _mm256_fmadd_ps(b, x0, a00), a01 = _mm256_fmadd_ps(b, x1, a01), a02 = _mm256_fmadd_ps(b, x2, a02);
+            b = _mm256_broadcast_ss(w + 1);
+            a10 = _mm256_fmadd_ps(b, x0, a10), a11 = _mm256_fmadd_ps(b, x1, a11), a12 = _mm256_fmadd_ps(b, x2, a12);
+            b = _mm256_broadcast_ss(w + 2);
+            a20 = _mm256_fmadd_ps(b, x0, a20), a21 = _mm256_fmadd_ps(b, x1, a21), a22 = _mm256_fmadd_ps(b, x2, a22);
+            b = _mm256_broadcast_ss(w + 3);
+            a30 = _mm256_fmadd_ps(b, x0, a30), a31 = _mm256_fmadd_ps(b, x1, a31), a32 = _mm256_fmadd_ps(b, x2, a32);
+        }
+    }
+    _mm256_storeu_ps(acc, a00), _mm256_storeu_ps(acc + 8, a01), _mm256_storeu_ps(acc + 16, a02);
+    _mm256_storeu_ps(acc + ld, a10), _mm256_storeu_ps(acc + ld + 8, a11), _mm256_storeu_ps(acc + ld + 16, a12);
+    _mm256_storeu_ps(acc + 2 * ld, a20), _mm256_storeu_ps(acc + 2 * ld + 8, a21);
+    _mm256_storeu_ps(acc + 2 * ld + 16, a22);
+    _mm256_storeu_ps(acc + 3 * ld, a30), _mm256_storeu_ps(acc + 3 * ld + 8, a31);
+    _mm256_storeu_ps(acc + 3 * ld + 16, a32);
+}
+
+/* direct_tile for 3x3 kernels, the taps unrolled: off gives the row step
+ * (off[3]) and the column step (off[1]) */
+__attribute__((target("avx2,fma"))) static void direct_tile3x3(const float *x, int64_t cs, int32_t cn,
+                                                                const int32_t *off, const float *w, float *acc,
+                                                                int64_t ld, int load)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    if (load) {
+        a00 = _mm256_loadu_ps(acc), a01 = _mm256_loadu_ps(acc + 8), a02 = _mm256_loadu_ps(acc + 16);
+        a10 = _mm256_loadu_ps(acc + ld), a11 = _mm256_loadu_ps(acc + ld + 8), a12 = _mm256_loadu_ps(acc + ld + 16);
+        a20 = _mm256_loadu_ps(acc + 2 * ld), a21 = _mm256_loadu_ps(acc + 2 * ld + 8);
+        a22 = _mm256_loadu_ps(acc + 2 * ld + 16);
+        a30 = _mm256_loadu_ps(acc + 3 * ld), a31 = _mm256_loadu_ps(acc + 3 * ld + 8);
+        a32 = _mm256_loadu_ps(acc + 3 * ld + 16);
+    } else {
+        a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
+    }
+    const int64_t rs = off[3], dj = off[1];
+#define TAP(ptr, wq)                                                                                              \
+    do {                                                                                                          \
+        const float *s_ = (ptr);                                                                                  \
+        __m256 x0 = _mm256_loadu_ps(s_), x1 = _mm256_loadu_ps(s_ + 8), x2 = _mm256_loadu_ps(s_ + 16);             \
+        __m256 b = _mm256_broadcast_ss((wq));                                                                     \
+        a00 = _mm256_fmadd_ps(b, x0, a00), a01 = _mm256_fmadd_ps(b, x1, a01), a02 = _mm256_fmadd_ps(b, x2, a02);  \
+        b = _mm256_broadcast_ss((wq) + 1);                                                                        \
+        a10 = _mm256_fmadd_ps(b, x0, a10), a11 = _mm256_fmadd_ps(b, x1, a11), a12 = _mm256_fmadd_ps(b, x2, a12);  \
+        b = _mm256_broadcast_ss((wq) + 2);                                                                        \
+        a20 = _mm256_fmadd_ps(b, x0, a20), a21 = _mm256_fmadd_ps(b, x1, a21), a22 = _mm256_fmadd_ps(b, x2, a22);  \
+        b = _mm256_broadcast_ss((wq) + 3);                                                                        \
+        a30 = _mm256_fmadd_ps(b, x0, a30), a31 = _mm256_fmadd_ps(b, x1, a31), a32 = _mm256_fmadd_ps(b, x2, a32);  \
+    } while (0)
+    for (int32_t c = 0; c < cn; c++, x += cs, w += 9 * DIRECT_MR) {
+        const float *r0 = x, *r1 = x + rs, *r2 = x + 2 * rs;
+        TAP(r0, w);
+        TAP(r0 + dj, w + 4);
+        TAP(r0 + 2 * dj, w + 8);
+        TAP(r1, w + 12);
+        TAP(r1 + dj, w + 16);
+        TAP(r1 + 2 * dj, w + 20);
+        TAP(r2, w + 24);
+        TAP(r2 + dj, w + 28);
+        TAP(r2 + 2 * dj, w + 32);
+    }
+#undef TAP
+    _mm256_storeu_ps(acc, a00), _mm256_storeu_ps(acc + 8, a01), _mm256_storeu_ps(acc + 16, a02);
+    _mm256_storeu_ps(acc + ld, a10), _mm256_storeu_ps(acc + ld + 8, a11), _mm256_storeu_ps(acc + ld + 16, a12);
+    _mm256_storeu_ps(acc + 2 * ld, a20), _mm256_storeu_ps(acc + 2 * ld + 8, a21);
+    _mm256_storeu_ps(acc + 2 * ld + 16, a22);
+    _mm256_storeu_ps(acc + 3 * ld, a30), _mm256_storeu_ps(acc + 3 * ld + 8, a31);
+    _mm256_storeu_ps(acc + 3 * ld + 16, a32);
+}
+
+__attribute__((target("avx2,fma"))) static float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sums[k*3 + t] = sum over p < len (a multiple of 8) of d[k*ldd + p] *
+ * x[off[t] + p], for 4 rows of d and 3 taps */
+__attribute__((target("avx2,fma"))) static void direct_dw_tile(const float *d, int64_t ldd, const float *x,
+                                                                const int32_t *off, int64_t len, float *sums)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
+    const float *x0p = x + off[0], *x1p = x + off[1], *x2p = x + off[2];
+    for (int64_t p = 0; p < len; p += 8) {
+        __m256 x0 = _mm256_loadu_ps(x0p + p), x1 = _mm256_loadu_ps(x1p + p), x2 = _mm256_loadu_ps(x2p + p);
+        __m256 v = _mm256_loadu_ps(d + p);
+        a00 = _mm256_fmadd_ps(v, x0, a00), a01 = _mm256_fmadd_ps(v, x1, a01), a02 = _mm256_fmadd_ps(v, x2, a02);
+        v = _mm256_loadu_ps(d + ldd + p);
+        a10 = _mm256_fmadd_ps(v, x0, a10), a11 = _mm256_fmadd_ps(v, x1, a11), a12 = _mm256_fmadd_ps(v, x2, a12);
+        v = _mm256_loadu_ps(d + 2 * ldd + p);
+        a20 = _mm256_fmadd_ps(v, x0, a20), a21 = _mm256_fmadd_ps(v, x1, a21), a22 = _mm256_fmadd_ps(v, x2, a22);
+        v = _mm256_loadu_ps(d + 3 * ldd + p);
+        a30 = _mm256_fmadd_ps(v, x0, a30), a31 = _mm256_fmadd_ps(v, x1, a31), a32 = _mm256_fmadd_ps(v, x2, a32);
+    }
+    sums[0] = hsum8(a00), sums[1] = hsum8(a01), sums[2] = hsum8(a02);
+    sums[3] = hsum8(a10), sums[4] = hsum8(a11), sums[5] = hsum8(a12);
+    sums[6] = hsum8(a20), sums[7] = hsum8(a21), sums[8] = hsum8(a22);
+    sums[9] = hsum8(a30), sums[10] = hsum8(a31), sums[11] = hsum8(a32);
+}
+
+/* o[q] = [o[q] +] s[q] + b for q < n */
+__attribute__((target("avx2,fma"))) static void direct_row_out(float *o, const float *s, int32_t n, float b,
+                                                                int add)
+{
+    __m256 vb = _mm256_set1_ps(b);
+    int32_t q = 0;
+    if (add)
+        for (; q + 8 <= n; q += 8)
+            _mm256_storeu_ps(o + q, _mm256_add_ps(_mm256_loadu_ps(o + q), _mm256_add_ps(_mm256_loadu_ps(s + q), vb)));
+    else
+        for (; q + 8 <= n; q += 8) _mm256_storeu_ps(o + q, _mm256_add_ps(_mm256_loadu_ps(s + q), vb));
+    for (; q < n; q++) o[q] = (add ? o[q] : 0) + (s[q] + b);
+}
+#else
+static void direct_row_out(float *o, const float *s, int32_t n, float b, int add)
+{
+    for (int32_t q = 0; q < n; q++) o[q] = (add ? o[q] : 0) + (s[q] + b);
+}
+static void direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
+                        float *acc, int64_t ld, int load)
+{
+    (void)x, (void)cs, (void)cn, (void)off, (void)taps, (void)w, (void)acc, (void)ld, (void)load;
+}
+static void direct_tile3x3(const float *x, int64_t cs, int32_t cn, const int32_t *off, const float *w, float *acc,
+                           int64_t ld, int load)
+{
+    (void)x, (void)cs, (void)cn, (void)off, (void)w, (void)acc, (void)ld, (void)load;
+}
+static void direct_dw_tile(const float *d, int64_t ldd, const float *x, const int32_t *off, int64_t len, float *sums)
+{
+    (void)d, (void)ldd, (void)x, (void)off, (void)len, (void)sums;
+}
+#endif
+
+struct direct_ctx {
+    float *out;
+    const float *x, *wp, *b, *dout;
+    float beta;
+    const struct conv_geom *g;
+    struct direct_plan d;
+    float *work;
+    int64_t per_thread;
+    int ran;
+};
+
+/* out rows [r0, r0 + rows) of image n = beta*out + conv + b, from ob
+ * (kb rows of ldo floats, in the padded width) */
+static void direct_fwd_worker(void *arg, int tid, int nt)
+{
+    const struct direct_ctx *cx = arg;
+    const struct conv_geom *g = cx->g;
+    const struct direct_plan *d = &cx->d;
+    float *xp = cx->work + tid * cx->per_thread, *ob = xp + d->xp_floats;
+    int64_t howo = (int64_t)g->ho * g->wo, u, end;
+    conv_thread_rows(g, tid, nt, 0, &u, &end);
+    while (u < end) {
+        int32_t n = (int32_t)(u / g->ho), r0 = (int32_t)(u % g->ho);
+        int32_t rows = (int32_t)min64(min64(d->rows, g->ho - r0), end - u);
+        u += rows;
+        direct_fill_xp(xp, cx->x + (int64_t)n * g->c * g->h * g->w, g, d, r0, rows);
+        int64_t np = (int64_t)rows * d->wp;
+        for (int32_t c0 = 0; c0 < g->c; c0 += d->cb) {
+            int32_t cn = (int32_t)min64(d->cb, g->c - c0);
+            for (int64_t p = 0; p < np; p += DIRECT_NR)
+                for (int32_t k = 0; k < d->kb; k += DIRECT_MR) {
+                    const float *wk = cx->wp + ((int64_t)k * g->c + (int64_t)c0 * DIRECT_MR) * d->taps;
+                    if (d->taps == 9 && g->kh == 3)
+                        direct_tile3x3(xp + c0 * d->cs + p, d->cs, cn, d->off, wk, ob + k * d->ldo + p, d->ldo,
+                                       c0 > 0);
+                    else
+                        direct_tile(xp + c0 * d->cs + p, d->cs, cn, d->off, d->taps, wk, ob + k * d->ldo + p,
+                                    d->ldo, c0 > 0);
+                }
+        }
+        for (int32_t k = 0; k < g->k; k++) {
+            float bk = cx->b ? cx->b[k] : 0;
+            float *o = cx->out + ((int64_t)n * g->k + k) * howo + (int64_t)r0 * g->wo;
+            const float *s = ob + k * d->ldo;
+            for (int32_t r = 0; r < rows; r++, o += g->wo, s += d->wp)
+                direct_row_out(o, s, g->wo, bk, cx->beta != 0);
+        }
+    }
+}
+
+static int64_t direct_fwd_per_thread(const struct conv_geom *g)
+{
+    struct direct_plan d = direct_plan(g);
+    return d.xp_floats + d.kb * d.ldo;
+}
+
+static int64_t direct_wpack_floats(const struct conv_geom *g)
+{
+    int64_t kb = (g->k + DIRECT_MR - 1) / DIRECT_MR * DIRECT_MR;
+    return (kb * g->c * g->kh * g->kw + 15) / 16 * 16;
+}
+
+/* out = beta*out + conv(x, w) + b on the direct path; w (K,C,kh,kw), or
+ * with flip the forward conv's weights for this input-gradient conv */
+static void conv_direct_forward(float *out, const float *x, const float *w, int flip, const float *b,
+                                const struct conv_geom *g, float beta, float *work, int threads)
+{
+    conv_pack_weights(work, w, g, flip, 1, threads);
+    int64_t shared = direct_wpack_floats(g);
+    struct direct_ctx cx = {out, x, work, b, NULL, beta, g, direct_plan(g), work + shared, direct_fwd_per_thread(g),
+                            1};
+    tgs_cpu_parallel(threads, direct_fwd_worker, &cx);
+}
+
+/* dw_t (K, C, taps) = sum over the thread's rows of dout x dot products;
+ * per thread: xp, dout rows in the padded width (kb rows of ldo), dw_t */
+static void direct_dw_worker(void *arg, int tid, int nt)
+{
+    const struct direct_ctx *cx = arg;
+    const struct conv_geom *g = cx->g;
+    const struct direct_plan *d = &cx->d;
+    if (tid == 0) ((struct direct_ctx *)arg)->ran = nt;
+    float *xp = cx->work + tid * cx->per_thread, *dp = xp + d->xp_floats, *dwp = dp + d->kb * d->ldo;
+    int64_t howo = (int64_t)g->ho * g->wo, u, end, taps = d->taps, nw = (int64_t)g->k * g->c * taps;
+    memset(dwp, 0, (size_t)nw * sizeof *dwp);
+    /* taps in threes; a short last group repeats tap 0 and drops it */
+    int32_t off3[DIRECT_MAX_TAPS + 2];
+    for (int32_t q = 0; q < taps + 2; q++) off3[q] = q < taps ? d->off[q] : d->off[0];
+    conv_thread_rows(g, tid, nt, 0, &u, &end);
+    while (u < end) {
+        int32_t n = (int32_t)(u / g->ho), r0 = (int32_t)(u % g->ho);
+        int32_t rows = (int32_t)min64(min64(d->rows, g->ho - r0), end - u);
+        u += rows;
+        direct_fill_xp(xp, cx->x + (int64_t)n * g->c * g->h * g->w, g, d, r0, rows);
+        int64_t np = (int64_t)rows * d->wp, len = (np + 7) / 8 * 8;
+        for (int32_t k = 0; k < d->kb; k++) {
+            float *row = dp + k * d->ldo;
+            memset(row, 0, (size_t)d->ldo * sizeof *row);
+            if (k >= g->k) continue;
+            const float *s = cx->dout + ((int64_t)n * g->k + k) * howo + (int64_t)r0 * g->wo;
+            for (int32_t r = 0; r < rows; r++)
+                memcpy(row + (int64_t)r * d->wp, s + (int64_t)r * g->wo, (size_t)g->wo * sizeof *row);
+        }
+        float sums[12];
+        int64_t nch = (len + DIRECT_DW_CHUNK - 1) / DIRECT_DW_CHUNK, chunk = (len / nch + 7) / 8 * 8;
+        for (int64_t p0 = 0; p0 < len; p0 += chunk) {
+            int64_t pl = min64(chunk, len - p0);
+            for (int32_t k = 0; k < d->kb; k += DIRECT_MR)
+                for (int32_t c = 0; c < g->c; c++)
+                    for (int32_t q = 0; q < taps; q += 3) {
+                        direct_dw_tile(dp + k * d->ldo + p0, d->ldo, xp + c * d->cs + p0, off3 + q, pl, sums);
+                        for (int32_t kk = 0; kk < DIRECT_MR && k + kk < g->k; kk++)
+                            for (int32_t t = 0; t < 3 && q + t < taps; t++)
+                                dwp[((int64_t)(k + kk) * g->c + c) * taps + q + t] += sums[kk * 3 + t];
+                    }
+        }
+    }
+}
+
+static int64_t direct_dw_per_thread(const struct conv_geom *g)
+{
+    struct direct_plan d = direct_plan(g);
+    return d.xp_floats + d.kb * d.ldo + (int64_t)g->k * g->c * d.taps;
+}
+
+/* ---- the im2col + sgemm path ----
+ * forward: out (N,K,Ho,Wo) = beta*out + conv(x (N,C,H,W), w (K,C,kh,kw)) + b */
+
+struct conv_fwd_ctx {
+    float *out;
+    const float *x, *w, *b;
+    float beta;
+    const struct conv_geom *g;
+    struct conv_tiling tl;
+    float *work;
+    int64_t per_thread;
+};
+
+static void conv_fwd_worker(void *arg, int tid, int nt)
+{
+    const struct conv_fwd_ctx *cx = arg;
+    const struct conv_geom *g = cx->g;
+    float *col = cx->work + tid * cx->per_thread;
+    int64_t howo = (int64_t)g->ho * g->wo, hw = (int64_t)g->h * g->w, ckk = geom_ckk(g);
+    int one = geom_is_1x1(g);
+    int64_t u, end;
+    conv_thread_rows(g, tid, nt, 0, &u, &end);
+    struct conv_tile t;
+    while (conv_next_tile(g, &cx->tl, &u, end, &t)) {
+        int64_t rwo = (int64_t)t.r * g->wo, P = t.m * rwo;
+        if (!one) im2col(col, cx->x, g, &t);
+        for (int32_t mi = 0; mi < t.m; mi++) {
+            float *o = cx->out + (int64_t)(t.n0 + mi) * g->k * howo + (int64_t)t.r0 * g->wo;
+            if (one)
+                tgs_sgemm(0, 0, g->k, (int)rwo, (int)ckk, 1, cx->w, (int)ckk,
+                          cx->x + (int64_t)(t.n0 + mi) * g->c * hw + (int64_t)t.r0 * g->w, (int)hw, cx->beta, o,
+                          (int)howo);
+            else
+                tgs_sgemm(0, 0, g->k, (int)rwo, (int)ckk, 1, cx->w, (int)ckk, col + mi * rwo, (int)P, cx->beta, o,
+                          (int)howo);
+            if (cx->b)
+                for (int32_t k = 0; k < g->k; k++) {
+                    float bk = cx->b[k], *ok = o + (int64_t)k * howo;
+                    for (int64_t p = 0; p < rwo; p++) ok[p] += bk;
+                }
+        }
+    }
+}
+
+static int64_t conv_fwd_per_thread(const struct conv_geom *g)
+{
+    return geom_is_1x1(g) ? 0 : geom_ckk(g) * conv_tiling(g).cols;
+}
+
+/* Threads that fit the workspace: the plan sized it for tgs_cpu_threads()
+ * at plan time; fewer are used if the count grew since. */
+static int conv_fit_threads(const struct tgs_exec *x, int64_t per_thread, int64_t shared)
+{
+    int nt = x->threads < 1 ? 1 : x->threads > CONV_MAX_THREADS ? CONV_MAX_THREADS : x->threads;
+    if (per_thread > 0) {
+        int64_t fit = (x->work_floats - shared) / per_thread;
+        if (fit < nt) nt = (int)fit;
+    } else if (shared > x->work_floats) {
+        nt = 0;
+    }
+    return nt;
+}
+
+/* the im2col + sgemm path of conv2d_forward */
+static void conv_gemm_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
+                              float beta, float *work, int threads)
+{
+    struct conv_fwd_ctx cx = {out, x, w, b, beta, g, conv_tiling(g), work, conv_fwd_per_thread(g)};
+    tgs_cpu_parallel(threads, conv_fwd_worker, &cx);
+}
+
+/* backward, pass A (by images, or rows when the images are fewer than the
+ * threads and no col2im runs): per tile, im2col of x; dw_t (K, C*kh*kw) +=
+ * dout_tile (K,P) col^T; for strides > 1 also col = w^T dout_tile and
+ * col2im into dx. db by channel ranges. Then dw += dw_0 + dw_1 + ... in
+ * thread order. For stride 1, dx is a forward pass of its own (beta = 1). */
+
+struct conv_bwd_ctx {
+    float *dx, *dw, *db;
+    const float *dout, *x, *w;
+    const struct conv_geom *g;
+    struct conv_tiling tl;
+    int col2im_dx;
+    float *work;
+    int64_t per_thread, col_floats, pack_floats;
+    int ran; /* threads the pool gave the pass, set by thread 0 */
+};
+
+static void conv_bwd_worker(void *arg, int tid, int nt)
+{
+    const struct conv_bwd_ctx *cx = arg;
+    const struct conv_geom *g = cx->g;
+    if (tid == 0) ((struct conv_bwd_ctx *)arg)->ran = nt;
+    int64_t howo = (int64_t)g->ho * g->wo, hw = (int64_t)g->h * g->w, ckk = geom_ckk(g);
+    if (cx->db) {
+        int64_t k0, k1;
+        tgs_split(g->k, tid, nt, &k0, &k1);
+        for (int64_t k = k0; k < k1; k++) {
+            double s = 0;
+            for (int32_t n = 0; n < g->n; n++) {
+                const float *d = cx->dout + ((int64_t)n * g->k + k) * howo;
+                float part = 0;
+                for (int64_t p = 0; p < howo; p++) part += d[p];
+                s += part;
+            }
+            cx->db[k] += (float)s;
+        }
+    }
+    if (!cx->dw && !cx->col2im_dx) return;
+    float *col = cx->work + tid * cx->per_thread;
+    float *pack = col + cx->col_floats;
+    float *dwp = pack + cx->pack_floats;
+    int one = geom_is_1x1(g);
+    float beta = 0;
+    int64_t u, end;
+    conv_thread_rows(g, tid, nt, cx->col2im_dx, &u, &end);
+    struct conv_tile t;
+    while (conv_next_tile(g, &cx->tl, &u, end, &t)) {
+        int64_t rwo = (int64_t)t.r * g->wo, P = t.m * rwo;
+        const float *dt = cx->dout + (int64_t)t.n0 * g->k * howo + (int64_t)t.r0 * g->wo;
+        int64_t ldd = howo;
+        if (t.m > 1) {
+            /* the tile's dout as one (K, P) matrix, images side by side */
+            for (int32_t k = 0; k < g->k; k++)
+                for (int32_t mi = 0; mi < t.m; mi++)
+                    memcpy(pack + k * P + mi * howo, cx->dout + ((int64_t)(t.n0 + mi) * g->k + k) * howo,
+                           (size_t)howo * sizeof *pack);
+            dt = pack, ldd = P;
+        }
+        if (cx->dw) {
+            if (one) {
+                /* 1x1: x itself is the column matrix, one image per tile */
+                const float *xt = cx->x + (int64_t)t.n0 * g->c * hw + (int64_t)t.r0 * g->w;
+                tgs_sgemm(0, 1, g->k, (int)ckk, (int)rwo, 1, dt, (int)ldd, xt, (int)hw, beta, dwp, (int)ckk);
+            } else {
+                im2col(col, cx->x, g, &t);
+                tgs_sgemm(0, 1, g->k, (int)ckk, (int)P, 1, dt, (int)ldd, col, (int)P, beta, dwp, (int)ckk);
+            }
+            beta = 1;
+        }
+        if (cx->col2im_dx) {
+            tgs_sgemm(1, 0, (int)ckk, (int)P, g->k, 1, cx->w, (int)ckk, dt, (int)ldd, 0, col, (int)P);
+            col2im(cx->dx, col, g, &t);
+        }
+    }
+    if (cx->dw && beta == 0) memset(dwp, 0, (size_t)(g->k * ckk) * sizeof *dwp);
+}
+
+struct conv_reduce_ctx {
+    float *dst;
+    const float *parts;
+    int64_t n, stride;
+    int nparts;
+};
+
+/* dst[i] += parts[0][i] + parts[1][i] + ... in part order, split by i */
+static void reduce_worker(void *arg, int tid, int nt)
+{
+    const struct conv_reduce_ctx *cx = arg;
+    int64_t lo, hi;
+    tgs_split(cx->n, tid, nt, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) {
+        float s = cx->parts[i];
+        for (int p = 1; p < cx->nparts; p++) s += cx->parts[p * cx->stride + i];
+        cx->dst[i] += s;
+    }
+}
+
+/* The geometry of the input gradient as a conv: dout (N,K,Ho,Wo) with w'
+ * (C,K,kh,kw), w'[c,k,i,j] = w[k,c,kh-1-i,kw-1-j], pads dil*(k-1) - pad
+ * (negative pads crop; im2col bounds-checks), giving (N,C,H,W). Stride 1. */
+static struct conv_geom conv_dx_geom(const struct conv_geom *g)
+{
+    struct conv_geom d = {g->n, g->k, g->ho, g->wo, g->c, g->kh, g->kw, 1,
+                          g->dil * (g->kh - 1) - g->ph, g->dil * (g->kw - 1) - g->pw, g->dil, g->h, g->w};
+    return d;
+}
+
+static int64_t conv_bwd_per_thread(const struct conv_geom *g, int64_t *col_floats, int64_t *pack_floats)
+{
+    struct conv_tiling tl = conv_tiling(g);
+    *col_floats = geom_is_1x1(g) ? 0 : geom_ckk(g) * tl.cols;
+    *pack_floats = tl.imgs > 1 ? (int64_t)g->k * tl.cols : 0;
+    return *col_floats + *pack_floats + (int64_t)g->k * geom_ckk(g);
+}
+
+/* dw and db from the thread's partials and channel ranges (pass A) */
+static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x, const struct conv_geom *g,
+                         int direct, float *work, int threads)
+{
+    int64_t nw = (int64_t)g->k * geom_ckk(g);
+    if (direct && dw) {
+        struct direct_ctx cx = {NULL, x, NULL, NULL, dout, 0, g, direct_plan(g), work, direct_dw_per_thread(g), 1};
+        tgs_cpu_parallel(threads, direct_dw_worker, &cx);
+        struct conv_reduce_ctx rc = {dw, work + cx.per_thread - nw, nw, cx.per_thread, cx.ran};
+        tgs_cpu_parallel(threads, reduce_worker, &rc);
+        dw = NULL; /* done; db below */
+    }
+    if (!dw && !db) return;
+    struct conv_bwd_ctx cx = {NULL, dw, db, dout, x, NULL, g, conv_tiling(g), 0, work, 0, 0, 0, 1};
+    cx.per_thread = conv_bwd_per_thread(g, &cx.col_floats, &cx.pack_floats);
+    tgs_cpu_parallel(threads, conv_bwd_worker, &cx);
+    if (dw) {
+        struct conv_reduce_ctx rc = {dw, work + cx.col_floats + cx.pack_floats, nw, cx.per_thread, cx.ran};
+        tgs_cpu_parallel(threads, reduce_worker, &rc);
+    }
+}
+
+// x is (N,C,H,W), w is (K,C,kh,kw), b is (K) or NULL, out is (N,K,Ho,Wo)
+// = conv(x, w) + b. work: conv_work_for(g, 0, threads) floats.
+static void conv2d_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
+                           float *work, int threads)
+{
+    if (conv_use_direct(g))
+        conv_direct_forward(out, x, w, 0, b, g, 0, work, threads);
+    else
+        conv_gemm_forward(out, x, w, b, g, 0, work, threads);
+}
+
+// x is (N,C,H,W), w is (K,C,kh,kw), dout is (N,K,Ho,Wo); dx, dw, db
+// (each may be NULL) accumulate. work: conv_work_for(g, 1, threads).
+// Stride 1: dw (and db) in one pass over x, then dx as a conv of dout.
+// Other strides: one pass; its tiles' columns give dw, then are
+// overwritten by w^T dout and scattered into dx by col2im.
+static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                            const struct conv_geom *g, float *work, int threads)
+{
+    if (g->stride != 1 && dx) {
+        struct conv_bwd_ctx cx = {dx, dw, db, dout, x, w, g, conv_tiling(g), 1, work, 0, 0, 0, 1};
+        cx.per_thread = conv_bwd_per_thread(g, &cx.col_floats, &cx.pack_floats);
+        tgs_cpu_parallel(threads, conv_bwd_worker, &cx);
+        if (dw) {
+            struct conv_reduce_ctx rc = {dw, work + cx.col_floats + cx.pack_floats, (int64_t)g->k * geom_ckk(g),
+                                         cx.per_thread, cx.ran};
+            tgs_cpu_parallel(threads, reduce_worker, &rc);
+        }
+        return;
+    }
+    conv_dw_pass(dw, db, dout, x, g, conv_use_direct(g), work, threads);
+    if (!dx) return;
+    struct conv_geom d = conv_dx_geom(g);
+    if (conv_use_direct(&d)) {
+        conv_direct_forward(dx, dout, w, 1, NULL, &d, 1, work, threads);
+        return;
+    }
+    /* w' (C, K, kh, kw), then the threads' columns */
+    conv_pack_weights(work, w, &d, 1, 0, threads);
+    conv_gemm_forward(dx, dout, work, NULL, &d, 1, work + (int64_t)g->c * g->k * g->kh * g->kw, threads);
+}
+
+/* Workspace of the forward (train = 0) or of the backward for nt threads,
+ * on the path each pass takes now, or (mode 2) the larger of both paths:
+ * what the plan reserves, so that switching paths in tests stays safe. */
+static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int direct)
+{
+    if (!train) {
+        if (direct && conv_use_direct(g)) return direct_wpack_floats(g) + nt * direct_fwd_per_thread(g);
+        return nt * conv_fwd_per_thread(g);
+    }
+    int64_t cf, pf, w = nt * conv_bwd_per_thread(g, &cf, &pf);
+    if (g->stride != 1) return w;
+    if (direct && conv_use_direct(g)) w = nt * direct_dw_per_thread(g);
+    struct conv_geom d = conv_dx_geom(g);
+    if (direct && conv_use_direct(&d))
+        return max64(w, direct_wpack_floats(&d) + nt * direct_fwd_per_thread(&d));
+    return max64(w, (int64_t)g->c * g->k * g->kh * g->kw + nt * conv_fwd_per_thread(&d));
+}
+
+static int64_t conv_work_for(const struct conv_geom *g, int train, int nt)
+{
+    return conv_work_mode(g, train, nt, 1);
+}
+
+static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
+{
+    int64_t w = max64(conv_work_mode(g, 0, nt, 0), conv_work_mode(g, 0, nt, 1));
+    if (train) w = max64(w, max64(conv_work_mode(g, 1, nt, 0), conv_work_mode(g, 1, nt, 1)));
+    return w;
+}
+
+/* the most threads (up to x->threads) whose workspace fits */
+static int conv_threads(const struct conv_geom *g, const struct tgs_exec *x, int train)
+{
+    int nt = x->threads < 1 ? 1 : x->threads > CONV_MAX_THREADS ? CONV_MAX_THREADS : x->threads;
+    while (nt > 1 && conv_work_for(g, train, nt) > x->work_floats) nt--;
+    return conv_work_for(g, train, nt) <= x->work_floats ? nt : 0;
+}
+
+static struct conv_geom conv_node_geom(const struct tgs_node *n)
+{
+    const struct tgs_tensor *x = n->src[0], *w = n->src[1], *o = n->out;
+    const struct tgs_conv_params *p = &n->p.conv;
+    struct conv_geom g = {x->ne[0], x->ne[1], x->ne[2], x->ne[3], w->ne[0], w->ne[2], w->ne[3],
+                          p->stride, p->pad, p->pad, p->dil, o->ne[2], o->ne[3]};
+    return g;
+}
+
+static int conv2d_node_forward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct conv_geom g = conv_node_geom(n);
+    int nt = conv_threads(&g, x, 0);
+    if (nt < 1) return tgs_err("conv2d: workspace too small");
+    conv2d_forward(n->out->data, n->src[0]->data, n->src[1]->data, n->nsrc > 2 ? n->src[2]->data : NULL, &g,
+                   x->work, nt);
+    return 0;
+}
+
+static int conv2d_node_backward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct conv_geom g = conv_node_geom(n);
+    int nt = conv_threads(&g, x, 1);
+    if (nt < 1) return tgs_err("conv2d: workspace too small");
+    conv2d_backward(n->src[0]->grad, n->src[1]->grad, n->nsrc > 2 ? n->src[2]->grad : NULL, n->out->grad,
+                    n->src[0]->data, n->src[1]->data, &g, x->work, nt);
+    return 0;
+}
+
+static int64_t conv2d_work(const struct tgs_node *n)
+{
+    struct conv_geom g = conv_node_geom(n);
+    return conv_work_plan(&g, n->out->grad != NULL, tgs_cpu_threads());
+}
+
+const struct tgs_op_impl tgs_cpu_conv2d = {conv2d_node_forward, conv2d_node_backward, NULL, conv2d_work};
+
+struct tgs_tensor *tgs_conv2d(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b,
+                              int stride, int pad, int dil)
+{
+    if (!x || !w) return tgs_graph_fail(g, "conv2d: input missing");
+    if (x->ndim != 4) return tgs_graph_fail(g, "conv2d: x has %d dims, wants (N,C,H,W)", x->ndim);
+    if (w->ndim != 4) return tgs_graph_fail(g, "conv2d: w has %d dims, wants (K,C,kh,kw)", w->ndim);
+    if (w->ne[1] != x->ne[1])
+        return tgs_graph_fail(g, "conv2d: x has %d channels, w wants %d", (int)x->ne[1], (int)w->ne[1]);
+    if (b && (b->ndim != 1 || b->ne[0] != w->ne[0]))
+        return tgs_graph_fail(g, "conv2d: bias is not (%d)", (int)w->ne[0]);
+    if (stride < 1 || pad < 0 || dil < 1)
+        return tgs_graph_fail(g, "conv2d: stride %d, pad %d, dilation %d", stride, pad, dil);
+    int64_t ho = ((int64_t)x->ne[2] + 2 * pad - (int64_t)dil * (w->ne[2] - 1) - 1) / stride + 1;
+    int64_t wo = ((int64_t)x->ne[3] + 2 * pad - (int64_t)dil * (w->ne[3] - 1) - 1) / stride + 1;
+    if ((int64_t)x->ne[2] + 2 * pad < (int64_t)dil * (w->ne[2] - 1) + 1 ||
+        (int64_t)x->ne[3] + 2 * pad < (int64_t)dil * (w->ne[3] - 1) + 1)
+        return tgs_graph_fail(g, "conv2d: %dx%d kernel (dilation %d) larger than the %dx%d input padded by %d",
+                              (int)w->ne[2], (int)w->ne[3], dil, (int)x->ne[2], (int)x->ne[3], pad);
+    struct tgs_tensor *src[3] = {x, w, b};
+    int32_t ne[4] = {x->ne[0], w->ne[0], (int32_t)ho, (int32_t)wo};
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_CONV2D, b ? 3 : 2, src, 4, ne);
+    if (!n) return NULL;
+    n->p.conv = (struct tgs_conv_params){stride, pad, dil};
+    return n->out;
+}
+
+/* ======================================================================
+ * convt2x2: out[n,k,2h+i,2w+j] = b[k] + sum_c x[n,c,h,w] w[c,k,i,j]
+ * As a GEMM per tile of input rows: Y (4K, P) = w^T (4K, C) x_tile (C, P),
+ * Y[(k,i,j), (h,w)] scattered to out. The 2x2 stride-2 windows do not
+ * overlap, so tiles write disjoint parts of out and of dx.
+ * ====================================================================== */
+
+struct convt_geom {
+    int32_t n, c, h, w, k;
+    int32_t rows; /* input rows per tile */
+};
+
+static struct convt_geom convt_node_geom(const struct tgs_node *n)
+{
+    const struct tgs_tensor *x = n->src[0], *w = n->src[1];
+    struct convt_geom g = {x->ne[0], x->ne[1], x->ne[2], x->ne[3], w->ne[1], 1};
+    g.rows = (int32_t)min64(g.h, max64(1, CONV_COL_BUDGET / (4 * (int64_t)g.k * g.w)));
+    return g;
+}
+
+struct convt_ctx {
+    float *out, *dx, *dw, *db;
+    const float *x, *w, *b, *dout;
+    const struct convt_geom *g;
+    float *work;
+    int64_t per_thread;
+    int ran; /* threads the pool gave the pass, set by thread 0 */
+};
+
+static void convt_fwd_worker(void *arg, int tid, int nt)
+{
+    const struct convt_ctx *cx = arg;
+    const struct convt_geom *g = cx->g;
+    float *y = cx->work + tid * cx->per_thread;
+    int64_t hw = (int64_t)g->h * g->w, ohw = 4 * hw, lo, hi;
+    tgs_split((int64_t)g->n * g->h, tid, nt, &lo, &hi);
+    for (int64_t u = lo; u < hi;) {
+        int32_t n = (int32_t)(u / g->h), h0 = (int32_t)(u % g->h);
+        int32_t r = (int32_t)min64(min64(g->rows, g->h - h0), hi - u);
+        int64_t P = (int64_t)r * g->w;
+        u += r;
+        tgs_sgemm(1, 0, 4 * g->k, (int)P, g->c, 1, cx->w, 4 * g->k, cx->x + (int64_t)n * g->c * hw + (int64_t)h0 * g->w,
+                  (int)hw, 0, y, (int)P);
+        for (int32_t k = 0; k < g->k; k++) {
+            float bk = cx->b ? cx->b[k] : 0;
+            float *o = cx->out + ((int64_t)n * g->k + k) * ohw;
+            const float *y00 = y + (4 * k) * P, *y01 = y00 + P, *y10 = y01 + P, *y11 = y10 + P;
+            for (int32_t hr = 0; hr < r; hr++) {
+                float *o0 = o + (int64_t)(2 * (h0 + hr)) * 2 * g->w, *o1 = o0 + 2 * g->w;
+                int64_t q = (int64_t)hr * g->w;
+                for (int32_t ww = 0; ww < g->w; ww++) {
+                    o0[2 * ww] = y00[q + ww] + bk;
+                    o0[2 * ww + 1] = y01[q + ww] + bk;
+                    o1[2 * ww] = y10[q + ww] + bk;
+                    o1[2 * ww + 1] = y11[q + ww] + bk;
+                }
+            }
+        }
+    }
+}
+
+// x is (N,C,H,W), w is (C,K,2,2), b is (K) or NULL, out is (N,K,2H,2W)
+static void convt2x2_forward(float *out, const float *x, const float *w, const float *b, const struct convt_geom *g,
+                             float *work, int threads)
+{
+    struct convt_ctx cx = {out, NULL, NULL, NULL, x, w, b, NULL, g, work, 4 * (int64_t)g->k * g->rows * g->w, 1};
+    tgs_cpu_parallel(threads, convt_fwd_worker, &cx);
+}
+
+static void convt_bwd_worker(void *arg, int tid, int nt)
+{
+    const struct convt_ctx *cx = arg;
+    const struct convt_geom *g = cx->g;
+    if (tid == 0) ((struct convt_ctx *)arg)->ran = nt;
+    int64_t hw = (int64_t)g->h * g->w, ohw = 4 * hw, k4 = 4 * (int64_t)g->k, lo, hi;
+    float *dy = cx->work + tid * cx->per_thread, *dwp = dy + k4 * g->rows * g->w;
+    if (cx->db) {
+        int64_t k0, k1;
+        tgs_split(g->k, tid, nt, &k0, &k1);
+        for (int64_t k = k0; k < k1; k++) {
+            double s = 0;
+            for (int32_t n = 0; n < g->n; n++) {
+                const float *d = cx->dout + ((int64_t)n * g->k + k) * ohw;
+                float part = 0;
+                for (int64_t p = 0; p < ohw; p++) part += d[p];
+                s += part;
+            }
+            cx->db[k] += (float)s;
+        }
+    }
+    if (!cx->dx && !cx->dw) return;
+    float beta = 0;
+    tgs_split((int64_t)g->n * g->h, tid, nt, &lo, &hi);
+    for (int64_t u = lo; u < hi;) {
+        int32_t n = (int32_t)(u / g->h), h0 = (int32_t)(u % g->h);
+        int32_t r = (int32_t)min64(min64(g->rows, g->h - h0), hi - u);
+        int64_t P = (int64_t)r * g->w;
+        u += r;
+        /* dY (4K, P): the tile's dout gathered as forward scattered it */
+        for (int32_t k = 0; k < g->k; k++) {
+            const float *d = cx->dout + ((int64_t)n * g->k + k) * ohw;
+            float *y00 = dy + (4 * k) * P, *y01 = y00 + P, *y10 = y01 + P, *y11 = y10 + P;
+            for (int32_t hr = 0; hr < r; hr++) {
+                const float *d0 = d + (int64_t)(2 * (h0 + hr)) * 2 * g->w, *d1 = d0 + 2 * g->w;
+                int64_t q = (int64_t)hr * g->w;
+                for (int32_t ww = 0; ww < g->w; ww++) {
+                    y00[q + ww] = d0[2 * ww];
+                    y01[q + ww] = d0[2 * ww + 1];
+                    y10[q + ww] = d1[2 * ww];
+                    y11[q + ww] = d1[2 * ww + 1];
+                }
+            }
+        }
+        int64_t xo = (int64_t)n * g->c * hw + (int64_t)h0 * g->w;
+        if (cx->dx)
+            tgs_sgemm(0, 0, g->c, (int)P, (int)k4, 1, cx->w, (int)k4, dy, (int)P, 1, cx->dx + xo, (int)hw);
+        if (cx->dw) {
+            tgs_sgemm(0, 1, g->c, (int)k4, (int)P, 1, cx->x + xo, (int)hw, dy, (int)P, beta, dwp, (int)k4);
+            beta = 1;
+        }
+    }
+    if (cx->dw && beta == 0) memset(dwp, 0, (size_t)(g->c * k4) * sizeof *dwp);
+}
+
+// x is (N,C,H,W), w is (C,K,2,2), dout is (N,K,2H,2W); dx, dw, db (each
+// may be NULL) accumulate
+static void convt2x2_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                              const struct convt_geom *g, float *work, int threads)
+{
+    int64_t k4 = 4 * (int64_t)g->k;
+    struct convt_ctx cx = {NULL, dx, dw, db, x, w, NULL, dout, g, work, k4 * g->rows * g->w + g->c * k4, 1};
+    tgs_cpu_parallel(threads, convt_bwd_worker, &cx);
+    if (dw) {
+        struct conv_reduce_ctx rc = {dw, work + k4 * g->rows * g->w, g->c * k4, cx.per_thread, cx.ran};
+        tgs_cpu_parallel(threads, reduce_worker, &rc);
+    }
+}
+
+static int64_t convt_per_thread(const struct convt_geom *g, int train)
+{
+    int64_t k4 = 4 * (int64_t)g->k;
+    return k4 * g->rows * g->w + (train ? g->c * k4 : 0);
+}
+
+static int convt2x2_node_forward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct convt_geom g = convt_node_geom(n);
+    int nt = conv_fit_threads(x, convt_per_thread(&g, 0), 0);
+    if (nt < 1) return tgs_err("convt2x2: workspace too small");
+    convt2x2_forward(n->out->data, n->src[0]->data, n->src[1]->data, n->nsrc > 2 ? n->src[2]->data : NULL, &g,
+                     x->work, nt);
+    return 0;
+}
+
+static int convt2x2_node_backward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct convt_geom g = convt_node_geom(n);
+    int nt = conv_fit_threads(x, convt_per_thread(&g, 1), 0);
+    if (nt < 1) return tgs_err("convt2x2: workspace too small");
+    convt2x2_backward(n->src[0]->grad, n->src[1]->grad, n->nsrc > 2 ? n->src[2]->grad : NULL, n->out->grad,
+                      n->src[0]->data, n->src[1]->data, &g, x->work, nt);
+    return 0;
+}
+
+static int64_t convt2x2_work(const struct tgs_node *n)
+{
+    struct convt_geom g = convt_node_geom(n);
+    return tgs_cpu_threads() * convt_per_thread(&g, n->out->grad != NULL);
+}
+
+const struct tgs_op_impl tgs_cpu_convt2x2 = {convt2x2_node_forward, convt2x2_node_backward, NULL, convt2x2_work};
+
+struct tgs_tensor *tgs_convt2x2(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b)
+{
+    if (!x || !w) return tgs_graph_fail(g, "convt2x2: input missing");
+    if (x->ndim != 4) return tgs_graph_fail(g, "convt2x2: x has %d dims, wants (N,C,H,W)", x->ndim);
+    if (w->ndim != 4 || w->ne[2] != 2 || w->ne[3] != 2)
+        return tgs_graph_fail(g, "convt2x2: w is not (C,K,2,2)");
+    if (w->ne[0] != x->ne[1])
+        return tgs_graph_fail(g, "convt2x2: x has %d channels, w wants %d", (int)x->ne[1], (int)w->ne[0]);
+    if (b && (b->ndim != 1 || b->ne[0] != w->ne[1]))
+        return tgs_graph_fail(g, "convt2x2: bias is not (%d)", (int)w->ne[1]);
+    if ((int64_t)x->ne[2] * 2 > INT32_MAX || (int64_t)x->ne[3] * 2 > INT32_MAX)
+        return tgs_graph_fail(g, "convt2x2: output too large");
+    struct tgs_tensor *src[3] = {x, w, b};
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_CONVT2X2, b ? 3 : 2, src, 4,
+                                            (int32_t[]){x->ne[0], w->ne[1], 2 * x->ne[2], 2 * x->ne[3]});
+    return n ? n->out : NULL;
+}
+
+/* ======================================================================
+ * GEMM helpers for linear and matmul: a batch of C_b (M,N) = op(A_b) op(B_b)
+ * whose output rows are split between threads. The reduction dimension is
+ * never split, so results do not depend on the thread count.
+ * ====================================================================== */
+
+struct gemm_job {
+    int ta, tb, m, n, k, batch;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+    int64_t sa, sb, sc; /* batch strides */
+    float beta;
+    const float *bias;  /* (N) added to every row, or NULL */
+};
+
+static void gemm_worker(void *arg, int tid, int nt)
+{
+    const struct gemm_job *j = arg;
+    int64_t lo, hi;
+    tgs_split((int64_t)j->batch * j->m, tid, nt, &lo, &hi);
+    while (lo < hi) {
+        int64_t bi = lo / j->m, r0 = lo % j->m, r1 = min64(j->m, r0 + (hi - lo));
+        /* rows r0..r1 of op(A): A's rows when not transposed, its columns when it is */
+        const float *a = j->a + bi * j->sa + (j->ta ? r0 : r0 * j->lda);
+        float *c = j->c + bi * j->sc + r0 * j->ldc;
+        tgs_sgemm(j->ta, j->tb, (int)(r1 - r0), j->n, j->k, 1, a, j->lda, j->b + bi * j->sb, j->ldb, j->beta, c,
+                  j->ldc);
+        if (j->bias)
+            for (int64_t r = 0; r < r1 - r0; r++)
+                for (int q = 0; q < j->n; q++) c[r * j->ldc + q] += j->bias[q];
+        lo += r1 - r0;
+    }
+}
+
+static int gemm_threads(const struct tgs_exec *x, const struct gemm_job *j)
+{
+    double flops = 2.0 * j->batch * j->m * j->n * j->k;
+    return flops < SMALL_FLOPS ? 1 : x->threads;
+}
+
+static void gemm_run(const struct tgs_exec *x, const struct gemm_job *j)
+{
+    tgs_cpu_parallel(gemm_threads(x, j), gemm_worker, (void *)j);
+}
+
+/* sum over rows of d (R, N) into db (N), split by column ranges so each
+ * db[q] is one fixed-order sum whatever the thread count */
+struct colsum_ctx {
+    float *db;
+    const float *d;
+    int64_t rows;
+    int n;
+};
+
+static void colsum_worker(void *arg, int tid, int nt)
+{
+    const struct colsum_ctx *cx = arg;
+    int64_t lo, hi;
+    tgs_split(cx->n, tid, nt, &lo, &hi);
+    if (lo >= hi) return;
+    /* blocks of 64 rows summed in float along the rows, blocks into doubles */
+    double acc[256];
+    float part[256];
+    for (int64_t q0 = lo; q0 < hi; q0 += 256) {
+        int64_t q1 = min64(hi, q0 + 256), nq = q1 - q0;
+        for (int64_t q = 0; q < nq; q++) acc[q] = 0;
+        for (int64_t r0 = 0; r0 < cx->rows; r0 += 64) {
+            int64_t r1 = min64(cx->rows, r0 + 64);
+            for (int64_t q = 0; q < nq; q++) part[q] = 0;
+            for (int64_t r = r0; r < r1; r++) {
+                const float *d = cx->d + r * cx->n + q0;
+                for (int64_t q = 0; q < nq; q++) part[q] += d[q];
+            }
+            for (int64_t q = 0; q < nq; q++) acc[q] += part[q];
+        }
+        for (int64_t q = 0; q < nq; q++) cx->db[q0 + q] += (float)acc[q];
+    }
+}
+
+/* ======================================================================
+ * linear: out (R, O) = x (R, I) w^T + b, R = all leading dims of x
+ * ====================================================================== */
+
+// x is (R,I), w is (O,I), b is (O) or NULL, out is (R,O)
+static void linear_forward(const struct tgs_exec *ex, float *out, const float *x, const float *w, const float *b,
+                           int64_t rows, int in, int on)
+{
+    struct gemm_job j = {0, 1, (int)rows, on, in, 1, x, w, out, in, in, on, 0, 0, 0, 0, b};
+    gemm_run(ex, &j);
+}
+
+// dout is (R,O); dx (R,I) += dout w; dw (O,I) += dout^T x; db (O) += column sums of dout
+static void linear_backward(const struct tgs_exec *ex, float *dx, float *dw, float *db, const float *dout,
+                            const float *x, const float *w, int64_t rows, int in, int on)
+{
+    if (dx) {
+        struct gemm_job j = {0, 0, (int)rows, in, on, 1, dout, w, dx, on, in, in, 0, 0, 0, 1, NULL};
+        gemm_run(ex, &j);
+    }
+    if (dw) {
+        struct gemm_job j = {1, 0, on, in, (int)rows, 1, dout, x, dw, on, in, in, 0, 0, 0, 1, NULL};
+        gemm_run(ex, &j);
+    }
+    if (db) {
+        struct colsum_ctx cx = {db, dout, rows, on};
+        tgs_cpu_parallel(rows * on < SMALL_FLOPS ? 1 : ex->threads, colsum_worker, &cx);
+    }
+}
+
+static int linear_node_forward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    const struct tgs_tensor *in = n->src[0], *w = n->src[1];
+    int64_t I = w->ne[1];
+    linear_forward(x, n->out->data, in->data, w->data, n->nsrc > 2 ? n->src[2]->data : NULL, in->size / I, (int)I,
+                   w->ne[0]);
+    return 0;
+}
+
+static int linear_node_backward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    const struct tgs_tensor *in = n->src[0], *w = n->src[1];
+    int64_t I = w->ne[1];
+    linear_backward(x, in->grad, w->grad, n->nsrc > 2 ? n->src[2]->grad : NULL, n->out->grad, in->data, w->data,
+                    in->size / I, (int)I, w->ne[0]);
+    return 0;
+}
+
+const struct tgs_op_impl tgs_cpu_linear = {linear_node_forward, linear_node_backward, NULL, NULL};
+
+struct tgs_tensor *tgs_linear(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b)
+{
+    if (!x || !w) return tgs_graph_fail(g, "linear: input missing");
+    if (w->ndim != 2) return tgs_graph_fail(g, "linear: w has %d dims, wants (O,I)", w->ndim);
+    if (x->ne[x->ndim - 1] != w->ne[1])
+        return tgs_graph_fail(g, "linear: x has %d features, w wants %d", (int)x->ne[x->ndim - 1], (int)w->ne[1]);
+    if (b && (b->ndim != 1 || b->ne[0] != w->ne[0]))
+        return tgs_graph_fail(g, "linear: bias is not (%d)", (int)w->ne[0]);
+    if (x->size / w->ne[1] > INT32_MAX) return tgs_graph_fail(g, "linear: too many rows");
+    int32_t ne[TGS_NN_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) ne[i] = x->ne[i];
+    ne[x->ndim - 1] = w->ne[0];
+    struct tgs_tensor *src[3] = {x, w, b};
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_LINEAR, b ? 3 : 2, src, x->ndim, ne);
+    return n ? n->out : NULL;
+}
+
+/* ======================================================================
+ * matmul: out (B,M,N) = op(a) op(b), op transposing the last two dims
+ * ====================================================================== */
+
+struct mm_dims {
+    int batch, m, n, k;
+    int ra, ca, rb, cb; /* stored rows and columns of a and b */
+};
+
+static struct mm_dims mm_node_dims(const struct tgs_node *n)
+{
+    const struct tgs_tensor *a = n->src[0], *b = n->src[1];
+    int d = a->ndim - 2;
+    struct mm_dims m;
+    m.batch = d ? a->ne[0] : 1;
+    m.ra = a->ne[d], m.ca = a->ne[d + 1], m.rb = b->ne[d], m.cb = b->ne[d + 1];
+    m.m = n->p.mm.trans_a ? m.ca : m.ra;
+    m.k = n->p.mm.trans_a ? m.ra : m.ca;
+    m.n = n->p.mm.trans_b ? m.rb : m.cb;
+    return m;
+}
+
+// a is (B,M,K) or (B,K,M) when ta, b is (B,K,N) or (B,N,K) when tb, out is (B,M,N)
+static void matmul_forward(const struct tgs_exec *ex, float *out, const float *a, const float *b, int ta, int tb,
+                           const struct mm_dims *d)
+{
+    struct gemm_job j = {ta, tb, d->m, d->n, d->k, d->batch, a, b, out, d->ca, d->cb, d->n,
+                         (int64_t)d->ra * d->ca, (int64_t)d->rb * d->cb, (int64_t)d->m * d->n, 0, NULL};
+    gemm_run(ex, &j);
+}
+
+// dout is (B,M,N); da and db (either may be NULL) accumulate in a's and b's stored layouts:
+// d op(a) = dout op(b)^T, d op(b) = op(a)^T dout
+static void matmul_backward(const struct tgs_exec *ex, float *da, float *db, const float *dout, const float *a,
+                            const float *b, int ta, int tb, const struct mm_dims *d)
+{
+    int64_t sa = (int64_t)d->ra * d->ca, sb = (int64_t)d->rb * d->cb, sc = (int64_t)d->m * d->n;
+    if (da) {
+        struct gemm_job j;
+        if (!ta) /* da (M,K) = dout (M,N) op(b)^T */
+            j = (struct gemm_job){0, !tb, d->m, d->k, d->n, d->batch, dout, b, da, d->n, d->cb, d->ca,
+                                  sc, sb, sa, 1, NULL};
+        else /* da (K,M) = op(b) (K,N) dout^T */
+            j = (struct gemm_job){tb, 1, d->k, d->m, d->n, d->batch, b, dout, da, d->cb, d->n, d->ca,
+                                  sb, sc, sa, 1, NULL};
+        gemm_run(ex, &j);
+    }
+    /* a separate pass: a and b may be one tensor (x x^T), whose two
+     * gradient contributions must not race */
+    if (db) {
+        struct gemm_job j;
+        if (!tb) /* db (K,N) = op(a)^T (K,M) dout (M,N) */
+            j = (struct gemm_job){!ta, 0, d->k, d->n, d->m, d->batch, a, dout, db, d->ca, d->n, d->cb,
+                                  sa, sc, sb, 1, NULL};
+        else /* db (N,K) = dout^T (N,M) op(a) (M,K) */
+            j = (struct gemm_job){1, ta, d->n, d->k, d->m, d->batch, dout, a, db, d->n, d->ca, d->cb,
+                                  sc, sa, sb, 1, NULL};
+        gemm_run(ex, &j);
+    }
+}
+
+static int matmul_node_forward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct mm_dims d = mm_node_dims(n);
+    matmul_forward(x, n->out->data, n->src[0]->data, n->src[1]->data, n->p.mm.trans_a, n->p.mm.trans_b, &d);
+    return 0;
+}
+
+static int matmul_node_backward(struct tgs_node *n, const struct tgs_exec *x)
+{
+    struct mm_dims d = mm_node_dims(n);
+    matmul_backward(x, n->src[0]->grad, n->src[1]->grad, n->out->grad, n->src[0]->data, n->src[1]->data,
+                    n->p.mm.trans_a, n->p.mm.trans_b, &d);
+    return 0;
+}
+
+const struct tgs_op_impl tgs_cpu_matmul = {matmul_node_forward, matmul_node_backward, NULL, NULL};
+
+struct tgs_tensor *tgs_matmul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b, int trans_a,
+                              int trans_b)
+{
+    if (!a || !b) return tgs_graph_fail(g, "matmul: input missing");
+    if (a->ndim != b->ndim || a->ndim < 2 || a->ndim > 3)
+        return tgs_graph_fail(g, "matmul: operands of %d and %d dims, want both 2 or both 3", a->ndim, b->ndim);
+    int d = a->ndim - 2;
+    if (d && a->ne[0] != b->ne[0])
+        return tgs_graph_fail(g, "matmul: batch of %d and of %d", (int)a->ne[0], (int)b->ne[0]);
+    int32_t m = trans_a ? a->ne[d + 1] : a->ne[d], ka = trans_a ? a->ne[d] : a->ne[d + 1];
+    int32_t kb = trans_b ? b->ne[d + 1] : b->ne[d], nn = trans_b ? b->ne[d] : b->ne[d + 1];
+    if (ka != kb) return tgs_graph_fail(g, "matmul: inner dimensions %d and %d differ", (int)ka, (int)kb);
+    struct tgs_tensor *src[2] = {a, b};
+    int32_t ne[3] = {a->ne[0], m, nn};
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_MATMUL, 2, src, a->ndim, d ? ne : ne + 1);
+    if (!n) return NULL;
+    n->p.mm = (struct tgs_matmul_params){trans_a != 0, trans_b != 0};
+    return n->out;
+}
