@@ -101,7 +101,7 @@ fuzz-short:
 
 # tgs-rle encode against numpy (end to end, and the encoder alone, timed by
 # rle_bench), then the engine: unet-ref against PyTorch (bench/engine.sh).
-BENCH_PROGS = rle_bench unet_bench
+BENCH_PROGS = rle_bench unet_bench conv_bench
 $(BENCH_PROGS:%=$(O)/bench/%): $(O)/bench/%: $(O)/bench/%.o $(O)/libtgs.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

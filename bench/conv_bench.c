@@ -1,9 +1,7 @@
 /* conv_bench: forward and backward of the unet-ref convolutions (batch 16,
  * 3x3 pad 1, the 1x1 head), timed through the CPU backend's op table, in
- * GFLOP/s. Not built by the Makefile:
- *     make O=build && cc -O2 -Ilib/common bench/conv_bench.c build/libtgs.a \
- *         -lpng -lopenblas -lm -lpthread -o /tmp/conv_bench
- *     OPENBLAS_NUM_THREADS=1 /tmp/conv_bench [threads] [batch] [reps] [layer-name-part|all] [path]
+ * GFLOP/s. Built by `make build/bench/conv_bench`; run as
+ *     OPENBLAS_NUM_THREADS=1 build/bench/conv_bench [threads] [batch] [reps] [layer-name-part|all] [path]
  * path: op_conv.c's tgs_cpu_conv_direct mode (0 im2col+sgemm, 1 default, 2 direct
  * wherever possible).
  * Compare with ../shared/bench/sgemm_peak.c's ceiling. */
