@@ -77,6 +77,16 @@ const char *tgs_op_name(enum tgs_op op)
     return op >= 0 && op < TGS_OP_COUNT && op_names[op] ? op_names[op] : "?";
 }
 
+const char *tgs_shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? "," : "(", (int)t->ne[i]);
+    if (k < cap) snprintf(buf + k, cap - k, ")");
+    return buf;
+}
+
 struct tgs_graph *tgs_graph_new(struct tgs_params *ps)
 {
     struct tgs_graph *g = calloc(1, sizeof *g);

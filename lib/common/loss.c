@@ -555,16 +555,6 @@ const struct tgs_op_impl tgs_cpu_loss_mse = {loss_forward, loss_backward, loss_s
 
 /* ---- builders ---- */
 
-static const char *shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (int i = 0; i < t->ndim && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? "," : "(", (int)t->ne[i]);
-    if (k < cap) snprintf(buf + k, cap - k, ")");
-    return buf;
-}
-
 static struct tgs_tensor *loss_build(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
                                      struct tgs_tensor *target, float weight, float alpha, float gamma)
 {
@@ -579,11 +569,11 @@ static struct tgs_tensor *loss_build(struct tgs_graph *g, enum tgs_op kind, stru
     int same = logits->ndim == target->ndim;
     for (int i = 0; i < TGS_NN_MAX_DIMS; i++) same &= logits->ne[i] == target->ne[i];
     if (!same)
-        return tgs_graph_fail(g, "%s: logits %s and target %s differ in shape", name, shape_str(logits, a, sizeof a),
-                              shape_str(target, b, sizeof b));
+        return tgs_graph_fail(g, "%s: logits %s and target %s differ in shape", name, tgs_shape_str(logits, a, sizeof a),
+                              tgs_shape_str(target, b, sizeof b));
     if (kind == TGS_OP_LOSS_BOUNDARY && !(logits->ndim == 3 || (logits->ndim == 4 && logits->ne[1] == 1)))
         return tgs_graph_fail(g, "%s: logits %s are not (N,1,H,W) or (N,H,W) maps", name,
-                              shape_str(logits, a, sizeof a));
+                              tgs_shape_str(logits, a, sizeof a));
     if (logits->size > UINT32_MAX / 4) return tgs_graph_fail(g, "%s: %lld elements", name, (long long)logits->size);
     if (!isfinite(weight)) return tgs_graph_fail(g, "%s: weight %g", name, (double)weight);
     if (kind == TGS_OP_LOSS_FOCAL && !(isfinite(alpha) && alpha <= 1 && isfinite(gamma) && gamma >= 0))

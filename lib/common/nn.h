@@ -180,6 +180,8 @@ void tgs_cpu_set_threads(int n);
 int tgs_cpu_threads(void);
 
 const char *tgs_op_name(enum tgs_op op);
+/* "(2,3,4,5)" into buf, for messages; returns buf */
+const char *tgs_shape_str(const struct tgs_tensor *t, char *buf, size_t cap);
 
 /* ---- parameter sets ---- */
 

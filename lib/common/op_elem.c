@@ -28,17 +28,6 @@ static int threads_for(int64_t n, int max)
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* "(2,3,4,5)", for error messages */
-static const char *shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (int i = 0; i < t->ndim && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? "," : "(", (int)t->ne[i]);
-    if (k < cap) snprintf(buf + k, cap - k, ")");
-    return buf;
-}
-
 /* ---- broadcasting ----
  * a's dims collapsed into at most 4 runs, alternating between runs where b
  * is full (b's index follows a's) and runs where b is broadcast (b's stride
@@ -472,7 +461,7 @@ static struct tgs_tensor *binary_build(struct tgs_graph *g, enum tgs_op op, stru
     if (!ok) {
         char sa[64], sb[64];
         return tgs_graph_fail(g, "%s: b %s does not broadcast to a %s (b's dims must be a's or 1)", name,
-                              shape_str(b, sb, sizeof sb), shape_str(a, sa, sizeof sa));
+                              tgs_shape_str(b, sb, sizeof sb), tgs_shape_str(a, sa, sizeof sa));
     }
     struct tgs_tensor *src[2] = {a, b};
     struct tgs_node *n = tgs_graph_add_node(g, op, 2, src, a->ndim, a->ne);
@@ -667,7 +656,7 @@ struct tgs_tensor *tgs_concat(struct tgs_graph *g, struct tgs_tensor *a, struct 
     if (!ok) {
         char sa[64], sb[64];
         return tgs_graph_fail(g, "concat: %s and %s differ in a dim other than 1 (or have fewer than 2 dims)",
-                              shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+                              tgs_shape_str(a, sa, sizeof sa), tgs_shape_str(b, sb, sizeof sb));
     }
     int32_t ne[TGS_NN_MAX_DIMS];
     memcpy(ne, a->ne, sizeof ne);

@@ -38,16 +38,6 @@ static void move_run(float *restrict dst, const float *restrict src, int64_t n, 
     for (; i < n; i++) dst[i] += src[i];
 }
 
-static const char *shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (int i = 0; i < t->ndim && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? "," : "(", (int)t->ne[i]);
-    if (k < cap) snprintf(buf + k, cap - k, ")");
-    return buf;
-}
-
 /* ---- reshape ---- */
 
 struct copy_ctx {
@@ -105,7 +95,7 @@ struct tgs_tensor *tgs_reshape(struct tgs_graph *g, struct tgs_tensor *x, int nd
     }
     if (size != x->size) {
         char sx[64];
-        return tgs_graph_fail(g, "reshape: %s has %lld elements, the new shape %s", shape_str(x, sx, sizeof sx),
+        return tgs_graph_fail(g, "reshape: %s has %lld elements, the new shape %s", tgs_shape_str(x, sx, sizeof sx),
                               (long long)x->size, size > x->size ? "more" : "fewer");
     }
     struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_RESHAPE, 1, &x, ndim, ne);
@@ -407,10 +397,10 @@ struct tgs_tensor *tgs_window_partition(struct tgs_graph *g, struct tgs_tensor *
     if (!x) return tgs_graph_fail(g, "window_partition: input missing");
     char sx[64];
     if (x->ndim != 4)
-        return tgs_graph_fail(g, "window_partition: x %s is not (B,H,W,C)", shape_str(x, sx, sizeof sx));
+        return tgs_graph_fail(g, "window_partition: x %s is not (B,H,W,C)", tgs_shape_str(x, sx, sizeof sx));
     if (ws < 1 || x->ne[1] % ws || x->ne[2] % ws)
         return tgs_graph_fail(g, "window_partition: window size %d does not divide H and W of x %s", ws,
-                              shape_str(x, sx, sizeof sx));
+                              tgs_shape_str(x, sx, sizeof sx));
     int64_t nw = (int64_t)(x->ne[1] / ws) * (x->ne[2] / ws);
     int32_t ne[3] = {(int32_t)(x->ne[0] * nw), ws * ws, x->ne[3]};
     struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_WINDOW_PART, 1, &x, 3, ne);
@@ -428,7 +418,7 @@ struct tgs_tensor *tgs_window_merge(struct tgs_graph *g, struct tgs_tensor *x, i
     int64_t nw = (int64_t)(h / ws) * (w / ws);
     if (x->ndim != 3 || x->ne[1] != (int64_t)ws * ws || x->ne[0] % nw)
         return tgs_graph_fail(g, "window_merge: x %s is not (B*%lld, %d, C) for %d windows of %dx%d",
-                              shape_str(x, sx, sizeof sx), (long long)nw, ws * ws, (int)nw, ws, ws);
+                              tgs_shape_str(x, sx, sizeof sx), (long long)nw, ws * ws, (int)nw, ws, ws);
     int32_t ne[4] = {(int32_t)(x->ne[0] / nw), h, w, x->ne[2]};
     struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_WINDOW_MERGE, 1, &x, 4, ne);
     if (!n) return NULL;
@@ -510,7 +500,7 @@ struct tgs_tensor *tgs_roll(struct tgs_graph *g, struct tgs_tensor *x, int sh, i
     if (!x) return tgs_graph_fail(g, "roll: input missing");
     if (x->ndim != 4) {
         char sx[64];
-        return tgs_graph_fail(g, "roll: x %s is not (B,H,W,C)", shape_str(x, sx, sizeof sx));
+        return tgs_graph_fail(g, "roll: x %s is not (B,H,W,C)", tgs_shape_str(x, sx, sizeof sx));
     }
     struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_ROLL, 1, &x, 4, x->ne);
     if (!n) return NULL;
