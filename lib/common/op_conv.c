@@ -717,26 +717,32 @@ struct conv_bwd_ctx {
     int ran; /* threads the pool gave the pass, set by thread 0 */
 };
 
+
+/* db (K) += the sum of dout (N,K,plane) over images and the plane, for this
+ * thread's share of K: each channel's sum is one thread's, in image order,
+ * so the bytes do not depend on the thread count. */
+static void bias_grad(float *db, const float *dout, int32_t n_img, int32_t nk, int64_t plane, int tid, int nt)
+{
+    int64_t k0, k1;
+    tgs_split(nk, tid, nt, &k0, &k1);
+    for (int64_t k = k0; k < k1; k++) {
+        double s = 0;
+        for (int32_t n = 0; n < n_img; n++) {
+            const float *d = dout + ((int64_t)n * nk + k) * plane;
+            float part = 0;
+            for (int64_t p = 0; p < plane; p++) part += d[p];
+            s += part;
+        }
+        db[k] += (float)s;
+    }
+}
 static void conv_bwd_worker(void *arg, int tid, int nt)
 {
     const struct conv_bwd_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     if (tid == 0) ((struct conv_bwd_ctx *)arg)->ran = nt;
     int64_t howo = (int64_t)g->ho * g->wo, hw = (int64_t)g->h * g->w, ckk = geom_ckk(g);
-    if (cx->db) {
-        int64_t k0, k1;
-        tgs_split(g->k, tid, nt, &k0, &k1);
-        for (int64_t k = k0; k < k1; k++) {
-            double s = 0;
-            for (int32_t n = 0; n < g->n; n++) {
-                const float *d = cx->dout + ((int64_t)n * g->k + k) * howo;
-                float part = 0;
-                for (int64_t p = 0; p < howo; p++) part += d[p];
-                s += part;
-            }
-            cx->db[k] += (float)s;
-        }
-    }
+    if (cx->db) bias_grad(cx->db, cx->dout, g->n, g->k, howo, tid, nt);
     if (!cx->dw && !cx->col2im_dx) return;
     float *col = cx->work + tid * cx->per_thread;
     float *pack = col + cx->col_floats;
@@ -1056,20 +1062,7 @@ static void convt_bwd_worker(void *arg, int tid, int nt)
     if (tid == 0) ((struct convt_ctx *)arg)->ran = nt;
     int64_t hw = (int64_t)g->h * g->w, ohw = 4 * hw, k4 = 4 * (int64_t)g->k, lo, hi;
     float *dy = cx->work + tid * cx->per_thread, *dwp = dy + k4 * g->rows * g->w;
-    if (cx->db) {
-        int64_t k0, k1;
-        tgs_split(g->k, tid, nt, &k0, &k1);
-        for (int64_t k = k0; k < k1; k++) {
-            double s = 0;
-            for (int32_t n = 0; n < g->n; n++) {
-                const float *d = cx->dout + ((int64_t)n * g->k + k) * ohw;
-                float part = 0;
-                for (int64_t p = 0; p < ohw; p++) part += d[p];
-                s += part;
-            }
-            cx->db[k] += (float)s;
-        }
-    }
+    if (cx->db) bias_grad(cx->db, cx->dout, g->n, g->k, ohw, tid, nt);
     if (!cx->dx && !cx->dw) return;
     float beta = 0;
     tgs_split((int64_t)g->n * g->h, tid, nt, &lo, &hi);
