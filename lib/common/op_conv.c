@@ -717,7 +717,6 @@ struct conv_bwd_ctx {
     int ran; /* threads the pool gave the pass, set by thread 0 */
 };
 
-
 /* db (K) += the sum of dout (N,K,plane) over images and the plane, for this
  * thread's share of K: each channel's sum is one thread's, in image order,
  * so the bytes do not depend on the thread count. */
