@@ -123,6 +123,7 @@ demo: all
 
 # The pipeline stages.
 include pipelines/data.mk
+include pipelines/train.mk
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
@@ -144,5 +145,7 @@ help:
 	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
 	@echo "make bench      benchmarks: tgs-rle against numpy, the engine against PyTorch"
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
-	@echo "make demo       run the data path on the tiles shipped in tests/data"
+	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
+	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"
+	@echo "make train      train with fold FOLD (default 0) of 5 held out; make eval scores it"
 	@echo "make install    to \$$DESTDIR\$$PREFIX (default $(PREFIX)); uninstall removes"
