@@ -37,6 +37,13 @@ struct opcheck_input {
     float margin;       /* keep |v| >= margin (kinks of relu, hinge) */
 };
 
+/* How a case's graph is planned and run. */
+enum opcheck_plan {
+    OPCHECK_TRAIN = 0, /* training plan, exec->train = 1: forward and backward */
+    OPCHECK_INFER = 1, /* inference plan: forward only (no fd) */
+    OPCHECK_EVAL = 2,  /* training plan run with exec->train = 0: eval-mode backward */
+};
+
 typedef struct tgs_tensor *(*opcheck_build_fn)(struct tgs_graph *g, struct tgs_tensor **in, void *ctx);
 
 struct opcheck_case {
@@ -47,7 +54,7 @@ struct opcheck_case {
     void *ctx;
     double fd_tol;      /* max |num - ana| / max(1, max |ana|); 0: 1e-2 */
     float fd_eps;       /* 0: 1e-3 */
-    int infer;          /* plan for inference, forward only (no fd) */
+    enum opcheck_plan plan;
 };
 
 /* A graph of the case's inputs and op, planned for training. */
@@ -83,7 +90,9 @@ static inline int opcheck_graph_make(struct opcheck_graph *og, const struct opch
         return -1;
     }
     if (tgs_params_alloc(og->ps, 1) < 0) return -1;
-    return tgs_graph_plan(og->g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER);
+    if (tgs_graph_plan(og->g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) < 0) return -1;
+    if (c->plan == OPCHECK_EVAL) tgs_graph_exec(og->g)->train = 0;
+    return 0;
 }
 
 static inline void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tgs_rng *r)
@@ -252,7 +261,7 @@ static inline int opcheck_torch(const struct opcheck_refs *rf, const struct opch
     struct opcheck_graph og;
     int failed = 0;
     float *buf = NULL;
-    if (opcheck_graph_make(&og, c, !c->infer) < 0) {
+    if (opcheck_graph_make(&og, c, c->plan != OPCHECK_INFER) < 0) {
         CHECKF(0, name, "%s", tgs_errmsg());
         failed = 1;
         goto done;
@@ -269,13 +278,13 @@ static inline int opcheck_torch(const struct opcheck_refs *rf, const struct opch
         tgs_tensor_set(og.g, og.in[i], v);
     }
     const float *want = opcheck_ref_f32(s, "out", og.out->size);
-    const float *dout = c->infer ? NULL : opcheck_ref_f32(s, "dout", og.out->size);
-    if (!want || (!c->infer && !dout)) {
+    const float *dout = c->plan == OPCHECK_INFER ? NULL : opcheck_ref_f32(s, "dout", og.out->size);
+    if (!want || (c->plan != OPCHECK_INFER && !dout)) {
         CHECKF(0, name, "record out or dout missing or of another size");
         failed = 1;
         goto done;
     }
-    if (tgs_graph_forward(og.g) < 0 || (!c->infer && tgs_graph_backward_from(og.g, og.out, dout) < 0)) {
+    if (tgs_graph_forward(og.g) < 0 || (c->plan != OPCHECK_INFER && tgs_graph_backward_from(og.g, og.out, dout) < 0)) {
         CHECKF(0, name, "run: %s", tgs_errmsg());
         failed = 1;
         goto done;
@@ -290,7 +299,7 @@ static inline int opcheck_torch(const struct opcheck_refs *rf, const struct opch
         failed = 1;
         goto done;
     }
-    for (int i = 0; i < c->nin && !c->infer; i++) {
+    for (int i = 0; i < c->nin && c->plan != OPCHECK_INFER; i++) {
         if (!c->in[i].grad) continue;
         snprintf(rec, sizeof rec, "grad%d", i);
         const float *gw = opcheck_ref_f32(s, rec, og.in[i]->size);

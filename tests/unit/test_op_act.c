@@ -275,7 +275,7 @@ int main(void)
     /* inference plans (memory reused, forward only) give the same outputs */
     for (int k = 0; k < 7; k += 3) {
         struct opcheck_case c = cases[k];
-        c.infer = 1;
+        c.plan = OPCHECK_INFER;
         opcheck_torch(&rf, &c, 1e-5, 1e-4);
     }
     dropout_modes();

@@ -482,7 +482,7 @@ int main(void)
     int has_direct = tgs_cpu_conv_direct(-1) != 0;
     if (!has_direct) printf("skip - conv2d direct path: this CPU has no AVX2/FMA, sgemm path only\n");
     for (int i = 0; i < NCASES; i++) {
-        if (!cases[i].infer) opcheck_fd(&cases[i]);
+        if (cases[i].plan != OPCHECK_INFER) opcheck_fd(&cases[i]);
         if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL);
     }
     /* the conv cases again on the other paths (the default sends the
@@ -492,7 +492,7 @@ int main(void)
         printf("# conv2d path: %s\n", path_names[mode]);
         for (int i = 0; i < NCASES; i++) {
             if (strncmp(cases[i].name, "conv_", 5) != 0) continue;
-            if (!cases[i].infer) opcheck_fd(&cases[i]);
+            if (cases[i].plan != OPCHECK_INFER) opcheck_fd(&cases[i]);
             if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL);
         }
     }

@@ -61,11 +61,11 @@ static const struct opcheck_case bn_train[] = {
 /* eval mode (running statistics): fd and torch on a training plan run with
  * train = 0; the running mean and beta are ~0 so the ReLU kink is far */
 static const struct opcheck_case bn_eval[] = {
-    {"bn_eval_4d", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, 0},
+    {"bn_eval_4d", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0), 3, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, OPCHECK_EVAL},
     {"bn_eval_4d_relu", BN_IN(X4(2, 3, 5, 7, 1, -1, 1, 0.5f), 3, -0.01f, 0.01f, -0.01f, 0.01f), build_bn,
-     (void *)&BN_RELU, 0, 0, 0},
+     (void *)&BN_RELU, 0, 0, OPCHECK_EVAL},
     {"bn_eval_2d_relu", BN_IN(X2(6, 5, 1, -1, 1, 0.5f), 5, -0.01f, 0.01f, -0.01f, 0.01f), build_bn,
-     (void *)&BN_RELU, 0, 0, 0},
+     (void *)&BN_RELU, 0, 0, OPCHECK_EVAL},
 };
 
 #define LN_IN(XIN, C)                                                                                              \
@@ -80,69 +80,6 @@ static const struct opcheck_case ln_cases[] = {
 #define NCASES(a) (int)(sizeof(a) / sizeof(a[0]))
 
 /* ---- runs with the exec in a given mode ---- */
-
-static int graph_for(struct opcheck_graph *og, const struct opcheck_case *c, int train)
-{
-    if (opcheck_graph_make(og, c, 1) < 0) return -1;
-    tgs_graph_exec(og->g)->train = train;
-    return 0;
-}
-
-/* opcheck_fd's central differences (the same fills, R and error rule) on a
- * training plan run in the given mode: eval-mode backward needs it. */
-static void fd_mode(const struct opcheck_case *c, int train)
-{
-    char name[160];
-    snprintf(name, sizeof name, "fd %s (train=%d)", c->name, train);
-    struct opcheck_graph og;
-    if (graph_for(&og, c, train) < 0) {
-        CHECKF(0, name, "%s", tgs_errmsg());
-        opcheck_graph_free(&og);
-        return;
-    }
-    tgs_rng r;
-    tgs_rng_seed(&r, 1234, 0);
-    float *host[TGS_NN_MAX_SRC + 2] = {0};
-    for (int i = 0; i < c->nin; i++) {
-        host[i] = malloc(og.in[i]->size * sizeof(float));
-        opcheck_fill(host[i], og.in[i]->size, &c->in[i], &r);
-        tgs_tensor_set(og.g, og.in[i], host[i]);
-    }
-    int64_t no = og.out->size;
-    float *R = malloc(no * sizeof(float)), *out = malloc(no * sizeof(float));
-    for (int64_t i = 0; i < no; i++) R[i] = 2 * tgs_rng_uniform(&r) - 1;
-    double eps = 1e-3, worst = 0;
-    int ok = tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, R) == 0;
-    for (int i = 0; i < c->nin && ok; i++) {
-        if (!c->in[i].grad) continue;
-        int64_t n = og.in[i]->size;
-        float *ana = malloc(n * sizeof(float));
-        tgs_tensor_get_grad(og.g, og.in[i], ana);
-        double scale = 1;
-        for (int64_t j = 0; j < n; j++) scale = fabs(ana[j]) > scale ? fabs(ana[j]) : scale;
-        for (int64_t j = 0; j < n; j++) {
-            float keep = host[i][j];
-            double f[2];
-            for (int s = 0; s < 2; s++) {
-                host[i][j] = keep + (s ? -1 : 1) * (float)eps;
-                tgs_tensor_set(og.g, og.in[i], host[i]);
-                tgs_graph_forward(og.g);
-                tgs_tensor_get(og.g, og.out, out);
-                f[s] = opcheck_dot(out, R, no);
-            }
-            host[i][j] = keep;
-            tgs_tensor_set(og.g, og.in[i], host[i]);
-            double err = fabs((f[0] - f[1]) / (2 * eps) - ana[j]) / scale;
-            worst = !(err <= worst) ? err : worst; /* a NaN counts as a failure */
-        }
-        free(ana);
-    }
-    CHECKF(ok && worst <= 1e-2, name, "%s worst error %.3g > 1e-2", ok ? "" : tgs_errmsg(), worst);
-    for (int i = 0; i < c->nin; i++) free(host[i]);
-    free(R);
-    free(out);
-    opcheck_graph_free(&og);
-}
 
 /* Inputs of case c from its reference sample; NULL if missing. */
 static const tgs_sample *set_ref_inputs(const struct opcheck_refs *rf, const struct opcheck_case *c,
@@ -178,13 +115,14 @@ static int close_to(struct tgs_graph *g, const struct tgs_tensor *t, int grad, c
 
 /* The torch comparison in a given mode, and the running statistics after
  * the one forward: torch's update in training, unchanged in eval. */
-static void torch_mode(const struct opcheck_refs *rf, const struct opcheck_case *c, int train)
+static void torch_mode(const struct opcheck_refs *rf, const struct opcheck_case *c)
 {
+    int train = c->plan != OPCHECK_EVAL;
     char name[160], why[256] = "";
     snprintf(name, sizeof name, "torch %s (train=%d) and running stats", c->name, train);
     struct opcheck_graph og;
     const tgs_sample *s = NULL;
-    int ok = graph_for(&og, c, train) == 0 && (s = set_ref_inputs(rf, c, &og)) != NULL;
+    int ok = opcheck_graph_make(&og, c, 1) == 0 && (s = set_ref_inputs(rf, c, &og)) != NULL;
     if (!ok) {
         CHECKF(0, name, "%s", s ? tgs_errmsg() : "reference case or input missing");
         opcheck_graph_free(&og);
@@ -221,7 +159,7 @@ static void same_bytes_threads(const struct opcheck_case *c)
     int ok = 1;
     for (int t = 0; t < 2 && ok; t++) {
         struct opcheck_graph og;
-        if (graph_for(&og, c, 1) < 0) {
+        if (opcheck_graph_make(&og, c, 1) < 0) {
             ok = 0;
             opcheck_graph_free(&og);
             break;
@@ -375,14 +313,14 @@ int main(void)
     for (int k = 0; k < NCASES(bn_train); k++) {
         opcheck_fd(&bn_train[k]);
         opcheck_torch(&rf, &bn_train[k], 1e-5, 1e-4);
-        torch_mode(&rf, &bn_train[k], 1);
+        torch_mode(&rf, &bn_train[k]);
     }
     for (int k = 0; k < NCASES(bn_eval); k++) {
-        fd_mode(&bn_eval[k], 0);
-        torch_mode(&rf, &bn_eval[k], 0);
+        opcheck_fd(&bn_eval[k]);
+        torch_mode(&rf, &bn_eval[k]);
         /* an inference plan (memory reused, forward only) gives the same */
         struct opcheck_case c = bn_eval[k];
-        c.infer = 1;
+        c.plan = OPCHECK_INFER;
         opcheck_torch(&rf, &c, 1e-5, 1e-4);
     }
     for (int k = 0; k < NCASES(ln_cases); k++) {

@@ -251,10 +251,10 @@ int main(void)
     }
     /* inference plans (memory reused, forward only) give the same outputs */
     struct opcheck_case c = maxpool_cases[0];
-    c.infer = 1;
+    c.plan = OPCHECK_INFER;
     opcheck_torch(&rf, &c, 1e-5, 1e-4);
     c = cases[6];
-    c.infer = 1;
+    c.plan = OPCHECK_INFER;
     opcheck_torch(&rf, &c, 1e-5, 1e-4);
     maxpool_nan();
     upsample_constant();
