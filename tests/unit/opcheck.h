@@ -322,4 +322,33 @@ done:
     return failed;
 }
 
+/* ---- bad shapes ----
+ * A builder given bad shapes must return NULL with an error that starts
+ * with the op's name. Inputs go on a fresh graph, freed by the check. */
+
+struct opcheck_bad {
+    struct tgs_params *ps;
+    struct tgs_graph *g;
+};
+
+static inline struct tgs_tensor *opcheck_bad_input(struct opcheck_bad *k, int ndim, int32_t n0, int32_t n1, int32_t n2, int32_t n3)
+{
+    if (!k->g) {
+        k->ps = tgs_params_new(tgs_backend_cpu());
+        k->g = tgs_graph_new(k->ps);
+    }
+    return tgs_input(k->g, "x", ndim, (int32_t[]){n0, n1, n2, n3});
+}
+
+/* t must be NULL with an error that starts with the op's name */
+static inline void opcheck_bad_check(struct opcheck_bad *k, const char *name, struct tgs_tensor *t, const char *op)
+{
+    const char *e = tgs_graph_error(k->g);
+    CHECKF(!t && e && strncmp(e, op, strlen(op)) == 0 && e[strlen(op)] == ':', name, "got %s, error \"%s\"",
+           t ? "a tensor" : "NULL", e ? e : "(none)");
+    tgs_graph_free(k->g);
+    tgs_params_free(k->ps);
+    k->g = NULL, k->ps = NULL;
+}
+
 #endif

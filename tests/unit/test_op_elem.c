@@ -296,65 +296,40 @@ static void test_concat_threads(void)
 
 /* ---- bad shapes ---- */
 
-struct bad {
-    struct tgs_params *ps;
-    struct tgs_graph *g;
-};
-
-static struct tgs_tensor *bad_input(struct bad *k, int ndim, int32_t n0, int32_t n1, int32_t n2, int32_t n3)
-{
-    if (!k->g) {
-        k->ps = tgs_params_new(tgs_backend_cpu());
-        k->g = tgs_graph_new(k->ps);
-    }
-    return tgs_input(k->g, "x", ndim, (int32_t[]){n0, n1, n2, n3});
-}
-
-/* t must be NULL with an error that starts with the op's name */
-static void bad_check(struct bad *k, const char *name, struct tgs_tensor *t, const char *op)
-{
-    const char *e = tgs_graph_error(k->g);
-    CHECKF(!t && e && strncmp(e, op, strlen(op)) == 0 && e[strlen(op)] == ':', name, "got %s, error \"%s\"",
-           t ? "a tensor" : "NULL", e ? e : "(none)");
-    tgs_graph_free(k->g);
-    tgs_params_free(k->ps);
-    k->g = NULL, k->ps = NULL;
-}
-
 static void test_bad_shapes(void)
 {
-    struct bad k = {0};
+    struct opcheck_bad k = {0};
     struct tgs_tensor *a;
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "add: b (2,3,4,6) does not broadcast to (2,3,4,5)", tgs_add(k.g, a, bad_input(&k, 4, 2, 3, 4, 6)),
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "add: b (2,3,4,6) does not broadcast to (2,3,4,5)", tgs_add(k.g, a, opcheck_bad_input(&k, 4, 2, 3, 4, 6)),
               "add");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "add: b (2,3) of fewer dims", tgs_add(k.g, a, bad_input(&k, 2, 2, 3, 1, 1)), "add");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "add: b (2,3,4,5) larger than a (2,1,4,5)", tgs_add(k.g, bad_input(&k, 4, 2, 1, 4, 5), a), "add");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "mul: b (2,2,1,1) does not broadcast to (2,3,4,5)", tgs_mul(k.g, a, bad_input(&k, 4, 2, 2, 1, 1)),
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "add: b (2,3) of fewer dims", tgs_add(k.g, a, opcheck_bad_input(&k, 2, 2, 3, 1, 1)), "add");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "add: b (2,3,4,5) larger than a (2,1,4,5)", tgs_add(k.g, opcheck_bad_input(&k, 4, 2, 1, 4, 5), a), "add");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "mul: b (2,2,1,1) does not broadcast to (2,3,4,5)", tgs_mul(k.g, a, opcheck_bad_input(&k, 4, 2, 2, 1, 1)),
               "mul");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "mul: b (3,3,1,1) does not broadcast to (2,3,4,5)", tgs_mul(k.g, a, bad_input(&k, 4, 3, 3, 1, 1)),
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "mul: b (3,3,1,1) does not broadcast to (2,3,4,5)", tgs_mul(k.g, a, opcheck_bad_input(&k, 4, 3, 3, 1, 1)),
               "mul");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "scale: a NaN factor", tgs_scale(k.g, a, NAN), "scale");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "concat: other N", tgs_concat(k.g, a, bad_input(&k, 4, 3, 3, 4, 5)), "concat");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "concat: other H", tgs_concat(k.g, a, bad_input(&k, 4, 2, 3, 5, 5)), "concat");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "concat: other W", tgs_concat(k.g, a, bad_input(&k, 4, 2, 3, 4, 4)), "concat");
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "concat: 4-D with 2-D", tgs_concat(k.g, a, bad_input(&k, 2, 2, 3, 1, 1)), "concat");
-    a = bad_input(&k, 1, 6, 1, 1, 1);
-    bad_check(&k, "concat: 1-D", tgs_concat(k.g, a, a), "concat");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "scale: a NaN factor", tgs_scale(k.g, a, NAN), "scale");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "concat: other N", tgs_concat(k.g, a, opcheck_bad_input(&k, 4, 3, 3, 4, 5)), "concat");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "concat: other H", tgs_concat(k.g, a, opcheck_bad_input(&k, 4, 2, 3, 5, 5)), "concat");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "concat: other W", tgs_concat(k.g, a, opcheck_bad_input(&k, 4, 2, 3, 4, 4)), "concat");
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "concat: 4-D with 2-D", tgs_concat(k.g, a, opcheck_bad_input(&k, 2, 2, 3, 1, 1)), "concat");
+    a = opcheck_bad_input(&k, 1, 6, 1, 1, 1);
+    opcheck_bad_check(&k, "concat: 1-D", tgs_concat(k.g, a, a), "concat");
     /* a NULL input (an earlier builder failed) keeps the first message */
-    a = bad_input(&k, 4, 2, 3, 4, 5);
-    struct tgs_tensor *bad = tgs_add(k.g, a, bad_input(&k, 4, 1, 2, 1, 1));
+    a = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    struct tgs_tensor *bad = tgs_add(k.g, a, opcheck_bad_input(&k, 4, 1, 2, 1, 1));
     struct tgs_tensor *next = tgs_concat(k.g, tgs_mul(k.g, bad, a), a);
-    bad_check(&k, "a failed build propagates NULL and keeps the first error", next, "add");
+    opcheck_bad_check(&k, "a failed build propagates NULL and keeps the first error", next, "add");
 }
 
 int main(void)

@@ -320,73 +320,48 @@ static void test_big(void)
 
 /* ---- bad shapes ---- */
 
-struct bad {
-    struct tgs_params *ps;
-    struct tgs_graph *g;
-};
-
-static struct tgs_tensor *bad_input(struct bad *k, int ndim, int32_t n0, int32_t n1, int32_t n2, int32_t n3)
-{
-    if (!k->g) {
-        k->ps = tgs_params_new(tgs_backend_cpu());
-        k->g = tgs_graph_new(k->ps);
-    }
-    return tgs_input(k->g, "x", ndim, (int32_t[]){n0, n1, n2, n3});
-}
-
-/* t must be NULL with an error that starts with the op's name */
-static void bad_check(struct bad *k, const char *name, struct tgs_tensor *t, const char *op)
-{
-    const char *e = tgs_graph_error(k->g);
-    CHECKF(!t && e && strncmp(e, op, strlen(op)) == 0 && e[strlen(op)] == ':', name, "got %s, error \"%s\"",
-           t ? "a tensor" : "NULL", e ? e : "(none)");
-    tgs_graph_free(k->g);
-    tgs_params_free(k->ps);
-    k->g = NULL, k->ps = NULL;
-}
-
 static void test_bad_shapes(void)
 {
-    struct bad k = {0};
+    struct opcheck_bad k = {0};
     struct tgs_tensor *x;
-    x = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "reshape: 120 elements to (7,17)", tgs_reshape(k.g, x, 2, (const int32_t[]){7, 17}), "reshape");
-    x = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "reshape: 120 elements to (2,3,4,6)", tgs_reshape(k.g, x, 4, (const int32_t[]){2, 3, 4, 6}),
+    x = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "reshape: 120 elements to (7,17)", tgs_reshape(k.g, x, 2, (const int32_t[]){7, 17}), "reshape");
+    x = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "reshape: 120 elements to (2,3,4,6)", tgs_reshape(k.g, x, 4, (const int32_t[]){2, 3, 4, 6}),
               "reshape");
-    x = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "reshape: a dim of -1", tgs_reshape(k.g, x, 2, (const int32_t[]){-1, 60}), "reshape");
-    x = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "reshape: 5 dims", tgs_reshape(k.g, x, 5, (const int32_t[]){1, 2, 3, 4, 5}), "reshape");
-    x = bad_input(&k, 4, 2, 3, 4, 5);
-    bad_check(&k, "permute: repeated axis (0,1,1,3)", tgs_permute(k.g, x, (const int32_t[]){0, 1, 1, 3}), "permute");
-    x = bad_input(&k, 3, 2, 3, 4, 1);
-    bad_check(&k, "permute: axis 3 of a 3-D tensor", tgs_permute(k.g, x, (const int32_t[]){0, 3, 1}), "permute");
-    x = bad_input(&k, 3, 2, 3, 4, 1);
-    bad_check(&k, "permute: negative axis", tgs_permute(k.g, x, (const int32_t[]){0, -1, 1}), "permute");
-    x = bad_input(&k, 4, 2, 6, 8, 3);
-    bad_check(&k, "window_partition: ws 4 does not divide H 6", tgs_window_partition(k.g, x, 4), "window_partition");
-    x = bad_input(&k, 4, 2, 8, 6, 3);
-    bad_check(&k, "window_partition: ws 4 does not divide W 6", tgs_window_partition(k.g, x, 4), "window_partition");
-    x = bad_input(&k, 4, 2, 8, 8, 3);
-    bad_check(&k, "window_partition: ws 0", tgs_window_partition(k.g, x, 0), "window_partition");
-    x = bad_input(&k, 3, 2, 64, 3, 1);
-    bad_check(&k, "window_partition: 3-D input", tgs_window_partition(k.g, x, 4), "window_partition");
-    x = bad_input(&k, 3, 8, 16, 3, 1);
-    bad_check(&k, "window_merge: ws 4 does not divide h 6", tgs_window_merge(k.g, x, 4, 6, 8), "window_merge");
-    x = bad_input(&k, 3, 8, 9, 3, 1);
-    bad_check(&k, "window_merge: windows of 9, not 16", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
-    x = bad_input(&k, 3, 7, 16, 3, 1);
-    bad_check(&k, "window_merge: 7 windows for 4 per image", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
-    x = bad_input(&k, 4, 2, 16, 3, 1);
-    bad_check(&k, "window_merge: 4-D input", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
-    x = bad_input(&k, 3, 2, 8, 3, 1);
-    bad_check(&k, "roll: 3-D input", tgs_roll(k.g, x, 1, 1), "roll");
+    x = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "reshape: a dim of -1", tgs_reshape(k.g, x, 2, (const int32_t[]){-1, 60}), "reshape");
+    x = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "reshape: 5 dims", tgs_reshape(k.g, x, 5, (const int32_t[]){1, 2, 3, 4, 5}), "reshape");
+    x = opcheck_bad_input(&k, 4, 2, 3, 4, 5);
+    opcheck_bad_check(&k, "permute: repeated axis (0,1,1,3)", tgs_permute(k.g, x, (const int32_t[]){0, 1, 1, 3}), "permute");
+    x = opcheck_bad_input(&k, 3, 2, 3, 4, 1);
+    opcheck_bad_check(&k, "permute: axis 3 of a 3-D tensor", tgs_permute(k.g, x, (const int32_t[]){0, 3, 1}), "permute");
+    x = opcheck_bad_input(&k, 3, 2, 3, 4, 1);
+    opcheck_bad_check(&k, "permute: negative axis", tgs_permute(k.g, x, (const int32_t[]){0, -1, 1}), "permute");
+    x = opcheck_bad_input(&k, 4, 2, 6, 8, 3);
+    opcheck_bad_check(&k, "window_partition: ws 4 does not divide H 6", tgs_window_partition(k.g, x, 4), "window_partition");
+    x = opcheck_bad_input(&k, 4, 2, 8, 6, 3);
+    opcheck_bad_check(&k, "window_partition: ws 4 does not divide W 6", tgs_window_partition(k.g, x, 4), "window_partition");
+    x = opcheck_bad_input(&k, 4, 2, 8, 8, 3);
+    opcheck_bad_check(&k, "window_partition: ws 0", tgs_window_partition(k.g, x, 0), "window_partition");
+    x = opcheck_bad_input(&k, 3, 2, 64, 3, 1);
+    opcheck_bad_check(&k, "window_partition: 3-D input", tgs_window_partition(k.g, x, 4), "window_partition");
+    x = opcheck_bad_input(&k, 3, 8, 16, 3, 1);
+    opcheck_bad_check(&k, "window_merge: ws 4 does not divide h 6", tgs_window_merge(k.g, x, 4, 6, 8), "window_merge");
+    x = opcheck_bad_input(&k, 3, 8, 9, 3, 1);
+    opcheck_bad_check(&k, "window_merge: windows of 9, not 16", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
+    x = opcheck_bad_input(&k, 3, 7, 16, 3, 1);
+    opcheck_bad_check(&k, "window_merge: 7 windows for 4 per image", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
+    x = opcheck_bad_input(&k, 4, 2, 16, 3, 1);
+    opcheck_bad_check(&k, "window_merge: 4-D input", tgs_window_merge(k.g, x, 4, 8, 8), "window_merge");
+    x = opcheck_bad_input(&k, 3, 2, 8, 3, 1);
+    opcheck_bad_check(&k, "roll: 3-D input", tgs_roll(k.g, x, 1, 1), "roll");
     /* a NULL input (an earlier builder failed) keeps the first message */
-    x = bad_input(&k, 4, 2, 6, 8, 3);
+    x = opcheck_bad_input(&k, 4, 2, 6, 8, 3);
     struct tgs_tensor *t = tgs_window_partition(k.g, x, 4);
     t = tgs_roll(k.g, tgs_permute(k.g, tgs_reshape(k.g, t, 1, (const int32_t[]){288}), (const int32_t[]){0}), 1, 1);
-    bad_check(&k, "a failed build propagates NULL and keeps the first error", t, "window_partition");
+    opcheck_bad_check(&k, "a failed build propagates NULL and keeps the first error", t, "window_partition");
 }
 
 int main(void)
