@@ -28,8 +28,9 @@ struct tgs_graph {
     int planned;
     int mode;
     /* per tensor id */
-    int *last_use;   /* last node reading it in forward order, -1 if none */
-    int *zero_at;    /* node whose backward writes its gradient first */
+    /* last node reading it in forward order, -1 if none; in the backward
+     * pass that node is the first to write its gradient */
+    int *last_use;
     float *act, *gradbuf, *saved, *work;
     int64_t act_floats, grad_floats, saved_floats, work_floats;
     struct tgs_exec exec;
@@ -108,8 +109,7 @@ static void graph_release(struct tgs_graph *g)
     if (g->work) g->be->free(g->work);
     g->act = g->gradbuf = g->saved = g->work = NULL;
     free(g->last_use);
-    free(g->zero_at);
-    g->last_use = g->zero_at = NULL;
+    g->last_use = NULL;
 }
 
 void tgs_graph_free(struct tgs_graph *g)
@@ -297,13 +297,12 @@ int tgs_graph_plan(struct tgs_graph *g, int mode)
     g->mode = mode;
     int nt = g->nt, nn = g->nn;
     g->last_use = malloc((nt ? nt : 1) * sizeof *g->last_use);
-    g->zero_at = malloc((nt ? nt : 1) * sizeof *g->zero_at);
     struct interval *iv = malloc((nt ? nt : 1) * sizeof *iv);
-    if (!g->last_use || !g->zero_at || !iv) {
+    if (!g->last_use || !iv) {
         free(iv);
         return tgs_err("graph: out of memory");
     }
-    for (int i = 0; i < nt; i++) g->last_use[i] = -1, g->zero_at[i] = -1;
+    for (int i = 0; i < nt; i++) g->last_use[i] = -1;
     for (int k = 0; k < nn; k++) {
         struct tgs_node *n = g->node[k];
         const struct tgs_op_impl *impl = g->be->ops[n->op];
@@ -341,7 +340,6 @@ int tgs_graph_plan(struct tgs_graph *g, int mode)
             if (!(t->flags & TGS_TENSOR_GRAD)) continue;
             int start = g->last_use[i] < 0 ? -1 : nn - 1 - g->last_use[i];
             int end = t->producer < 0 ? nn : nn - 1 - t->producer;
-            g->zero_at[i] = g->last_use[i];
             iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
         }
         g->grad_floats = place(iv, m, reuse);
@@ -411,7 +409,7 @@ static int run_backward(struct tgs_graph *g)
         if (!(n->out->flags & TGS_TENSOR_GRAD)) continue;
         for (int i = 0; i < n->nsrc; i++) {
             struct tgs_tensor *s = n->src[i];
-            if (s->id >= 0 && (s->flags & TGS_TENSOR_GRAD) && g->zero_at[s->id] == k) g->be->zero(s->grad, s->size);
+            if (s->id >= 0 && (s->flags & TGS_TENSOR_GRAD) && g->last_use[s->id] == k) g->be->zero(s->grad, s->size);
         }
         const struct tgs_op_impl *impl = g->be->ops[n->op];
         if (!impl->backward) return tgs_err("graph: op %s has no backward on %s", tgs_op_name(n->op), g->be->name);
