@@ -9,6 +9,7 @@
 #include "model.h"
 #include "nn.h"
 #include "optim.h"
+#include "train.h"
 #include "progress.h"
 #include "rng.h"
 
@@ -92,22 +93,15 @@ int main(int argc, char **argv)
 
     struct tgs_optim_opts oo;
     tgs_optim_defaults(&oo, TGS_OPTIM_ADAM);
-    int np = tgs_params_count(ps);
-    float **state = calloc(np, sizeof *state);
-    for (int i = 0; i < np; i++) {
-        struct tgs_tensor *t = tgs_params_at(ps, i);
-        if (t->flags & TGS_TENSOR_PARAM) state[i] = calloc(t->size * 2, sizeof(float));
-    }
+    tgs_optim_state opt;
+    if (tgs_optim_state_init(&opt, &oo, ps) < 0) die("%s", tgs_errmsg());
     double fl = forward_flops(g), t0 = 0;
     for (int s = 0; s < 3 + steps; s++) {
         if (s == 3) t0 = tgs_now();
         tgs_graph_exec(g)->step = s + 1;
         tgs_params_zero_grad(ps);
         if (tgs_graph_forward(g) < 0 || tgs_graph_backward(g, loss) < 0) die("%s", tgs_errmsg());
-        for (int i = 0; i < np; i++) {
-            struct tgs_tensor *t = tgs_params_at(ps, i);
-            if (state[i]) tgs_optim_update(&oo, 1e-3f, s + 1, t->data, t->grad, state[i], t->size);
-        }
+        tgs_optim_state_step(&opt, 1e-3f, s + 1);
     }
     double train_s = tgs_now() - t0;
     int64_t mem[4];
@@ -132,8 +126,7 @@ int main(int argc, char **argv)
            TGS_VERSION, threads, batch, channels, batch * steps / train_s, batch * steps / infer_s,
            ru.ru_maxrss / 1024.0, 3 * fl * steps / train_s / 1e9, fl * steps / infer_s / 1e9,
            (mem[0] + mem[1] + mem[2] + mem[3]) / 1048576.0);
-    for (int i = 0; i < np; i++) free(state[i]);
-    free(state);
+    tgs_optim_state_free(&opt);
     free(host);
     tgs_graph_free(g);
     tgs_params_free(ps);

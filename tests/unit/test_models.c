@@ -7,6 +7,7 @@
 #include "model.h"
 #include "nn.h"
 #include "optim.h"
+#include "train.h"
 #include "rng.h"
 
 #include <math.h>
@@ -164,8 +165,8 @@ static void test_learns(void)
     }
     struct tgs_optim_opts oo;
     tgs_optim_defaults(&oo, TGS_OPTIM_ADAM);
-    int np = tgs_params_count(n.ps);
-    float **st = calloc(np, sizeof *st);
+    tgs_optim_state opt;
+    tgs_optim_state_init(&opt, &oo, n.ps);
     float first = 0, last = 0;
     for (int s = 1; s <= 40; s++) {
         tgs_graph_exec(n.g)->step = s;
@@ -174,16 +175,10 @@ static void test_learns(void)
         tgs_graph_backward(n.g, n.loss);
         tgs_tensor_get(n.g, n.loss, &last);
         if (s == 1) first = last;
-        for (int i = 0; i < np; i++) {
-            struct tgs_tensor *t = tgs_params_at(n.ps, i);
-            if (!(t->flags & TGS_TENSOR_PARAM)) continue;
-            if (!st[i]) st[i] = calloc(t->size * 2, sizeof(float));
-            tgs_optim_update(&oo, 1e-2f, s, t->data, t->grad, st[i], t->size);
-        }
+        tgs_optim_state_step(&opt, 1e-2f, s);
     }
     CHECKF(isfinite(last) && last < 0.5f * first, "tiny resunet learns a fixed batch", "loss %.4f -> %.4f", first, last);
-    for (int i = 0; i < np; i++) free(st[i]);
-    free(st);
+    tgs_optim_state_free(&opt);
     net_free(&n);
 }
 

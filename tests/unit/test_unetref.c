@@ -18,6 +18,7 @@
 #include "nn.h"
 #include "opcheck.h"
 #include "optim.h"
+#include "train.h"
 #include "stream.h"
 
 #include <math.h>
@@ -91,11 +92,8 @@ int main(void)
 
     struct tgs_optim_opts oo;
     tgs_optim_defaults(&oo, TGS_OPTIM_ADAM);
-    float **state = calloc(np, sizeof *state);
-    for (int i = 0; i < np; i++) {
-        struct tgs_tensor *t = tgs_params_at(ps, i);
-        if (t->flags & TGS_TENSOR_PARAM) state[i] = calloc(t->size * tgs_optim_state_per_elem(&oo), sizeof(float));
-    }
+    tgs_optim_state opt;
+    tgs_optim_state_init(&opt, &oo, ps);
     const float *losses = rec("", "losses", 3);
     float *buf = malloc(1 << 20);
     for (int step = 1; step <= 3; step++) {
@@ -129,10 +127,7 @@ int main(void)
             }
             CHECKF(worst <= 1, "every gradient = torch's", "worst %s: %.3g of tolerance", worst_name, worst);
         }
-        for (int i = 0; i < np; i++) {
-            struct tgs_tensor *t = tgs_params_at(ps, i);
-            if (t->flags & TGS_TENSOR_PARAM) tgs_optim_update(&oo, 1e-3f, step, t->data, t->grad, state[i], t->size);
-        }
+        tgs_optim_state_step(&opt, 1e-3f, step);
     }
     /* After 3 steps. A parameter whose gradient is ~1e-8 (Adam's eps) in
      * float64 may move differently in float32, by up to 3 lr; allow that
@@ -154,8 +149,7 @@ int main(void)
            "%lld beyond 3 lr (%s), %lld beyond tolerance of %lld", (long long)bad, bad_name, (long long)loose,
            (long long)total);
     printf("# %lld of %lld values beyond 2e-5 after 3 steps\n", (long long)loose, (long long)total);
-    for (int i = 0; i < np; i++) free(state[i]);
-    free(state);
+    tgs_optim_state_free(&opt);
     free(buf);
     tgs_graph_free(g);
     tgs_params_free(ps);
