@@ -248,4 +248,7 @@ refuses "validation samples without masks" "sample 1 \([0-9a-f]+\): no 'mask' re
 	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --model '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
 head -c 50000 "$T/mini.tsr" >"$T/trunc.tsr"
 refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --model "$TINY" "$T/trunc.tsr"
+check_sh "refused starts leave no run directory behind" "[ ! -e '$T/u' ] && [ ! -e '$T/u2' ] && [ ! -e '$T/u3' ]"
+refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --model "$TINY" "$T/nothere.tsr"
+check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
 exit 0

@@ -913,7 +913,6 @@ int main(int argc, char **argv) {
     if (tgs_optim_check(&oo) < 0) die_usage("%s", tgs_errmsg());
     tgs_cpu_set_threads((int)o.threads);
 
-    make_dir(o.output);
     snprintf(r.last_path, sizeof r.last_path, "%s/last.ckpt", o.output);
     snprintf(r.best_path, sizeof r.best_path, "%s/best.ckpt", o.output);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.csv", o.output);
@@ -937,6 +936,7 @@ int main(int argc, char **argv) {
     tgs_model_format(&r.mo, r.spec, sizeof r.spec);
     copy_str(o.model, sizeof o.model, r.spec, "--model");
     if (o.val) load_val(&r, o.val);
+    make_dir(o.output); /* only once the inputs have been read: a failed start leaves no empty run directory */
 
     /* the model, the optimizer, and where they start from */
     r.ps = tgs_params_new(tgs_backend_cpu());
