@@ -3,7 +3,8 @@
  * GFLOP/s. Built by `make build/bench/conv_bench`; run as
  *     OPENBLAS_NUM_THREADS=1 build/bench/conv_bench [threads] [batch] [reps] [layer-name-part|all] [path]
  * path: op_conv.c's tgs_cpu_conv_direct mode (0 im2col+sgemm, 1 default, 2 direct
- * wherever possible).
+ * wherever possible). A 6th argument "resunet" times the fold-0 recipe's
+ * resunet layers instead of unet-ref's.
  * Compare with ../shared/bench/sgemm_peak.c's ceiling. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +56,36 @@ static const struct shape shapes[] = {
     {"seg 1x1 16->1 @128", 16, 1, 128, 1, 0, 1, 1},
 };
 
+/* resunet widths=12,24,48,96,192 blocks=1,1,1,1,1 at 112 (the fold-0
+ * recipe's model): its stride-1 convolutions, hypercolumn head included */
+static const struct shape shapes_resunet[] = {
+    {"stem 3->12 @112", 3, 12, 112, 3, 1, 0, 0},
+    {"enc0 12->12 @112", 12, 12, 112, 3, 1, 0, 1},
+    {"enc1 24->24 @56", 24, 24, 56, 3, 1, 0, 1},
+    {"enc2 48->48 @28", 48, 48, 28, 3, 1, 0, 1},
+    {"enc3 96->96 @14", 96, 96, 14, 3, 1, 0, 1},
+    {"enc4 192->192 @7", 192, 192, 7, 3, 1, 0, 1},
+    {"dec0a 288->96 @14", 288, 96, 14, 3, 1, 0, 1},
+    {"dec0b 96->96 @14", 96, 96, 14, 3, 1, 0, 1},
+    {"dec1a 144->48 @28", 144, 48, 28, 3, 1, 0, 1},
+    {"dec1b 48->48 @28", 48, 48, 28, 3, 1, 0, 1},
+    {"dec2a 72->24 @56", 72, 24, 56, 3, 1, 0, 1},
+    {"dec2b 24->24 @56", 24, 24, 56, 3, 1, 0, 1},
+    {"dec3a 36->12 @112", 36, 12, 112, 3, 1, 0, 1},
+    {"dec3b 12->12 @112", 12, 12, 112, 3, 1, 0, 1},
+    {"head 180->12 @112", 180, 12, 112, 3, 1, 0, 1},
+    {"seg 1x1 12->1 @112", 12, 1, 112, 1, 0, 1, 1},
+};
+
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2, batch = argc > 2 ? atoi(argv[2]) : 16;
     int reps = argc > 3 ? atoi(argv[3]) : 5;
     const char *only = argc > 4 && strcmp(argv[4], "all") != 0 ? argv[4] : NULL;
     if (argc > 5) tgs_cpu_conv_direct(atoi(argv[5]));
+    const struct shape *table = shapes;
+    size_t nshapes = sizeof shapes / sizeof shapes[0];
+    if (argc > 6 && strcmp(argv[6], "resunet") == 0) table = shapes_resunet, nshapes = sizeof shapes_resunet / sizeof shapes_resunet[0];
     tgs_cpu_set_threads(threads);
     const struct tgs_op_impl *impl = tgs_backend_cpu()->ops[TGS_OP_CONV2D];
     double tf_all = 0, tb_all = 0, ff_all = 0, fb_all = 0;
@@ -70,8 +95,8 @@ int main(int argc, char **argv)
     double cf_all = 0, cb_all = 0;
     printf("%-22s %9s %8s %9s %8s  %8s %8s  %s\n", "layer", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s", "fwd/core",
            "bwd/core", "work MB");
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        const struct shape *s = &shapes[i];
+    for (size_t i = 0; i < nshapes; i++) {
+        const struct shape *s = &table[i];
         if (only && !strstr(s->name, only)) continue;
         struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
         struct tgs_graph *g = tgs_graph_new(ps);

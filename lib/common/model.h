@@ -8,7 +8,8 @@
  *
  * Both give a logit map (N,1,H,W) and a salt-presence logit (N,1). A model
  * is written as a spec string, which checkpoints record:
- *   "resunet widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1 in=3" */
+ *   "resunet widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1 in=3"
+ * and, for a cheaper head, " hcw=8" (see hc_width). */
 #ifndef TGS_MODEL_H
 #define TGS_MODEL_H
 
@@ -29,6 +30,9 @@ struct tgs_model_opts {
     float dropout;                      /* resunet: Dropout2d p at the dropout points */
     int scse;                           /* resunet: scSE squeeze ratio, 0 for none */
     int hypercolumn;                    /* resunet: seg head on all decoder levels */
+    int hc_width;                       /* resunet: each level cut to this many channels
+                                           (1x1 conv, BN, ReLU) before the hypercolumn;
+                                           0 keeps the decoder's own */
 };
 
 struct tgs_model_out {

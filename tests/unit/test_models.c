@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define TINY "resunet in=3 widths=4,8,16 blocks=1,1,1 dropout=0.2 scse=2 hypercolumn=1"
+#define TINY_HCW TINY " hcw=3" /* the hypercolumn cut to 3 channels a level */
 
 struct net {
     struct tgs_params *ps;
@@ -101,19 +102,29 @@ static void test_specs(void)
     CHECK(tgs_model_parse(&o, "resunet widths=4,8 blocks=1,1,1") < 0, "spec: blocks of another length refused");
     CHECK(tgs_model_parse(&o, "resunet dropout=1.5") < 0, "spec: dropout out of range refused");
     CHECK(tgs_model_parse(&o, "unet-ref dropout=0.1") < 0, "spec: unet-ref refuses resunet options");
+    CHECK(tgs_model_parse(&o, TINY_HCW) == 0 && o.hc_width == 3, "spec: hcw parsed");
+    tgs_model_format(&o, buf, sizeof buf);
+    CHECK(strstr(buf, " hcw=3") && tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0,
+          "spec: hcw formatted and parsed back");
+    tgs_model_parse(&o, TINY);
+    tgs_model_format(&o, buf, sizeof buf);
+    CHECK(!strstr(buf, "hcw"), "spec: no hcw written when it is off (older checkpoints' specs stay as they were)");
+    CHECK(tgs_model_parse(&o, "resunet hypercolumn=0 hcw=4") < 0 && strstr(tgs_errmsg(), "hcw needs hypercolumn"),
+          "spec: hcw without the hypercolumn refused");
+    CHECK(tgs_model_parse(&o, "resunet hcw=-1") < 0, "spec: negative hcw refused");
     struct net n;
     CHECK(net_make(&n, "resunet in=3 widths=4,8,16", TGS_PLAN_TRAIN, 1, 10) < 0 && strstr(tgs_errmsg(), "multiples"),
           "build: input not a multiple of the model stride refused");
     net_free(&n);
 }
 
-static void test_reuse_and_determinism(void)
+static void test_reuse_and_determinism(const char *spec)
 {
     struct net a, b, c;
-    int ok = net_make(&a, TINY, TGS_PLAN_TRAIN, 2, 16) == 0;
-    ok = ok && net_make(&b, TINY, TGS_PLAN_TRAIN | TGS_PLAN_NO_REUSE, 2, 16) == 0;
-    ok = ok && net_make(&c, TINY, TGS_PLAN_TRAIN, 2, 16) == 0;
-    CHECKF(ok, "tiny resunet builds and plans", "%s", tgs_errmsg());
+    int ok = net_make(&a, spec, TGS_PLAN_TRAIN, 2, 16) == 0;
+    ok = ok && net_make(&b, spec, TGS_PLAN_TRAIN | TGS_PLAN_NO_REUSE, 2, 16) == 0;
+    ok = ok && net_make(&c, spec, TGS_PLAN_TRAIN, 2, 16) == 0;
+    CHECKF(ok, "tiny resunet builds and plans", "%s: %s", spec, tgs_errmsg());
     if (!ok) return;
     int64_t la, lb, lc;
     float *va = step_bytes(&a, &la), *vb = step_bytes(&b, &lb), *vc = step_bytes(&c, &lc);
@@ -156,10 +167,10 @@ static void test_mc_dropout(void)
     net_free(&n);
 }
 
-static void test_learns(void)
+static void test_learns(const char *spec)
 {
     struct net n;
-    if (net_make(&n, TINY, TGS_PLAN_TRAIN, 4, 16) < 0) {
+    if (net_make(&n, spec, TGS_PLAN_TRAIN, 4, 16) < 0) {
         CHECKF(0, "learning graph", "%s", tgs_errmsg());
         return;
     }
@@ -177,7 +188,8 @@ static void test_learns(void)
         if (s == 1) first = last;
         tgs_optim_state_step(&opt, 1e-2f, s);
     }
-    CHECKF(isfinite(last) && last < 0.5f * first, "tiny resunet learns a fixed batch", "loss %.4f -> %.4f", first, last);
+    CHECKF(isfinite(last) && last < 0.5f * first, "tiny resunet learns a fixed batch", "%s: loss %.4f -> %.4f", spec,
+           first, last);
     tgs_optim_state_free(&opt);
     net_free(&n);
 }
@@ -202,9 +214,11 @@ int main(void)
 {
     tgs_cpu_set_threads(2);
     test_specs();
-    test_reuse_and_determinism();
+    test_reuse_and_determinism(TINY);
+    test_reuse_and_determinism(TINY_HCW);
     test_mc_dropout();
-    test_learns();
+    test_learns(TINY);
+    test_learns(TINY_HCW);
     test_unet_ref_memory();
     CHECK_DONE();
 }
