@@ -212,7 +212,8 @@ static inline int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
         rf->s = ns;
         memset(&rf->s[rf->n], 0, sizeof *rf->s);
         int rc = tgs_read_sample(&rd, &rf->s[rf->n]);
-        if (rc <= 0) {
+        if (rc <= 0) { /* the end, or an error part way into a sample: free that slot */
+            tgs_sample_free(&rf->s[rf->n]);
             tgs_reader_close(&rd);
             return rc;
         }
