@@ -90,9 +90,9 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
     if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
     if (nw > 0 && nb < 0)
         for (int i = 0; i < o->nlevels; i++) o->blocks[i] = i ? 2 : 1;
-    if (o->hc_width && !o->hypercolumn) return tgs_err("model: hcw needs hypercolumn=1");
-    if (o->arch == TGS_ARCH_UNET_REF && (o->dropout > 0 || o->scse || o->hypercolumn))
+    if (o->arch == TGS_ARCH_UNET_REF && (o->dropout > 0 || o->scse || o->hypercolumn || o->hc_width))
         return tgs_err("model: unet-ref takes only widths and in");
+    if (o->hc_width && !o->hypercolumn) return tgs_err("model: hcw needs hypercolumn=1");
     return 0;
 }
 

@@ -112,6 +112,8 @@ static void test_specs(void)
     CHECK(tgs_model_parse(&o, "resunet hypercolumn=0 hcw=4") < 0 && strstr(tgs_errmsg(), "hcw needs hypercolumn"),
           "spec: hcw without the hypercolumn refused");
     CHECK(tgs_model_parse(&o, "resunet hcw=-1") < 0, "spec: negative hcw refused");
+    CHECK(tgs_model_parse(&o, "unet-ref hcw=4") < 0 && strstr(tgs_errmsg(), "unet-ref takes only"),
+          "spec: unet-ref refuses hcw as a resunet option");
     struct net n;
     CHECK(net_make(&n, "resunet in=3 widths=4,8,16", TGS_PLAN_TRAIN, 1, 10) < 0 && strstr(tgs_errmsg(), "multiples"),
           "build: input not a multiple of the model stride refused");
