@@ -106,19 +106,25 @@ def ref(path, thresholds):
         hits = (20 * inter[:, None] > np.arange(10, 20)[None, :] * union[:, None]).sum(1)
         score = np.where(ntrue == 0, np.where(npred == 0, 1.0, 0.0), hits / 10.0)
         iou = np.where(union == 0, 1.0, inter / np.maximum(union, 1))
-        cache[cut] = score, iou
+        cache[cut] = score, iou, npred
         return cache[cut]
     npix = Tr.shape[1]
     bins = np.where(ntrue == 0, 0, np.where(10 * ntrue <= npix, 1, np.where(2 * ntrue <= npix, 2, 3)))
     sweep = []
     for k in range(1, 20):
-        s, i = at(k / 20)
+        s, i, _ = at(k / 20)
         sweep.append((k / 20, s.mean(), i.mean()))
     best = max(sweep, key=lambda e: (e[1], -abs(e[0] - 0.5), -e[0]))[0]
     out = []
     for t in thresholds:
-        score, iou = at(t)
+        score, iou, npred = at(t)
         r = {"images": len(P), "map": score.mean(), "mean_iou": iou.mean(), "bins": [], "sweep": sweep, "best": best}
+        # where 1 - mAP goes: salt images predicted empty, empty images given salt, the rest
+        missed, false_salt = (ntrue > 0) & (npred == 0), (ntrue == 0) & (npred > 0)
+        r["lost"] = {"missed_images": int(missed.sum()), "false_salt_images": int(false_salt.sum()),
+                     "salt_images": int((ntrue > 0).sum()), "empty_images": int((ntrue == 0).sum()),
+                     "missed": missed.mean(), "false_salt": false_salt.mean(),
+                     "shape": (1 - score)[~missed & ~false_salt].sum() / len(P)}
         for b in range(4):
             sel = bins == b
             r["bins"].append((int(sel.sum()), score[sel].mean() if sel.any() else None, iou[sel].mean() if sel.any() else None))
@@ -136,6 +142,9 @@ def compare(want, got):
     for g, w in zip(got["bins"], want["bins"]):
         if g["images"] != w[0] or not close(g["map"], w[1]) or not close(g["mean_iou"], w[2]):
             bad.append("bin %s: %r != %r" % (g["bin"], (g["images"], g["map"], g["mean_iou"]), w))
+    for key, w in want["lost"].items():
+        g = got["lost"][key]
+        if (g != w) if isinstance(w, int) else not close(g, w): bad.append("lost %s %r != %r" % (key, g, w))
     if len(got["sweep"]) != 19: bad.append("sweep has %d entries" % len(got["sweep"]))
     for g, w in zip(got["sweep"], want["sweep"]):
         if g["threshold"] != w[0] or not close(g["map"], w[1]) or not close(g["mean_iou"], w[2]):
@@ -174,7 +183,7 @@ against_numpy() { # LABEL STREAM VARIANTS
 		return
 	fi
 	while read -r verdict t what; do
-		if [ "$verdict" = ok ]; then ok "$label: numpy's metric agrees to 1e-9 at threshold $t, per bin and over the sweep ($what)"
+		if [ "$verdict" = ok ]; then ok "$label: numpy's metric agrees to 1e-9 at threshold $t, per bin, in where the score is lost and over the sweep ($what)"
 		else fail "$label: numpy's metric agrees at threshold $t" "$what"; fi
 	done <"$T/cmp"
 	# a u8 mask prediction scores as the probabilities cut at 0.5; an f32 truth as the u8 one
@@ -198,8 +207,11 @@ if have_numpy && [ -s "$T/mini-pred.tsr" ]; then
 	if [ "$(sed -n 1p "$T/text")" = "images     $("$B/tgs-info" "$T/mini-pred.tsr" | sed -n 's/.*: \([0-9]*\) samples.*/\1/p')" ] &&
 		grep -Eq '^mAP        0\.[0-9]{6}$' "$T/text" && grep -Eq '^empty   0 +[0-9]+  [01]\.[0-9]{6}  [01]\.[0-9]{6}$' "$T/text" &&
 		[ "$(grep -Ec '^0\.[0-9]{2} +[01]\.[0-9]{6}  [01]\.[0-9]{6}$' "$T/text")" -eq 19 ] &&
+		grep -Eq '^missed      0\.[0-9]{6}  [0-9]+ of [0-9]+ salt images predicted empty$' "$T/text" &&
+		grep -Eq '^false salt  0\.[0-9]{6}  [0-9]+ of [0-9]+ empty images given salt$' "$T/text" &&
+		grep -Eq '^shape       0\.[0-9]{6}  ' "$T/text" &&
 		grep -Eq '^best       0\.[0-9]{2}  mAP [01]\.[0-9]{6}$' "$T/text"; then
-		ok "text output: images, mAP, bins, 19 sweep lines, best"
+		ok "text output: images, mAP, bins, where it is lost, 19 sweep lines, best"
 	else
 		fail "text output format" "$(head -n 12 "$T/text")"
 	fi

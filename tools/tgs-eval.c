@@ -4,7 +4,9 @@
  * 'mask'); out, as text or one JSON object: the mAP (the mean over images
  * of the fraction of IoU thresholds 0.50..0.95 beaten), the mean IoU, both
  * per coverage bin of the true mask, and with --sweep the mAP at each
- * probability threshold 0.05..0.95. lib/common/metric.c does the scoring.
+ * probability threshold 0.05..0.95, and where the score is lost (salt
+ * missed whole, salt on empty tiles, shape). lib/common/metric.c does the
+ * scoring.
  * All input is read before anything is written. */
 #include <getopt.h>
 #include <math.h>
@@ -24,7 +26,8 @@ static const char usage[] =
     "Score each sample's prediction against its true mask with the competition\n"
     "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
     "images, overall and per coverage bin of the true mask (empty, small <= 10%,\n"
-    "medium <= 50%, large).\n"
+    "medium <= 50%, large); and where 1 - mAP goes: salt images predicted empty,\n"
+    "empty images given salt, and the shape of the salt found.\n"
     "  --prob NAME      the prediction (default 'prob'): f32 probabilities in\n"
     "                   [0,1], 1xHxW or HxW, or a u8 mask of 0 and 1\n"
     "  --mask NAME      the truth (default 'mask'): u8 or f32, 0 and 1\n"
@@ -182,6 +185,16 @@ static void write_json(FILE *fp, const options *o, const char *path, const tgs_m
         putc('}', fp);
     }
     putc(']', fp);
+    tgs_metric_loss l = tgs_metric_losses(all, kt);
+    fputs(",\"lost\":{\"missed\":", fp);
+    json_num(fp, l.missed);
+    fprintf(fp, ",\"missed_images\":%lld,\"salt_images\":%lld,\"false_salt\":", (long long)all->missed[kt],
+            (long long)all->nsalt);
+    json_num(fp, l.false_alarm);
+    fprintf(fp, ",\"false_salt_images\":%lld,\"empty_images\":%lld,\"shape\":", (long long)all->false_alarm[kt],
+            (long long)(all->nimages - all->nsalt));
+    json_num(fp, l.shape);
+    putc('}', fp);
     if (o->sweep) {
         fputs(",\"sweep\":[", fp);
         for (int k = 1; k <= TGS_METRIC_NSWEEP; k++) {
@@ -223,6 +236,13 @@ static void write_text(FILE *fp, const options *o, const tgs_metric *all, const 
         fixed6(fp, tgs_metric_mean_iou(&bins[b], kt));
         putc('\n', fp);
     }
+    tgs_metric_loss l = tgs_metric_losses(all, kt);
+    fprintf(fp, "\n%-10s  %8s\n", "lost", "of mAP");
+    fprintf(fp, "%-10s  %8.6f  %lld of %lld salt images predicted empty\n", "missed", l.missed,
+            (long long)all->missed[kt], (long long)all->nsalt);
+    fprintf(fp, "%-10s  %8.6f  %lld of %lld empty images given salt\n", "false salt", l.false_alarm,
+            (long long)all->false_alarm[kt], (long long)(all->nimages - all->nsalt));
+    fprintf(fp, "%-10s  %8.6f  IoU short of the thresholds on the salt found\n", "shape", l.shape);
     if (!o->sweep) return;
     fprintf(fp, "\n%-9s  %8s  %8s\n", "threshold", "mAP", "mean IoU");
     for (int k = 1; k <= TGS_METRIC_NSWEEP; k++) {

@@ -69,6 +69,9 @@ void tgs_metric_reset(tgs_metric *m) {
     m->nimages = 0;
     memset(m->hits, 0, sizeof m->hits);
     memset(m->iou_sum, 0, sizeof m->iou_sum);
+    m->nsalt = 0;
+    memset(m->missed, 0, sizeof m->missed);
+    memset(m->false_alarm, 0, sizeof m->false_alarm);
 }
 
 /* Add one image from its counts per cut. */
@@ -76,7 +79,10 @@ static void add_counts(tgs_metric *m, const int64_t *inter, const int64_t *npred
     for (int k = 0; k < m->ncut; k++) {
         m->hits[k] += tgs_metric_hits(inter[k], npred[k], ntruth);
         m->iou_sum[k] += tgs_metric_iou(inter[k], npred[k], ntruth);
+        m->missed[k] += ntruth > 0 && npred[k] == 0;
+        m->false_alarm[k] += ntruth == 0 && npred[k] > 0;
     }
+    m->nsalt += ntruth > 0;
     m->nimages++;
 }
 
@@ -129,8 +135,11 @@ void tgs_metric_add_mask(tgs_metric *m, const uint8_t *pred, const uint8_t *trut
 int tgs_metric_merge(tgs_metric *a, const tgs_metric *b) {
     if (a->ncut != b->ncut || memcmp(a->cut, b->cut, sizeof a->cut[0] * (size_t)a->ncut) != 0)
         return tgs_err("merging metrics with different probability cuts");
-    for (int k = 0; k < a->ncut; k++) a->hits[k] += b->hits[k], a->iou_sum[k] += b->iou_sum[k];
-    a->nimages += b->nimages;
+    for (int k = 0; k < a->ncut; k++) {
+        a->hits[k] += b->hits[k], a->iou_sum[k] += b->iou_sum[k];
+        a->missed[k] += b->missed[k], a->false_alarm[k] += b->false_alarm[k];
+    }
+    a->nimages += b->nimages, a->nsalt += b->nsalt;
     return 0;
 }
 
@@ -142,6 +151,15 @@ double tgs_metric_map(const tgs_metric *m, int k) {
 double tgs_metric_mean_iou(const tgs_metric *m, int k) {
     if (m->nimages == 0 || k < 0 || k >= m->ncut) return NAN;
     return m->iou_sum[k] / (double)m->nimages;
+}
+
+tgs_metric_loss tgs_metric_losses(const tgs_metric *m, int k) {
+    if (m->nimages == 0 || k < 0 || k >= m->ncut) return (tgs_metric_loss){NAN, NAN, NAN};
+    /* in hits, so the shape's share is exact: each image is worth NIOU hits */
+    const double all = (double)m->nimages * TGS_METRIC_NIOU;
+    int64_t missed = m->missed[k] * TGS_METRIC_NIOU, fa = m->false_alarm[k] * TGS_METRIC_NIOU;
+    int64_t shape = m->nimages * TGS_METRIC_NIOU - m->hits[k] - missed - fa;
+    return (tgs_metric_loss){missed / all, fa / all, shape / all};
 }
 
 int tgs_metric_best(const tgs_metric *m) {

@@ -51,6 +51,13 @@ typedef struct {
     int64_t nimages;
     int64_t hits[TGS_METRIC_MAX_CUTS];    /* sum over images of tgs_metric_hits */
     double iou_sum[TGS_METRIC_MAX_CUTS];  /* sum over images of the IoU */
+    /* Where the score is lost, per cut: images with salt predicted empty
+     * (each scores 0), and images without salt given any salt pixel (each
+     * scores 0). What is left of 1 - mAP is lost on the shape of the salt
+     * found. nsalt counts the images whose truth holds salt. */
+    int64_t nsalt;
+    int64_t missed[TGS_METRIC_MAX_CUTS];
+    int64_t false_alarm[TGS_METRIC_MAX_CUTS];
 } tgs_metric;
 
 /* Cuts in any order, each in [0, 1]; repeats are merged, so m->ncut may be
@@ -84,6 +91,13 @@ int tgs_metric_merge(tgs_metric *a, const tgs_metric *b);
  * image was added. */
 double tgs_metric_map(const tgs_metric *m, int k);
 double tgs_metric_mean_iou(const tgs_metric *m, int k);
+/* 1 - mAP split three ways at cut index k, each a share of all images:
+ * salt tiles predicted empty, empty tiles given salt, and the rest (the
+ * shape of the salt found). NaN when no image was added. */
+typedef struct {
+    double missed, false_alarm, shape;
+} tgs_metric_loss;
+tgs_metric_loss tgs_metric_losses(const tgs_metric *m, int k);
 /* The index of the cut with the highest mAP; on a tie the cut nearest 0.5,
  * then the lower one. -1 when no image was added. */
 int tgs_metric_best(const tgs_metric *m);

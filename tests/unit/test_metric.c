@@ -135,6 +135,43 @@ static void random_image(tgs_rng *r, float *prob, uint8_t *truth) {
         }
 }
 
+/* Where 1 - mAP goes, on five hand-made images (one-cut accumulator):
+ *   A: truth empty, prediction empty            score 1
+ *   B: truth 20 px, prediction 15 of them       score 0.5 (shape)
+ *   C: truth 10 px, prediction empty            score 0   (missed)
+ *   D: truth empty, prediction 3 px             score 0   (false salt)
+ *   E: truth empty, prediction 1 px             score 0   (false salt)
+ *   mAP = 1.5 / 5 = 0.3; lost 0.7 = missed 1/5 + false salt 2/5 + shape
+ *   0.5/5, that is 0.2 + 0.4 + 0.1. Merged with a copy of itself the
+ *   shares stay the same; reset forgets them. */
+static void test_losses(void) {
+    static uint8_t pred[N], truth[N];
+    tgs_metric m, twice;
+    double cut = 0.5;
+    tgs_metric_init(&m, &cut, 1);
+    const int np[] = {0, 15, 0, 3, 1}, nt[] = {0, 20, 10, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        prefix_masks(pred, truth, np[i], nt[i]);
+        tgs_metric_add_mask(&m, pred, truth, N);
+    }
+    tgs_metric_loss l = tgs_metric_losses(&m, 0);
+    CHECKF(m.nsalt == 2 && m.missed[0] == 1 && m.false_alarm[0] == 2, "counts: 2 salt images, 1 missed, 2 false salt",
+           "%lld, %lld, %lld", (long long)m.nsalt, (long long)m.missed[0], (long long)m.false_alarm[0]);
+    CHECKF(fabs(tgs_metric_map(&m, 0) - 0.3) < 1e-15 && fabs(l.missed - 0.2) < 1e-15 && fabs(l.false_alarm - 0.4) < 1e-15 &&
+               fabs(l.shape - 0.1) < 1e-15,
+           "1 - mAP = 0.7 splits as missed 0.2, false salt 0.4, shape 0.1", "mAP %g: %g %g %g", tgs_metric_map(&m, 0),
+           l.missed, l.false_alarm, l.shape);
+    twice = m;
+    tgs_metric_loss l2 = (tgs_metric_merge(&twice, &m), tgs_metric_losses(&twice, 0));
+    CHECK(twice.nsalt == 4 && twice.missed[0] == 2 && twice.false_alarm[0] == 4 && l2.missed == l.missed &&
+              l2.false_alarm == l.false_alarm && l2.shape == l.shape,
+          "merge adds the counts; the shares stay");
+    tgs_metric_reset(&m);
+    l = tgs_metric_losses(&m, 0);
+    CHECK(m.nsalt == 0 && m.missed[0] == 0 && m.false_alarm[0] == 0 && isnan(l.missed) && isnan(l.shape),
+          "reset forgets them; no images, no shares");
+}
+
 static void test_accumulator(void) {
     tgs_metric sweep, batch, a, b;
     tgs_metric_init_sweep(&sweep);
@@ -246,6 +283,7 @@ int main(void) {
     test_empty_cases();
     test_boundaries();
     test_three_image_mean();
+    test_losses();
     test_accumulator();
     test_cuts();
     CHECK_DONE();
