@@ -273,9 +273,57 @@ PY
 	refuses "bad sample with -o" "nan.tsr: sample 3" "$B/tgs-eval" -o "$T/score.txt" "$T/nan.tsr"
 	if [ -e "$T/score.txt" ] || ls "$T" | grep -q 'score.txt.tmp'; then fail "no -o file after refused input" "$(ls "$T")"
 	else ok "no -o file after refused input"; fi
+	refuses "bad sample with --per-image" "nan.tsr: sample 3" "$B/tgs-eval" --per-image "$T/per.tsv" "$T/nan.tsr"
+	if [ -e "$T/per.tsv" ] || ls "$T" | grep -q 'per.tsv.tmp'; then fail "no --per-image file after refused input" "$(ls "$T")"
+	else ok "no --per-image file after refused input"; fi
 else
 	skip "bad probabilities and shapes" "no numpy to write them"
 fi
+
+# ---- --per-image: a line per image whose scores average to the mAP ----
+if have_numpy && [ -s "$T/mini-pred.tsr" ]; then
+	for t in 0.5 0.3; do
+		"$B/tgs-eval" -q --json --threshold $t --per-image "$T/per$t.tsv" "$T/mini-pred.tsr" >"$T/per$t.json"
+		verdict=$("$PYTHON" - "$T/mini-pred.tsr" "$T/per$t.tsv" "$T/per$t.json" $t <<'PY'
+import json, sys
+sys.path.insert(0, "formats")
+import numpy as np
+import tgs_stream
+stream, tsv, js, t = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+lines = open(tsv).read().splitlines()
+bad = []
+if lines[0].split("\t") != ["id", "bin", "salt_px", "pred_px", "iou", "score"]: bad.append("header %r" % lines[0])
+rows = [l.split("\t") for l in lines[1:]]
+samples = list(tgs_stream.read(stream))
+if len(rows) != len(samples): bad.append("%d lines for %d images" % (len(rows), len(samples)))
+for i, (r, s) in enumerate(zip(rows, samples)):
+    truth, pred = s["mask"].reshape(-1) != 0, s["prob"].reshape(-1).astype(np.float64) > t
+    inter, nt, npd = int((truth & pred).sum()), int(truth.sum()), int(pred.sum())
+    uni = nt + npd - inter
+    iou = 1.0 if uni == 0 else inter / uni
+    score = (1.0 if npd == 0 else 0.0) if nt == 0 else sum(20 * inter > k * uni for k in range(10, 20)) / 10
+    want = [str(s["id"]), int(nt), int(npd), iou, score]
+    got = [r[0], int(r[2]), int(r[3]), float(r[4]), float(r[5])]
+    if got[:3] != want[:3] or abs(got[3] - iou) > 1e-6 or got[4] != score: bad.append("image %d: %r != %r" % (i, got, want))
+mean = np.mean([float(r[5]) for r in rows])
+m = json.load(open(js))["map"]
+if abs(mean - m) > 1e-12: bad.append("mean score %r != map %r" % (mean, m))
+print("bad " + "; ".join(bad[:3]) if bad else "ok %d images, mean score %.6f = mAP" % (len(rows), mean))
+PY
+)
+		case $verdict in
+		ok*) ok "--per-image at $t: id, counts, IoU and score agree with numpy per image; ${verdict#ok }" ;;
+		*) fail "--per-image at $t agrees with numpy" "$verdict" ;;
+		esac
+	done
+else
+	skip "--per-image agrees with numpy" "no numpy to make predictions"
+fi
+refuses "--per-image and the report both on stdout" "--per-image and the report would both go to stdout" \
+	"$B/tgs-eval" --per-image - "$T/mini.tsr"
+refuses "--per-image and -o the same file" "would both go to $T/x.txt" "$B/tgs-eval" --per-image "$T/x.txt" -o "$T/x.txt" "$T/mini.tsr"
+check_sh "--per-image - with -o FILE: the lines on stdout" \
+	"'$B/tgs-eval' --prob mask --per-image - -o '$T/rep.txt' '$T/mini.tsr' | sed -n '1p;13p' | cut -f1 | tr '\n' ' ' | grep -q '^id ' && [ \$('$B/tgs-eval' --prob mask --per-image - -o '$T/rep.txt' '$T/mini.tsr' | wc -l) -eq 13 ]"
 
 # ---- usage ----
 refuses "threshold above 1" "--threshold: 1.5 is out of range" "$B/tgs-eval" --threshold 1.5 "$T/mini.tsr"

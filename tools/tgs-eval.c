@@ -22,7 +22,7 @@
 
 static const char usage[] =
     "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
-    "                [-o FILE] [-q] [FILE]\n"
+    "                [--per-image FILE] [-o FILE] [-q] [FILE]\n"
     "Score each sample's prediction against its true mask with the competition\n"
     "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
     "images, overall and per coverage bin of the true mask (empty, small <= 10%,\n"
@@ -34,12 +34,14 @@ static const char usage[] =
     "  --threshold T    salt where the probability is > T (default 0.5)\n"
     "  --sweep          also the mAP at T = 0.05, 0.10, ..., 0.95, and the best T\n"
     "  --json           one JSON object instead of text\n"
+    "  --per-image FILE also one line per image to FILE, tab-separated: id, bin,\n"
+    "                   true and predicted salt pixels, IoU and score at T\n"
     "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
     "  -q, --quiet      no progress bar\n"
     "  -h, --help       this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *prob, *mask, *output, *input;
+    const char *prob, *mask, *output, *input, *per_image;
     double threshold;
     int sweep, json, quiet;
 } options;
@@ -89,8 +91,23 @@ static int one_channel(const tgs_record *r, const int *dtypes, int *h, int *w) {
     return 0;
 }
 
-/* Score every sample of the input into bins[], one accumulator per bin. */
-static void score_stream(const options *o, tgs_metric *bins, char *path, size_t pathlen) {
+/* One line of --per-image: the image's counts at the threshold t. */
+static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, const tgs_record *pr, const uint8_t *truth,
+                           size_t n, double t) {
+    int64_t inter = 0, np = 0, nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        int p = pr->dtype == TGS_U8 ? ((const uint8_t *)pr->data)[i] != 0 : (double)((const float *)pr->data)[i] > t;
+        np += p, nt += truth[i], inter += p & truth[i];
+    }
+    if (id) fprintf(fp, "%s", id);
+    else fprintf(fp, "%llu", (unsigned long long)index);
+    fprintf(fp, "\t%s\t%lld\t%lld\t%.6f\t%.1f\n", bin_name[bin], (long long)nt, (long long)np,
+            tgs_metric_iou(inter, np, nt), tgs_metric_hits(inter, np, nt) / (double)TGS_METRIC_NIOU);
+}
+
+/* Score every sample of the input into bins[], one accumulator per bin;
+ * with per_image, a line per image to it. */
+static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     snprintf(path, pathlen, "%s", rd.path);
@@ -122,7 +139,8 @@ static void score_stream(const options *o, tgs_metric *bins, char *path, size_t 
         const uint8_t *truth = NULL;
         int64_t salt = 0;
         if (truth_mask(mr, n, buf, &truth, &salt) < 0) die("%s: %s", at, tgs_errmsg());
-        tgs_metric *m = &bins[coverage_bin(salt, (int64_t)n)];
+        int bin = coverage_bin(salt, (int64_t)n);
+        tgs_metric *m = &bins[bin];
         if (pr->dtype == TGS_U8) {
             const uint8_t *p = pr->data;
             for (size_t i = 0; i < n; i++)
@@ -132,6 +150,7 @@ static void score_stream(const options *o, tgs_metric *bins, char *path, size_t 
         } else if (tgs_metric_add_prob(m, pr->data, truth, (int)n) < 0) {
             die("%s: record '%s': %s", at, pr->name, tgs_errmsg());
         }
+        if (per_image) per_image_line(per_image, id, rd.nsamples, bin, pr, truth, n, o->threshold);
         tgs_progress_update(&bar, rd.nsamples);
     }
     if (rc < 0) die("%s", tgs_errmsg());
@@ -259,11 +278,12 @@ static void write_text(FILE *fp, const options *o, const tgs_metric *all, const 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = {.prob = "prob", .mask = "mask", .threshold = 0.5};
-    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON };
+    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON, OPT_PER_IMAGE };
     static const struct option longopts[] = {
         {"prob", required_argument, 0, OPT_PROB},   {"mask", required_argument, 0, OPT_MASK},
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
-        {"json", no_argument, 0, OPT_JSON},         {"output", required_argument, 0, 'o'},
+        {"json", no_argument, 0, OPT_JSON},         {"per-image", required_argument, 0, OPT_PER_IMAGE},
+        {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
     int c;
@@ -274,6 +294,7 @@ int main(int argc, char **argv) {
         case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", 0, 1); break;
         case OPT_SWEEP: o.sweep = 1; break;
         case OPT_JSON: o.json = 1; break;
+        case OPT_PER_IMAGE: o.per_image = optarg; break;
         case 'o': o.output = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
@@ -283,6 +304,9 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) o.input = argv[optind++];
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+    int out_is_stdout = !o.output || !strcmp(o.output, "-");
+    if (o.per_image && (!strcmp(o.per_image, "-") ? out_is_stdout : o.output && !strcmp(o.per_image, o.output)))
+        die_usage("--per-image and the report would both go to %s; give -o another file", o.output ? o.output : "stdout");
 
     /* the cuts: the threshold, and the sweep's when asked for */
     double cuts[TGS_METRIC_NSWEEP + 1];
@@ -294,8 +318,16 @@ int main(int argc, char **argv) {
     for (int b = 0; b < NBIN; b++)
         if (tgs_metric_init(&bins[b], cuts, ncut) < 0) die("%s", tgs_errmsg());
 
+    /* the per-image file is written as the stream is read, to a temporary
+     * name that only becomes FILE once everything is read */
+    tgs_outfile per_image = {0};
+    if (o.per_image) {
+        if (tgs_outfile_open(&per_image, o.per_image) < 0) die("%s", tgs_errmsg());
+        fputs("id\tbin\tsalt_px\tpred_px\tiou\tscore\n", per_image.fp);
+    }
     char path[512];
-    score_stream(&o, bins, path, sizeof path);
+    score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path);
+    if (o.per_image && tgs_outfile_commit(&per_image) < 0) die("%s", tgs_errmsg());
     all = bins[0];
     for (int b = 1; b < NBIN; b++)
         if (tgs_metric_merge(&all, &bins[b]) < 0) die("%s", tgs_errmsg());
