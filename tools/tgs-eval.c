@@ -94,15 +94,12 @@ static int one_channel(const tgs_record *r, const int *dtypes, int *h, int *w) {
 /* One line of --per-image: the image's counts at the threshold t. */
 static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, const tgs_record *pr, const uint8_t *truth,
                            size_t n, double t) {
-    int64_t inter = 0, np = 0, nt = 0;
-    for (size_t i = 0; i < n; i++) {
-        int p = pr->dtype == TGS_U8 ? ((const uint8_t *)pr->data)[i] != 0 : (double)((const float *)pr->data)[i] > t;
-        np += p, nt += truth[i], inter += p & truth[i];
-    }
+    tgs_counts c = pr->dtype == TGS_U8 ? tgs_mask_counts(pr->data, truth, (int)n) : tgs_prob_counts(pr->data, truth, (int)n, t);
     if (id) fprintf(fp, "%s", id);
     else fprintf(fp, "%llu", (unsigned long long)index);
-    fprintf(fp, "\t%s\t%lld\t%lld\t%.6f\t%.1f\n", bin_name[bin], (long long)nt, (long long)np,
-            tgs_metric_iou(inter, np, nt), tgs_metric_hits(inter, np, nt) / (double)TGS_METRIC_NIOU);
+    fprintf(fp, "\t%s\t%lld\t%lld\t%.6f\t%.1f\n", bin_name[bin], (long long)c.ntruth, (long long)c.npred,
+            tgs_metric_iou(c.inter, c.npred, c.ntruth),
+            tgs_metric_hits(c.inter, c.npred, c.ntruth) / (double)TGS_METRIC_NIOU);
 }
 
 /* Score every sample of the input into bins[], one accumulator per bin;

@@ -19,22 +19,32 @@ double tgs_metric_iou(int64_t inter, int64_t npred, int64_t ntruth) {
     return uni == 0 ? 1.0 : (double)inter / (double)uni;
 }
 
-double tgs_iou_score(const uint8_t *pred, const uint8_t *truth, int n) {
-    int64_t inter = 0, np = 0, nt = 0;
+tgs_counts tgs_mask_counts(const uint8_t *pred, const uint8_t *truth, int n) {
+    tgs_counts c = {0, 0, 0};
     for (int i = 0; i < n; i++) {
         int p = pred[i] != 0, t = truth[i] != 0;
-        np += p, nt += t, inter += p & t;
+        c.npred += p, c.ntruth += t, c.inter += p & t;
     }
-    return tgs_metric_hits(inter, np, nt) / (double)TGS_METRIC_NIOU;
+    return c;
+}
+
+tgs_counts tgs_prob_counts(const float *prob, const uint8_t *truth, int n, double cut) {
+    tgs_counts c = {0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        int p = (double)prob[i] > cut, t = truth[i] != 0;
+        c.npred += p, c.ntruth += t, c.inter += p & t;
+    }
+    return c;
+}
+
+double tgs_iou_score(const uint8_t *pred, const uint8_t *truth, int n) {
+    tgs_counts c = tgs_mask_counts(pred, truth, n);
+    return tgs_metric_hits(c.inter, c.npred, c.ntruth) / (double)TGS_METRIC_NIOU;
 }
 
 double tgs_prob_score(const float *prob, const uint8_t *truth, int n, double cut) {
-    int64_t inter = 0, np = 0, nt = 0;
-    for (int i = 0; i < n; i++) {
-        int p = (double)prob[i] > cut, t = truth[i] != 0;
-        np += p, nt += t, inter += p & t;
-    }
-    return tgs_metric_hits(inter, np, nt) / (double)TGS_METRIC_NIOU;
+    tgs_counts c = tgs_prob_counts(prob, truth, n, cut);
+    return tgs_metric_hits(c.inter, c.npred, c.ntruth) / (double)TGS_METRIC_NIOU;
 }
 
 int tgs_metric_init(tgs_metric *m, const double *cuts, int ncut) {
@@ -122,14 +132,10 @@ int tgs_metric_add_batch(tgs_metric *m, const float *prob, const uint8_t *truth,
 }
 
 void tgs_metric_add_mask(tgs_metric *m, const uint8_t *pred, const uint8_t *truth, int n) {
-    int64_t inter = 0, np = 0, nt = 0;
-    for (int i = 0; i < n; i++) {
-        int p = pred[i] != 0, t = truth[i] != 0;
-        np += p, nt += t, inter += p & t;
-    }
+    tgs_counts c = tgs_mask_counts(pred, truth, n);
     int64_t ik[TGS_METRIC_MAX_CUTS], pk[TGS_METRIC_MAX_CUTS];
-    for (int k = 0; k < m->ncut; k++) ik[k] = inter, pk[k] = np;
-    add_counts(m, ik, pk, nt);
+    for (int k = 0; k < m->ncut; k++) ik[k] = c.inter, pk[k] = c.npred;
+    add_counts(m, ik, pk, c.ntruth);
 }
 
 int tgs_metric_merge(tgs_metric *a, const tgs_metric *b) {

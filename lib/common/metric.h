@@ -28,6 +28,15 @@ int tgs_metric_hits(int64_t inter, int64_t npred, int64_t ntruth);
 /* The IoU from the same counts; 1 when both masks are empty. */
 double tgs_metric_iou(int64_t inter, int64_t npred, int64_t ntruth);
 
+/* One image's pixel counts: inter = |pred & truth|, npred = |pred|,
+ * ntruth = |truth|; a mask predicts salt where non-zero, a probability map
+ * where p > cut. */
+typedef struct {
+    int64_t inter, npred, ntruth;
+} tgs_counts;
+tgs_counts tgs_mask_counts(const uint8_t *pred, const uint8_t *truth, int n);
+tgs_counts tgs_prob_counts(const float *prob, const uint8_t *truth, int n, double cut);
+
 /* One image's score (0, 0.1, ..., 1) for a mask prediction. */
 double tgs_iou_score(const uint8_t *pred, const uint8_t *truth, int n);
 /* ... for a probability map cut at cut. Values are not checked: a NaN is
