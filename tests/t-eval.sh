@@ -321,6 +321,8 @@ else
 fi
 refuses "--per-image and the report both on stdout" "--per-image and the report would both go to stdout" \
 	"$B/tgs-eval" --per-image - "$T/mini.tsr"
+refuses "--per-image - and -o -: stdout named as such" "--per-image and the report would both go to stdout" \
+	"$B/tgs-eval" --per-image - -o - "$T/mini.tsr"
 refuses "--per-image and -o the same file" "would both go to $T/x.txt" "$B/tgs-eval" --per-image "$T/x.txt" -o "$T/x.txt" "$T/mini.tsr"
 check_sh "--per-image - with -o FILE: the lines on stdout" \
 	"'$B/tgs-eval' --prob mask --per-image - -o '$T/rep.txt' '$T/mini.tsr' | sed -n '1p;13p' | cut -f1 | tr '\n' ' ' | grep -q '^id ' && [ \$('$B/tgs-eval' --prob mask --per-image - -o '$T/rep.txt' '$T/mini.tsr' | wc -l) -eq 13 ]"

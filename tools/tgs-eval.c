@@ -307,7 +307,7 @@ int main(int argc, char **argv) {
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
     int out_is_stdout = !o.output || !strcmp(o.output, "-");
     if (o.per_image && (!strcmp(o.per_image, "-") ? out_is_stdout : o.output && !strcmp(o.per_image, o.output)))
-        die_usage("--per-image and the report would both go to %s; give -o another file", o.output ? o.output : "stdout");
+        die_usage("--per-image and the report would both go to %s; give -o another file", out_is_stdout ? "stdout" : o.output);
 
     /* the cuts: the threshold, and the sweep's when asked for */
     double cuts[TGS_METRIC_NSWEEP + 1];
