@@ -94,6 +94,27 @@ if [ -e "$T/pngout" ]; then fail "no PNGs written when a later row is bad" "$(ls
 # ---- outputs and usage ----
 refuses "stack failing midway leaves no -o file" "No such file" "$B/tgs-stack25d" -q --images "$MINI/images" --masks "$T/halfmasks" -o "$T/partial.tsr"
 if [ -e "$T/partial.tsr" ] || ls "$T" | grep -q 'partial.tsr.tmp'; then fail "no partial -o file" "$(ls "$T")"; else ok "no partial -o file or temporary left"; fi
+# -o naming a FIFO or a device writes into it: renaming a finished
+# temporary over it would leave a plain file in its place (run as root,
+# -o /dev/null once replaced /dev/null itself)
+mkfifo "$T/fifo"
+timeout 20 cat "$T/fifo" >"$T/fromfifo" &
+"$B/tgs-rle" encode -o "$T/fifo" "$T/good.tsr"
+rc=$?
+wait
+"$B/tgs-rle" encode "$T/good.tsr" >"$T/direct.csv"
+if [ $rc -eq 0 ] && [ -p "$T/fifo" ] && cmp -s "$T/direct.csv" "$T/fromfifo"; then
+	ok "-o FIFO writes into the FIFO and leaves it one"
+else
+	fail "-o FIFO writes into the FIFO and leaves it one" "exit $rc; $(ls -l "$T/fifo")"
+fi
+if [ -c /dev/full ]; then
+	refuses "-o /dev/full: a write error, said" "/dev/full: write error" "$B/tgs-stack25d" -q --images "$MINI/images" -o /dev/full
+	if [ -c /dev/full ]; then ok "-o /dev/full leaves the device as it was"; else fail "-o /dev/full leaves the device as it was" "$(ls -l /dev/full)"; fi
+else
+	skip "-o /dev/full: a write error, said" "no /dev/full here"
+fi
+refuses "-o a directory" "is a directory" "$B/tgs-rle" encode -o "$T" "$T/good.tsr"
 refuses "unknown option is a usage error" "unknown option '--frobnicate'" "$B/tgs-rle" encode --frobnicate
 refuses "short option without its value" "option '-o' needs a value" "$B/tgs-rle" encode -o
 "$B/tgs-rle" encode --frobnicate >/dev/null 2>&1

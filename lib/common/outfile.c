@@ -27,6 +27,14 @@ int tgs_outfile_open(tgs_outfile *o, const char *path) {
     }
     if (strlen(path) + 16 >= sizeof o->tmp) return tgs_err("%s: path too long", path);
     snprintf(o->path, sizeof o->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) return tgs_err("%s: is a directory", path);
+        /* a device or FIFO: nothing to keep whole, and a rename would
+         * put a plain file in its place */
+        if (!(o->fp = fopen(path, "wb"))) return tgs_err("%s:", path);
+        return 0;
+    }
     snprintf(o->tmp, sizeof o->tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
@@ -50,9 +58,13 @@ int tgs_outfile_open(tgs_outfile *o, const char *path) {
 }
 
 int tgs_outfile_commit(tgs_outfile *o) {
-    if (!o->tmp[0]) {
-        if (fflush(o->fp) != 0 || ferror(o->fp)) return tgs_err("%s: write error:", o->path);
-        return 0;
+    if (!o->tmp[0]) { /* stdout or a special file */
+        int bad = fflush(o->fp) != 0 || ferror(o->fp);
+        if (o->fp != stdout) {
+            bad |= fclose(o->fp) != 0;
+            o->fp = NULL;
+        }
+        return bad ? tgs_err("%s: write error:", o->path) : 0;
     }
     int bad = ferror(o->fp);
     if (fclose(o->fp) != 0 || bad) {

@@ -3,7 +3,9 @@
  * A named output is written to a temporary file beside it and renamed into
  * place on commit, so a failed or interrupted run never leaves a partial
  * file under the real name. Open temporaries are remembered so that die()
- * and a fatal signal remove them. "-" (or NULL) is stdout, written as is. */
+ * and a fatal signal remove them. "-" (or NULL) is stdout, written as is;
+ * so is an existing name that is not a regular file (/dev/null, a FIFO, a
+ * terminal): renaming over it would replace the device with a file. */
 #ifndef TGS_OUTFILE_H
 #define TGS_OUTFILE_H
 
@@ -12,7 +14,7 @@
 typedef struct tgs_outfile {
     FILE *fp;
     char path[4096]; /* the final name; "<stdout>" for stdout */
-    char tmp[4096];  /* the temporary name; "" for stdout */
+    char tmp[4096];  /* the temporary name; "" when written as is */
     struct tgs_outfile *next;
 } tgs_outfile;
 
