@@ -268,6 +268,44 @@ assert e3.startswith(raw(t + "/e1.tsr"))
 assert e3.endswith(raw(t + "/e12.tsr"))
 PY
 
+# --keep-empty P: the output is the full output less some empty-mask samples,
+# byte for byte (the coin has its own stream); P=1 is the default, P=0 drops
+# every empty one, and P=0.5 keeps about half of the 4 x 40 empty passes
+"$A" --train --epochs 40 --seed 5 "$T/three.tsr" >"$T/k1.tsr"
+"$A" --train --epochs 40 --seed 5 --keep-empty 1 "$T/three.tsr" >"$T/k1b.tsr"
+"$A" --train --epochs 40 --seed 5 --keep-empty 0.5 "$T/three.tsr" >"$T/k5.tsr"
+"$A" --train --epochs 40 --seed 5 --keep-empty 0 "$T/three.tsr" >"$T/k0.tsr"
+"$A" --train --seed 5 --keep-empty 0 "$T/three.tsr" >"$T/k0one.tsr"
+check_sh "--keep-empty 1 is the default, same bytes" "cmp '$T/k1.tsr' '$T/k1b.tsr'"
+py "--keep-empty: a subset of the full output in order, empty tiles thinned" "$T" <<'PY'
+import sys, numpy as np, tgs_stream
+t = sys.argv[1]
+def load(n): return list(tgs_stream.read(t + "/" + n))
+full, half, none, one = load("k1.tsr"), load("k5.tsr"), load("k0.tsr"), load("k0one.tsr")
+def key(s): return (s["id"], int(s["epoch"]))
+def empty(s): return not s["mask"].any()
+assert len(full) == 480 and sum(map(empty, full)) == 160
+def subset(sub):
+    # every sample of sub is the full output's sample of that id and epoch,
+    # in the same order, with the same arrays
+    index = {key(s): i for i, s in enumerate(full)}
+    pos = [index[key(s)] for s in sub]
+    assert pos == sorted(pos)
+    for s, i in zip(sub, pos):
+        for k in ("image", "mask", "crop"):
+            assert np.array_equal(s[k], full[i][k]), (key(s), k)
+    return {key(s) for s in sub}
+kept = subset(half)
+salt = {key(s) for s in full if not empty(s)}
+assert salt <= kept
+nkept = sum(map(empty, half))
+assert 60 <= nkept <= 100, nkept
+assert subset(none) == salt and not any(map(empty, none))
+assert len(one) == 8 and not any(map(empty, one))
+PY
+refuses "--keep-empty out of range" "--keep-empty: 1.5 is out of range" "$A" --keep-empty 1.5
+refuses "--keep-empty on a sample without a mask" "syn.tsr: sample 5.*--keep-empty needs" "$A" --keep-empty 0.5 -o "$T/bad.tsr" "$T/syn.tsr"
+
 "$A" --train --seed 1 --preview "$T/p.png" "$T/three.tsr" >"$T/p.out"
 "$A" --train --seed 1 --size 101 --pad none --preview "$T/p5.png" --preview-count 5 -o "$T/p5.tsr" "$T/three.tsr"
 "$A" --train --seed 1 --preview-count 5 --epochs 2 --preview "$T/pe.png" "$T/syn.tsr" >"$T/pe.out"

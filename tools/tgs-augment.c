@@ -9,7 +9,9 @@
  * --shuffle) holds the input's raw records in memory and writes N passes,
  * each in a fresh seeded order. A sample's random choices come from an RNG
  * seeded by (--seed, epoch, its index in the input), so the output does not
- * depend on buffering or on which other samples are there. */
+ * depend on buffering or on which other samples are there. --keep-empty P
+ * drops each empty-mask sample from a pass with probability 1-P, by a coin
+ * from its own stream of the same pair, so augmentations stay as they were. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,7 +31,8 @@ static const char usage[] =
     "                   [--train] [--hflip P] [--vflip P] [--affine-p P] [--scale S]\n"
     "                   [--shift F] [--brightness B] [--contrast C] [--gamma G]\n"
     "                   [--invert P] [--cutout N] [--cutout-size F] [--noise STD]\n"
-    "                   [--epochs N] [--first-epoch K] [--shuffle] [--seed N]\n"
+    "                   [--epochs N] [--first-epoch K] [--shuffle] [--keep-empty P]\n"
+    "                   [--seed N]\n"
     "                   [--preview PNG] [--preview-count N] [--preview-channel K]\n"
     "                   [-o FILE] [-q] [STREAM]\n"
     "Turn each sample's u8 image and mask into f32 S x S training inputs,\n"
@@ -62,6 +65,8 @@ static const char usage[] =
     "                    (holds the input in memory)\n"
     "  --first-epoch K   number the passes from K (default 0), to resume\n"
     "  --shuffle         shuffle a single pass too\n"
+    "  --keep-empty P    keep each sample whose mask is empty with probability P\n"
+    "                    per pass (default 1): fewer empty tiles, cheaper passes\n"
     "  --seed N          random seed (default 0)\n"
     "preview:\n"
     "  --preview PNG     draw the first samples, mask outlined, into PNG;\n"
@@ -77,6 +82,7 @@ typedef struct {
     const char *input, *output, *preview;
     tgs_aug_params aug;
     long epochs, first_epoch;
+    double keep_empty; /* probability an empty-mask sample is written in a pass */
     int shuffle, quiet, preview_count, preview_channel;
     uint64_t seed;
 } options;
@@ -96,7 +102,7 @@ static void parse_norm(const char *s, float *mean, float *std) {
 static float prob(const char *s, const char *opt) { return (float)tgs_parse_double(s, opt, 0, 1); }
 
 static options parse_args(int argc, char **argv) {
-    options o = {.epochs = 1, .preview_count = 16, .preview_channel = -1};
+    options o = {.epochs = 1, .keep_empty = 1, .preview_count = 16, .preview_channel = -1};
     tgs_aug_params *a = &o.aug;
     tgs_aug_params_default(a);
     /* augmentation options not given stay NAN (or -1) until the preset */
@@ -107,7 +113,7 @@ static options parse_args(int argc, char **argv) {
     enum {
         OPT_SIZE = 256, OPT_PAD, OPT_RESIZE, OPT_NORM, OPT_TRAIN, OPT_HFLIP, OPT_VFLIP, OPT_AFFINE_P, OPT_SCALE,
         OPT_SHIFT, OPT_BRIGHTNESS, OPT_CONTRAST, OPT_GAMMA, OPT_INVERT, OPT_CUTOUT, OPT_CUTOUT_SIZE, OPT_NOISE,
-        OPT_EPOCHS, OPT_FIRST_EPOCH, OPT_SHUFFLE, OPT_SEED, OPT_PREVIEW, OPT_PREVIEW_COUNT, OPT_PREVIEW_CHANNEL
+        OPT_EPOCHS, OPT_FIRST_EPOCH, OPT_SHUFFLE, OPT_KEEP_EMPTY, OPT_SEED, OPT_PREVIEW, OPT_PREVIEW_COUNT, OPT_PREVIEW_CHANNEL
     };
     static const struct option longopts[] = {
         {"size", required_argument, 0, OPT_SIZE},           {"pad", required_argument, 0, OPT_PAD},
@@ -120,6 +126,7 @@ static options parse_args(int argc, char **argv) {
         {"cutout", required_argument, 0, OPT_CUTOUT},       {"cutout-size", required_argument, 0, OPT_CUTOUT_SIZE},
         {"noise", required_argument, 0, OPT_NOISE},         {"epochs", required_argument, 0, OPT_EPOCHS},
         {"first-epoch", required_argument, 0, OPT_FIRST_EPOCH}, {"shuffle", no_argument, 0, OPT_SHUFFLE},
+        {"keep-empty", required_argument, 0, OPT_KEEP_EMPTY},
         {"seed", required_argument, 0, OPT_SEED},           {"preview", required_argument, 0, OPT_PREVIEW},
         {"preview-count", required_argument, 0, OPT_PREVIEW_COUNT},
         {"preview-channel", required_argument, 0, OPT_PREVIEW_CHANNEL},
@@ -152,6 +159,7 @@ static options parse_args(int argc, char **argv) {
         case OPT_EPOCHS: o.epochs = tgs_parse_long(optarg, "--epochs", 1, 1000000); break;
         case OPT_FIRST_EPOCH: o.first_epoch = tgs_parse_long(optarg, "--first-epoch", 0, 1000000); break;
         case OPT_SHUFFLE: o.shuffle = 1; break;
+        case OPT_KEEP_EMPTY: o.keep_empty = tgs_parse_double(optarg, "--keep-empty", 0, 1); break;
         case OPT_SEED: o.seed = tgs_parse_seed(optarg); break;
         case OPT_PREVIEW: o.preview = optarg; break;
         case OPT_PREVIEW_COUNT: o.preview_count = (int)tgs_parse_long(optarg, "--preview-count", 1, 256); break;
@@ -193,6 +201,7 @@ static options parse_args(int argc, char **argv) {
 typedef struct {
     const tgs_record *image, *mask;
     int c, h, w;
+    int empty; /* the mask has no salt */
     int32_t crop[4];
 } sample_view;
 
@@ -212,6 +221,12 @@ static int view_sample(const tgs_sample *s, const options *o, sample_view *v) {
         if (c != 1) return tgs_err("record 'mask' has %d channels, expected 1", c);
         if (h != v->h || w != v->w) return tgs_err("record 'mask' is %dx%d, 'image' %dx%d", w, h, v->w, v->h);
         if (tgs_aug_check_mask(v->mask->data, h, w) < 0) return tgs_err_prefix("record 'mask'");
+        const uint8_t *m = v->mask->data;
+        size_t np = (size_t)h * (size_t)w, i = 0;
+        while (i < np && !m[i]) i++;
+        v->empty = i == np;
+    } else if (o->keep_empty < 1) {
+        return tgs_err("no 'mask' record, and --keep-empty needs one to tell empty tiles");
     }
     return 0;
 }
@@ -281,6 +296,16 @@ typedef struct {
     preview pv;
     const char *path, *out_path; /* the input and output, for messages */
 } context;
+
+/* Whether pass epoch writes sample index: always, unless its mask is empty
+ * and the coin of --keep-empty says no. The coin has its own RNG stream (top
+ * bit set: never a sample's), so dropping a sample changes no other draws. */
+static int keep_sample(const options *o, const sample_view *v, uint64_t index, long epoch) {
+    if (o->keep_empty >= 1 || !v->empty) return 1;
+    tgs_rng r;
+    tgs_rng_seed(&r, o->seed, ((uint64_t)1 << 63) | ((uint64_t)epoch << 32) | index);
+    return tgs_rng_uniform(&r) < o->keep_empty;
+}
 
 /* Augment sample s (number index in the input, from 0) for epoch and write
  * it: its records in order with image and mask replaced, then crop and
@@ -363,7 +388,7 @@ int main(int argc, char **argv) {
         while ((cx.write_stream || cx.pv.n < cx.pv.cap) && (rc = tgs_read_sample(&rd, &s)) != 0) {
             if (rc < 0) die("%s", tgs_errmsg());
             if (view_sample(&s, &o, &v) < 0) bad_sample(rd.path, rd.nsamples, &s);
-            emit(&cx, &s, &v, rd.nsamples - 1, o.first_epoch);
+            if (keep_sample(&o, &v, rd.nsamples - 1, o.first_epoch)) emit(&cx, &s, &v, rd.nsamples - 1, o.first_epoch);
             tgs_progress_update(&bar, rd.nsamples);
         }
         tgs_progress_end(&bar);
@@ -407,7 +432,7 @@ int main(int argc, char **argv) {
                 if (!cx.write_stream && cx.pv.n == cx.pv.cap) break;
                 const tgs_sample *s = &all[order[i]];
                 if (view_sample(s, &o, &v) < 0) bad_sample(rd.path, order[i] + 1, s);
-                emit(&cx, s, &v, order[i], e);
+                if (keep_sample(&o, &v, order[i], e)) emit(&cx, s, &v, order[i], e);
                 tgs_progress_update(&bar, ++done);
             }
         }
