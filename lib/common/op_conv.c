@@ -1,12 +1,15 @@
 /* op_conv: the GEMM-like ops: conv2d, the 2x2 stride-2 transposed conv,
  * linear and matmul. Graph builders, CPU kernels and their op tables.
  *
- * conv2d has two paths. Stride-1 convs on rows of 12 or more take direct
- * AVX2 kernels (below, "the direct path"): no column matrix, ~90% of what
- * sgemm reaches on this machine's cores. The rest (strides, narrow deep
- * layers, 1x1, CPUs without AVX2) take im2col + sgemm over tiles of output
- * rows, whole images grouped when they are small, so the column buffer
- * stays about 1 MB per thread whatever the layer.
+ * conv2d has three paths. 3x3 pad-1 stride-1 convs with many channels
+ * take Winograd F(2x2,3x3) (conv_wino.c: 2.25x fewer multiplies; see
+ * conv_use_wino for where it pays). Other stride-1 convs on rows of 12 or
+ * more take direct AVX2 kernels (below, "the direct path"): no column
+ * matrix, ~90% of what sgemm reaches on this machine's cores. The rest
+ * (strides, narrow deep layers, 1x1, CPUs without AVX2) take im2col +
+ * sgemm over tiles of output rows, whole images grouped when they are
+ * small, so the column buffer stays about 1 MB per thread whatever the
+ * layer. The weight gradient never takes Winograd.
  *
  * Threads split the batch by images (by output rows when there are fewer
  * images than threads); each has its own slice of the workspace. The
@@ -17,6 +20,7 @@
  * forward code (on sgemm: a GEMM whose inner dimension is K*kh*kw, not K,
  * and no col2im); other strides go through col2im. */
 #include "ops_cpu.h"
+#include "conv_wino.h"
 #include "err.h"
 
 #include <string.h>
@@ -223,10 +227,12 @@ static void col2im(float *dx, const float *col, const struct conv_geom *g, const
 static int direct_cpu = -1; /* AVX2 and FMA: -1 not yet asked */
 static int direct_mode = 1;
 
-/* For the tests, which run the cases on both paths: mode 0 turns the
- * direct path off, 1 back on (the default), 2 takes it for every shape it
- * can compute, however narrow; -1 only asks. Modes other than 0 count
- * only where the CPU has AVX2 and FMA. Returns the mode in force before. */
+/* For the tests, which run the cases on every path: mode 0 turns the
+ * direct and Winograd paths off, 1 back on (the default), 2 takes the
+ * direct path for every shape it can compute, however narrow, and never
+ * Winograd; 3 takes Winograd wherever it applies; -1 only asks. Modes
+ * other than 0 count only where the CPU has AVX2 and FMA. Returns the
+ * mode in force before. */
 int tgs_cpu_conv_direct(int mode)
 {
     if (direct_cpu < 0) {
@@ -238,8 +244,24 @@ int tgs_cpu_conv_direct(int mode)
 #endif
     }
     int was = direct_cpu ? direct_mode : 0;
-    if (mode >= 0 && mode <= 2) direct_mode = mode;
+    if (mode >= 0 && mode <= 3) direct_mode = mode;
     return was;
+}
+
+/* 3x3 pad 1 stride 1 convs (most of a U-Net's work) by Winograd F(2x2,3x3):
+ * 2.25x fewer multiplies than the direct path (conv_wino.c), but its
+ * transforms cost per input channel (and per output channel) what the
+ * direct path spends per channel pair. So by default only where C*K is
+ * large and the GEMMs' inner dimension C is not short: measured with
+ * bench/conv_bench on the resunet layers (one core), 48->48 and up, 72->24
+ * and 180->12 ran 1.1-1.6x faster; 3->12, 12->12, 36->12 and the 12->180
+ * input-gradient conv of the hypercolumn head slower; 24->24 even. */
+static int conv_use_wino(const struct conv_geom *g)
+{
+    int mode = tgs_cpu_conv_direct(-1);
+    if (mode != 1 && mode != 3) return 0;
+    if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
+    return mode == 3 || (g->c >= 24 && (int64_t)g->c * g->k >= 1024);
 }
 
 static int conv_use_direct(const struct conv_geom *g)
@@ -847,7 +869,9 @@ static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x
 static void conv2d_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
                            float *work, int threads)
 {
-    if (conv_use_direct(g))
+    if (conv_use_wino(g))
+        tgs_wino_conv3x3(out, x, w, 0, b, g->n, g->c, g->h, g->w, g->k, 0, work, threads);
+    else if (conv_use_direct(g))
         conv_direct_forward(out, x, w, 0, b, g, 0, work, threads);
     else
         conv_gemm_forward(out, x, w, b, g, 0, work, threads);
@@ -875,6 +899,10 @@ static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, 
     conv_dw_pass(dw, db, dout, x, g, conv_use_direct(g), work, threads);
     if (!dx) return;
     struct conv_geom d = conv_dx_geom(g);
+    if (conv_use_wino(&d)) {
+        tgs_wino_conv3x3(dx, dout, w, 1, NULL, d.n, d.c, d.h, d.w, d.k, 1, work, threads);
+        return;
+    }
     if (conv_use_direct(&d)) {
         conv_direct_forward(dx, dout, w, 1, NULL, &d, 1, work, threads);
         return;
@@ -890,6 +918,7 @@ static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, 
 static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int direct)
 {
     if (!train) {
+        if (direct && conv_use_wino(g)) return tgs_wino_work(g->n, g->c, g->h, g->w, g->k, nt);
         if (direct && conv_use_direct(g)) return direct_wpack_floats(g) + nt * direct_fwd_per_thread(g);
         return nt * conv_fwd_per_thread(g);
     }
@@ -897,6 +926,7 @@ static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int 
     if (g->stride != 1) return w;
     if (direct && conv_use_direct(g)) w = nt * direct_dw_per_thread(g);
     struct conv_geom d = conv_dx_geom(g);
+    if (direct && conv_use_wino(&d)) return max64(w, tgs_wino_work(d.n, d.c, d.h, d.w, d.k, nt));
     if (direct && conv_use_direct(&d))
         return max64(w, direct_wpack_floats(&d) + nt * direct_fwd_per_thread(&d));
     return max64(w, (int64_t)g->c * g->k * g->kh * g->kw + nt * conv_fwd_per_thread(&d));
@@ -911,6 +941,17 @@ static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
 {
     int64_t w = max64(conv_work_mode(g, 0, nt, 0), conv_work_mode(g, 0, nt, 1));
     if (train) w = max64(w, max64(conv_work_mode(g, 1, nt, 0), conv_work_mode(g, 1, nt, 1)));
+    /* and what the other direct-family path would take, mode 1 choosing
+     * one of them: the tests switch modes on a planned graph */
+    struct conv_geom d = conv_dx_geom(g);
+    if (tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) {
+        w = max64(w, tgs_wino_work(g->n, g->c, g->h, g->w, g->k, nt));
+        if (train) w = max64(w, tgs_wino_work(d.n, d.c, d.h, d.w, d.k, nt));
+    }
+    if (g->stride == 1 && g->ph >= 0 && g->pw >= 0 && !geom_is_1x1(g) && g->kh * g->kw <= DIRECT_MAX_TAPS) {
+        w = max64(w, direct_wpack_floats(g) + nt * direct_fwd_per_thread(g));
+        if (train) w = max64(w, max64(nt * direct_dw_per_thread(g), direct_wpack_floats(&d) + nt * direct_fwd_per_thread(&d)));
+    }
     return w;
 }
 

@@ -472,7 +472,8 @@ static void test_bad_shapes(void)
     check_bad("a NULL input propagates and the first error stays", "conv2d: x has 3 channels", null_chain, NULL);
 }
 
-static const char *const path_names[3] = {"im2col+sgemm", "default", "direct wherever possible"};
+static const char *const path_names[4] = {"im2col+sgemm", "default", "direct wherever possible",
+                                          "Winograd wherever possible"};
 
 int main(void)
 {
@@ -487,7 +488,7 @@ int main(void)
     }
     /* the conv cases again on the other paths (the default sends the
      * narrow ones to sgemm) */
-    for (int mode = 0; mode <= 2 && has_direct; mode += 2) {
+    for (int mode = 0; mode <= 3 && has_direct; mode += mode ? 1 : 2) {
         tgs_cpu_conv_direct(mode);
         printf("# conv2d path: %s\n", path_names[mode]);
         for (int i = 0; i < NCASES; i++) {
@@ -509,7 +510,7 @@ int main(void)
     test_conv_reference("5x5 p2 dil 2, 3 images", (struct conv_shape){3, 5, 20, 17, 3, 5, 5, 1, 2, 2, 0});
     test_conv_reference("3x3 p1, K=5, 1 image, 70 wide", (struct conv_shape){1, 3, 9, 70, 5, 3, 3, 1, 1, 1, 1});
     test_conv_reference("3x3 p1, 48->16 at 40x40", (struct conv_shape){2, 48, 40, 40, 16, 3, 3, 1, 1, 1, 0});
-    for (int mode = 0; mode <= 2 && has_direct; mode += 2) {
+    for (int mode = 0; mode <= 3 && has_direct; mode += mode ? 1 : 2) {
         tgs_cpu_conv_direct(mode);
         printf("# conv2d path: %s\n", path_names[mode]);
         test_conv_reference("3x3 p1, row tiles", (struct conv_shape){3, 32, 34, 33, 8, 3, 3, 1, 1, 1, 1});
