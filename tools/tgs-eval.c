@@ -110,11 +110,9 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
     snprintf(path, pathlen, "%s", rd.path);
     static const int prob_types[] = {TGS_F32, TGS_U8, 0}, mask_types[] = {TGS_U8, TGS_F32, 0};
     tgs_sample s = {0};
-    /* the truth as bytes, when it is f32; static, so that it stays
-     * reachable when a bad sample ends the run in die() (LeakSanitizer
-     * does not see a pointer the compiler kept only in a register) */
-    static uint8_t *buf;
-    static size_t buf_cap;
+    /* the truth as bytes, when it is f32 */
+    uint8_t *buf = NULL;
+    size_t buf_cap = 0;
     tgs_progress bar;
     tgs_progress_start(&bar, "eval", "images", 0, o->quiet);
     int rc;
@@ -157,7 +155,6 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
     tgs_progress_end(&bar);
     if (rd.nsamples == 0) die("%s: empty stream, no images to score", rd.path);
     free(buf);
-    buf = NULL, buf_cap = 0;
     tgs_sample_free(&s);
     tgs_reader_close(&rd);
 }
