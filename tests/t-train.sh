@@ -34,6 +34,9 @@ first=$(sed -n 2p "$T/a/log.csv" | cut -d, -f5)
 low=$(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | sort -g | head -n 1)
 if awk -v a="$first" -v b="$low" 'BEGIN { exit !(b < 0.95 * a) }'; then ok "the training loss goes down (epoch 1: $first; epochs 5-8 down to $low)"
 else fail "the training loss goes down" "epoch 1: $first, epochs 5-8: $(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | tr '\n' ' ')"; fi
+"$TR" -o "$T/eta" --val "$T/mini.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/eta.err"
+check_sh "the epoch lines end with the epoch's time, and an ETA while epochs are left" \
+	"grep -q '^epoch 1: .* img/s, [0-9]*s, ETA [0-9]*s\$' '$T/eta.err' && grep -q '^epoch 2: .* img/s, [0-9]*s\$' '$T/eta.err'"
 check_sh "12 tiles in batches of 5: 3 steps an epoch (the last batch of 2 trained too)" "[ \"\$(sed -n 9p '$T/a/log.csv' | cut -d, -f3)\" = 24 ]"
 check_sh "the val columns are filled: mAP and threshold in range" \
 	"tail -n 8 '$T/a/log.csv' | awk -F, '{ if (\$14 < 0 || \$14 > 1 || \$15 < 0.05 || \$15 > 0.95 || \$13 == \"\") exit 1 }'"

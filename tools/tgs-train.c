@@ -888,6 +888,16 @@ _Noreturn static void not_finite(run *r, const char *what, double v) {
         (long long)r->st.step + 1, what, val);
 }
 
+/* "42s", "3m05s" or "1h07m" */
+static const char *fmt_duration(char *buf, size_t size, double secs)
+{
+    long s = secs > 0 ? (long)(secs + 0.5) : 0;
+    if (s < 60) snprintf(buf, size, "%lds", s);
+    else if (s < 3600) snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    return buf;
+}
+
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     catch_stop_signals();
@@ -969,6 +979,8 @@ int main(int argc, char **argv) {
     uint64_t seed_key = mix64(o.seed);
 
     int first_epoch = 1, ran = 0;
+    double run_t0 = tgs_now(); /* for the ETA: this process's epochs so far */
+    int64_t run_epochs = 0;
     for (;;) {
         int64_t e = r.st.epoch;
         if (o.epochs && e >= o.epochs) break;
@@ -1068,7 +1080,13 @@ int main(int argc, char **argv) {
             if (o.val)
                 l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f mAP %.4f at %.2f (0.50: %.4f) IoU %.4f%s",
                               vr.loss, vr.map, vr.threshold, vr.map50, vr.iou, best ? " *" : "");
-            snprintf(line + l, sizeof line - (size_t)l, ", %.1f img/s", secs > 0 ? (double)images / secs : 0.0);
+            l += snprintf(line + l, sizeof line - (size_t)l, ", %.1f img/s, %s", secs > 0 ? (double)images / secs : 0.0,
+                          fmt_duration(num, sizeof num, secs));
+            run_epochs++;
+            if (o.epochs && r.st.epoch < o.epochs) {
+                double left = (tgs_now() - run_t0) / (double)run_epochs * (double)(o.epochs - r.st.epoch);
+                snprintf(line + l, sizeof line - (size_t)l, ", ETA %s", fmt_duration(num, sizeof num, left));
+            }
             fprintf(stderr, "%s\n", line);
         }
         r.st.pos = 0;
