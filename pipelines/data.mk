@@ -16,11 +16,14 @@ STACK_FLAGS ?= --depths $(DATA)/depths.csv --neighbors $(NEIGHBORS)
 
 data: $(WORK)/train.tsr $(WORK)/test.tsr
 
-$(WORK)/train.tsr: $(B)/tgs-stack25d
+# Tools are order-only prerequisites here and in the later stages: a
+# rebuilt binary does not remake the streams (and, through them, hours of
+# training). After a change to what a tool writes: make -B data.
+$(WORK)/train.tsr: | $(B)/tgs-stack25d
 	@mkdir -p $(@D)
 	$(B)/tgs-stack25d --images $(DATA)/train/images --masks $(DATA)/train/masks $(STACK_FLAGS) -o $@
 
-$(WORK)/test.tsr: $(B)/tgs-stack25d
+$(WORK)/test.tsr: | $(B)/tgs-stack25d
 	@mkdir -p $(@D)
 	$(B)/tgs-stack25d --images $(DATA)/test/images $(STACK_FLAGS) -o $@
 
