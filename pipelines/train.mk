@@ -12,7 +12,8 @@
 # probabilities gives 0.7722, the best single model's figure: they miss the
 # same salt tiles (46 of them all three), so the limit is not variance.
 # dropout=0 in MODEL (train loss had equalled val loss: underfitting) gave
-# 0.7764 at 0.5 (best epoch 42; last 0.7734) in 106 minutes: +0.004, within
+# 0.7764 at 0.5 (best epoch 42; last 0.7734) in 119 minutes wall (109 of
+# them training, the rest validation): +0.004, within
 # what a seed moves, so the default keeps dropout (Monte Carlo dropout in
 # tgs-mcdrop needs it). With the Winograd convolutions the same recipe now
 # trains about 1.15x faster than when those figures were taken.
