@@ -17,8 +17,8 @@
  * Tiles are numbered over (image, tile row, tile column) and cut into
  * chunks of P (a multiple of 24); a thread takes a contiguous run of chunks
  * and for each: transforms the chunk's patches into V [16][C][P], runs the
- * 16 GEMMs into M [16][Kb][P] with a 4 x 24 AVX2 register tile (the direct
- * path's kernel shape), and transforms M back into the output. Every
+ * 16 GEMMs into M [16][Kb][P] with the direct path's 4 x 24 AVX2 register
+ * tile, and transforms M back into the output. Every
  * output is computed by one thread in an order that does not depend on the
  * chunking, so results are the same bytes for any thread count.
  *
@@ -36,7 +36,7 @@
 #define WINO_AVX2 0
 #endif
 
-#define WINO_MR 4  /* output channels per register tile */
+#define WINO_MR 4  /* output channels per register tile (tgs_cpu_direct_tile's) */
 #define WINO_NR 24 /* tiles per register tile (3 vectors) */
 /* floats of one thread's V and M for a chunk: about the L2 */
 #define WINO_BUDGET (1 << 16)
@@ -326,45 +326,10 @@ static void output_segment(float *out, const float *m, int64_t P, int64_t p0, in
     }
 }
 
-/* ---- the 16 GEMMs: M[xi] (kb x P) = U[xi] (kb x C) V[xi] (C x P) ---- */
+/* ---- the 16 GEMMs: M[xi] (kb x P) = U[xi] (kb x C) V[xi] (C x P), each
+ * register tile the direct path's kernel with a single tap ---- */
 
-#if WINO_AVX2
-/* acc (4 rows of ld floats, 24 wide) = sum over cn channels of u[c][0..3]
- * (broadcast) times v[c*ldv + 0..23] */
-__attribute__((target("avx2,fma"))) static void wino_tile(const float *v, int64_t ldv, int cn, const float *u,
-                                                           float *acc, int64_t ld)
-{
-    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
-    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
-    for (int c = 0; c < cn; c++, v += ldv, u += WINO_MR) {
-        __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8), x2 = _mm256_loadu_ps(v + 16);
-        __m256 b = _mm256_broadcast_ss(u);
-        a00 = _mm256_fmadd_ps(b, x0, a00), a01 = _mm256_fmadd_ps(b, x1, a01), a02 = _mm256_fmadd_ps(b, x2, a02);
-        b = _mm256_broadcast_ss(u + 1);
-        a10 = _mm256_fmadd_ps(b, x0, a10), a11 = _mm256_fmadd_ps(b, x1, a11), a12 = _mm256_fmadd_ps(b, x2, a12);
-        b = _mm256_broadcast_ss(u + 2);
-        a20 = _mm256_fmadd_ps(b, x0, a20), a21 = _mm256_fmadd_ps(b, x1, a21), a22 = _mm256_fmadd_ps(b, x2, a22);
-        b = _mm256_broadcast_ss(u + 3);
-        a30 = _mm256_fmadd_ps(b, x0, a30), a31 = _mm256_fmadd_ps(b, x1, a31), a32 = _mm256_fmadd_ps(b, x2, a32);
-    }
-    _mm256_storeu_ps(acc, a00), _mm256_storeu_ps(acc + 8, a01), _mm256_storeu_ps(acc + 16, a02);
-    _mm256_storeu_ps(acc + ld, a10), _mm256_storeu_ps(acc + ld + 8, a11), _mm256_storeu_ps(acc + ld + 16, a12);
-    _mm256_storeu_ps(acc + 2 * ld, a20), _mm256_storeu_ps(acc + 2 * ld + 8, a21);
-    _mm256_storeu_ps(acc + 2 * ld + 16, a22);
-    _mm256_storeu_ps(acc + 3 * ld, a30), _mm256_storeu_ps(acc + 3 * ld + 8, a31);
-    _mm256_storeu_ps(acc + 3 * ld + 16, a32);
-}
-#else
-static void wino_tile(const float *v, int64_t ldv, int cn, const float *u, float *acc, int64_t ld)
-{
-    for (int r = 0; r < WINO_MR; r++)
-        for (int j = 0; j < WINO_NR; j++) {
-            float s = 0;
-            for (int c = 0; c < cn; c++) s += u[c * WINO_MR + r] * v[c * ldv + j];
-            acc[r * ld + j] = s;
-        }
-}
-#endif
+static const int32_t one_tap[1] = {0};
 
 struct wino_ctx {
     float *out;
@@ -400,8 +365,8 @@ static void wino_worker(void *arg, int tid, int nt)
         for (int xi = 0; xi < 16; xi++)
             for (int64_t p = 0; p < P; p += WINO_NR)
                 for (int kk = 0; kk < q->kb; kk += WINO_MR)
-                    wino_tile(v + xi * vplane + p, P, cx->c, cx->u + xi * uplane + (int64_t)kk * cx->c,
-                              m + xi * mplane + kk * P + p, P);
+                    tgs_cpu_direct_tile(v + xi * vplane + p, P, cx->c, one_tap, 1,
+                                        cx->u + xi * uplane + (int64_t)kk * cx->c, m + xi * mplane + kk * P + p, P, 0);
         /* M -> the output */
         for (int64_t t = t0; t < t1;) {
             int64_t img = t / per_image, rem = t % per_image;

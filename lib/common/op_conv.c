@@ -370,7 +370,7 @@ static void direct_fill_xp(float *xp, const float *x, const struct conv_geom *g,
 #if CONV_DIRECT
 /* acc (4 rows of ld floats, 24 wide) = [acc +] sum over cn channels and
  * the taps of w[k][c][tap] * x[c*cs + off[tap] + p] */
-__attribute__((target("avx2,fma"))) static void direct_tile(const float *x, int64_t cs, int32_t cn,
+__attribute__((target("avx2,fma"))) void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn,
                                                              const int32_t *off, int32_t taps, const float *w,
                                                              float *acc, int64_t ld, int load)
 {
@@ -510,7 +510,7 @@ static void direct_row_out(float *o, const float *s, int32_t n, float b, int add
 {
     for (int32_t q = 0; q < n; q++) o[q] = (add ? o[q] : 0) + (s[q] + b);
 }
-static void direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
+void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
                         float *acc, int64_t ld, int load)
 {
     (void)x, (void)cs, (void)cn, (void)off, (void)taps, (void)w, (void)acc, (void)ld, (void)load;
@@ -562,7 +562,7 @@ static void direct_fwd_worker(void *arg, int tid, int nt)
                         direct_tile3x3(xp + c0 * d->cs + p, d->cs, cn, d->off, wk, ob + k * d->ldo + p, d->ldo,
                                        c0 > 0);
                     else
-                        direct_tile(xp + c0 * d->cs + p, d->cs, cn, d->off, d->taps, wk, ob + k * d->ldo + p,
+                        tgs_cpu_direct_tile(xp + c0 * d->cs + p, d->cs, cn, d->off, d->taps, wk, ob + k * d->ldo + p,
                                     d->ldo, c0 > 0);
                 }
         }

@@ -35,6 +35,13 @@ static inline void tgs_split(int64_t n, int tid, int nt, int64_t *lo, int64_t *h
  * apply. Returns the previous mode. */
 int tgs_cpu_conv_direct(int mode);
 
+/* The direct path's register tile (AVX2 + FMA; only called where the CPU
+ * has them): acc (4 rows of ld floats, 24 wide) = [acc +] the sum over cn
+ * channels c and the taps t of w[c][t][0..3] (4 output channels) times
+ * x[c*cs + off[t] + 0..23]. The Winograd GEMMs are this with one tap. */
+void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
+                         float *acc, int64_t ld, int load);
+
 /* C = alpha * op(A) * op(B) + beta * C, row-major (cblas_sgemm), on the
  * calling thread. */
 void tgs_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
