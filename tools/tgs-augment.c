@@ -201,7 +201,6 @@ static options parse_args(int argc, char **argv) {
 typedef struct {
     const tgs_record *image, *mask;
     int c, h, w;
-    int empty; /* the mask has no salt */
     int32_t crop[4];
 } sample_view;
 
@@ -221,10 +220,6 @@ static int view_sample(const tgs_sample *s, const options *o, sample_view *v) {
         if (c != 1) return tgs_err("record 'mask' has %d channels, expected 1", c);
         if (h != v->h || w != v->w) return tgs_err("record 'mask' is %dx%d, 'image' %dx%d", w, h, v->w, v->h);
         if (tgs_aug_check_mask(v->mask->data, h, w) < 0) return tgs_err_prefix("record 'mask'");
-        const uint8_t *m = v->mask->data;
-        size_t np = (size_t)h * (size_t)w, i = 0;
-        while (i < np && !m[i]) i++;
-        v->empty = i == np;
     } else if (o->keep_empty < 1) {
         return tgs_err("no 'mask' record, and --keep-empty needs one to tell empty tiles");
     }
@@ -301,7 +296,11 @@ typedef struct {
  * and the coin of --keep-empty says no. The coin has its own RNG stream (top
  * bit set: never a sample's), so dropping a sample changes no other draws. */
 static int keep_sample(const options *o, const sample_view *v, uint64_t index, long epoch) {
-    if (o->keep_empty >= 1 || !v->empty) return 1;
+    if (o->keep_empty >= 1) return 1; /* view_sample made sure there is a mask otherwise */
+    const uint8_t *m = v->mask->data;
+    size_t np = (size_t)v->h * (size_t)v->w, i = 0;
+    while (i < np && !m[i]) i++;
+    if (i < np) return 1; /* salt */
     tgs_rng r;
     tgs_rng_seed(&r, o->seed, ((uint64_t)1 << 63) | ((uint64_t)epoch << 32) | index);
     return tgs_rng_uniform(&r) < o->keep_empty;

@@ -53,6 +53,7 @@ struct wino_plan {
     int32_t p;      /* tiles per chunk, a multiple of WINO_NR */
     int64_t nchunks;
     int64_t scratch; /* floats of the row buffers of one thread */
+    int64_t ufloats; /* the transformed filters, shared, at the workspace's start */
     int64_t per_thread;
 };
 
@@ -71,6 +72,7 @@ static struct wino_plan wino_plan(int n, int c, int h, int w, int k)
     /* 4 padded input rows of a segment (2*tw + 2 wide), their 8 even/odd
      * halves (tw + 1 each), and 2 output rows of tw (plus vector slack) */
     q.scratch = 4 * (2 * (int64_t)q.tw + 2 + 8) + 8 * ((int64_t)q.tw + 1 + 8) + 2 * ((int64_t)q.tw + 8);
+    q.ufloats = (16 * (int64_t)q.kb * c + 15) / 16 * 16;
     q.per_thread = 16 * (int64_t)(c + q.kb) * q.p + q.scratch;
     q.per_thread = (q.per_thread + 15) / 16 * 16;
     return q;
@@ -84,8 +86,7 @@ int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw)
 int64_t tgs_wino_work(int n, int c, int h, int w, int k, int threads)
 {
     struct wino_plan q = wino_plan(n, c, h, w, k);
-    int64_t u = 16 * (int64_t)q.kb * c;
-    return (u + 15) / 16 * 16 + (int64_t)threads * q.per_thread;
+    return q.ufloats + (int64_t)threads * q.per_thread;
 }
 
 /* ---- the weight transform: U [16][kb/4][c][4] = G g G^T per (k, c);
@@ -331,6 +332,21 @@ static void output_segment(float *out, const float *m, int64_t P, int64_t p0, in
 
 static const int32_t one_tap[1] = {0};
 
+/* The run of tiles from tile t to the end of its tile row or to t1,
+ * whichever comes first: image img, tile row ty, columns tx0 .. tx0+seg-1. */
+struct segment {
+    int64_t img;
+    int ty, tx0, seg;
+};
+
+static struct segment segment_at(const struct wino_plan *q, int64_t t, int64_t t1)
+{
+    int64_t per_image = (int64_t)q->th * q->tw, rem = t % per_image;
+    struct segment s = {t / per_image, (int)(rem / q->tw), (int)(rem % q->tw), 0};
+    s.seg = (int)imin(q->tw - s.tx0, t1 - t);
+    return s;
+}
+
 struct wino_ctx {
     float *out;
     const float *x, *u, *b;
@@ -344,18 +360,17 @@ static void wino_worker(void *arg, int tid, int nt)
 {
     const struct wino_ctx *cx = arg;
     const struct wino_plan *q = &cx->q;
-    int64_t P = q->p, per_image = (int64_t)q->th * q->tw, c0, c1;
+    int64_t P = q->p, c0, c1;
     float *v = cx->work + tid * q->per_thread, *m = v + 16 * (int64_t)cx->c * P, *scratch = m + 16 * (int64_t)q->kb * P;
     tgs_split(q->nchunks, tid, nt, &c0, &c1);
     for (int64_t ch = c0; ch < c1; ch++) {
         int64_t t0 = ch * P, t1 = imin(t0 + P, q->tiles);
         /* patches -> V, and zeros past the last tile */
         for (int64_t t = t0; t < t1;) {
-            int64_t img = t / per_image, rem = t % per_image;
-            int ty = (int)(rem / q->tw), tx0 = (int)(rem % q->tw), seg = (int)imin(q->tw - tx0, t1 - t);
-            input_segment(v, P, t - t0, cx->x + img * cx->c * cx->h * cx->w, cx->c, cx->h, cx->w, ty, tx0, seg,
-                          scratch);
-            t += seg;
+            struct segment sg = segment_at(q, t, t1);
+            input_segment(v, P, t - t0, cx->x + sg.img * cx->c * cx->h * cx->w, cx->c, cx->h, cx->w, sg.ty, sg.tx0,
+                          sg.seg, scratch);
+            t += sg.seg;
         }
         if (t1 - t0 < P)
             for (int64_t r = 0; r < 16 * (int64_t)cx->c; r++)
@@ -369,23 +384,20 @@ static void wino_worker(void *arg, int tid, int nt)
                                         cx->u + xi * uplane + (int64_t)kk * cx->c, m + xi * mplane + kk * P + p, P, 0);
         /* M -> the output */
         for (int64_t t = t0; t < t1;) {
-            int64_t img = t / per_image, rem = t % per_image;
-            int ty = (int)(rem / q->tw), tx0 = (int)(rem % q->tw), seg = (int)imin(q->tw - tx0, t1 - t);
-            output_segment(cx->out + img * cx->k * cx->h * cx->w, m, P, t - t0, cx->k, q->kb, cx->h, cx->w, ty, tx0,
-                           seg, cx->b, cx->beta, scratch);
-            t += seg;
+            struct segment sg = segment_at(q, t, t1);
+            output_segment(cx->out + sg.img * cx->k * cx->h * cx->w, m, P, t - t0, cx->k, q->kb, cx->h, cx->w, sg.ty,
+                           sg.tx0, sg.seg, cx->b, cx->beta, scratch);
+            t += sg.seg;
         }
     }
 }
 
 void tgs_wino_conv3x3(float *out, const float *x, const float *w, int flip, const float *b, int n, int c, int h,
-                      int w_, int k, float beta, float *work, int threads)
+                      int wd, int k, float beta, float *work, int threads)
 {
-    int wd = w_;
     struct wino_plan q = wino_plan(n, c, h, wd, k);
-    int64_t ufloats = (16 * (int64_t)q.kb * c + 15) / 16 * 16;
     struct wt_ctx wt = {work, w, c, k, q.kb, flip};
     tgs_cpu_parallel((int64_t)k * c < 4096 ? 1 : threads, wt_worker, &wt);
-    struct wino_ctx cx = {out, x, work, b, beta, n, c, h, wd, k, q, work + ufloats};
+    struct wino_ctx cx = {out, x, work, b, beta, n, c, h, wd, k, q, work + q.ufloats};
     tgs_cpu_parallel((int)imin(threads, q.nchunks), wino_worker, &cx);
 }

@@ -11,9 +11,10 @@ int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw);
 /* Floats of workspace tgs_wino_conv3x3 needs for these sizes. */
 int64_t tgs_wino_work(int n, int c, int h, int w, int k, int threads);
 /* out (N,K,H,W) = beta*out + conv(x (N,C,H,W), w) + b (K, or NULL), 3x3
- * pad 1. w is (K,C,3,3); with flip it is the forward conv's (C,K,3,3) and
- * this the input-gradient conv, which turns each filter 180 degrees. */
+ * pad 1; wd is W. w is (K,C,3,3); with flip it is the forward conv's
+ * (C,K,3,3) and this the input-gradient conv, which turns each filter 180
+ * degrees. */
 void tgs_wino_conv3x3(float *out, const float *x, const float *w, int flip, const float *b, int n, int c, int h,
-                      int w_, int k, float beta, float *work, int threads);
+                      int wd, int k, float beta, float *work, int threads);
 
 #endif
