@@ -33,7 +33,8 @@ rm -rf "$OUT/run"
 "$B/tgs-augment" --train --size 112 --epochs 8 --seed 1 -q "$OUT/trn.tsr" |
 	"$B/tgs-train" -q -o "$OUT/run" --val "$OUT/val.tsr" --size 112 --batch 4 --lr 0.003 \
 		--model "resunet widths=4,8,16,32,64 blocks=1,1,1,1,1"
-awk -F, '{ printf "%-7s %-12s %-9s %s\n", $1, $5, $14, $15 }' "$OUT/run/log.csv"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i }
+	{ printf "%-7s %-12s %-9s %s\n", $1, $c["train_loss"], $c["val_map"], $c["val_threshold"] }' "$OUT/run/log.csv"
 echo "== tgs-mcdrop -m $OUT/run/last.ckpt | tgs-eval"
 "$B/tgs-mcdrop" -q -m "$OUT/run/last.ckpt" -o "$OUT/pred.tsr" "$OUT/val.tsr"
 "$B/tgs-eval" "$OUT/pred.tsr"

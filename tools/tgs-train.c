@@ -58,8 +58,9 @@ static const char usage[] =
     "  --model SPEC      default \"resunet widths=8,16,32,64,128 blocks=1,1,1,1,1\";\n"
     "                    in= defaults to the samples' channels\n"
     "  --init CKPT       start from CKPT's tensors of the same names (an encoder)\n"
-    "loss (NAME=WEIGHT,...: bce dice focal boundary lovasz lovasz-sym cls):\n"
-    "  --loss SPEC       default bce=1,dice=1,cls=0.1 (cls: salt-presence BCE)\n"
+    "loss (NAME=WEIGHT,...: bce dice focal boundary lovasz lovasz-sym cls deep):\n"
+    "  --loss SPEC       default bce=1,dice=1,cls=0.1 (cls: salt-presence BCE;\n"
+    "                    deep: the map losses on a ds=1 model's aux maps)\n"
     "  --loss2 SPEC      the loss from epoch --stage2-epoch on\n"
     "  --stage2-epoch E  epochs of the first loss before --loss2 takes over\n"
     "optimizer:\n"
@@ -728,7 +729,7 @@ static void load_state(run *r, const tgs_ckpt *c, const char *path) {
 /* ---- the log ---- */
 
 static const char log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
-                                 "train_lovasz,train_lovasz_sym,train_cls,val_loss,val_map,val_threshold,val_iou,"
+                                 "train_lovasz,train_lovasz_sym,train_cls,train_deep,val_loss,val_map,val_threshold,val_iou,"
                                  "val_map50,img_s,seconds\n";
 
 /* A fresh log, or on --resume the old one cut to the rows of epochs the

@@ -82,6 +82,9 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
             long x = strtol(v, &end, 10);
             if (*end || end == v || x < 0 || x > 4096) return tgs_err("model: hcw '%s': want 0 to 4096 channels", v);
             o->hc_width = (int)x;
+        } else if (strcmp(k, "ds") == 0) {
+            if (strcmp(v, "0") && strcmp(v, "1")) return tgs_err("model: ds '%s': want 0 or 1", v);
+            o->deep_sup = *v == '1';
         } else {
             return tgs_err("model: unknown option '%s'", k);
         }
@@ -90,7 +93,7 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
     if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
     if (nw > 0 && nb < 0)
         for (int i = 0; i < o->nlevels; i++) o->blocks[i] = i ? 2 : 1;
-    if (o->arch == TGS_ARCH_UNET_REF && (o->dropout > 0 || o->scse || o->hypercolumn || o->hc_width))
+    if (o->arch == TGS_ARCH_UNET_REF && (o->dropout > 0 || o->scse || o->hypercolumn || o->hc_width || o->deep_sup))
         return tgs_err("model: unet-ref takes only widths and in");
     if (o->hc_width && !o->hypercolumn) return tgs_err("model: hcw needs hypercolumn=1");
     return 0;
@@ -114,6 +117,8 @@ void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size)
     snprintf(buf + len, size - len, " dropout=%g scse=%d hypercolumn=%d", o->dropout, o->scse, o->hypercolumn);
     len = strlen(buf);
     if (o->hc_width) snprintf(buf + len, size - len, " hcw=%d", o->hc_width); /* absent in older checkpoints */
+    len = strlen(buf);
+    if (o->deep_sup) snprintf(buf + len, size - len, " ds=1"); /* likewise */
 }
 
 int tgs_model_stride(const struct tgs_model_opts *o) { return 1 << (o->nlevels - 1); }
@@ -224,6 +229,15 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
             x = tgs_layer_scse(g, x, nm, o->scse);
         }
         dec[ndec++] = x;
+        /* Deep supervision: this level's own guess at the mask, so the loss
+         * reaches the coarse levels directly rather than only through the
+         * head (the 1st-place TGS entry's decoder did this). */
+        if (o->deep_sup && i > 0) {
+            snprintf(nm, sizeof nm, "aux.%d", j);
+            struct tgs_tensor *a = tgs_layer_conv(g, x, nm, 1, 1, 1, 0, 1);
+            for (int s = 0; s < i; s++) a = tgs_upsample2(g, a);
+            out->aux[out->naux++] = a;
+        }
     }
     /* The hypercolumn: every decoder level brought up to full resolution
      * (bilinear x2 steps) and stacked, so the head sees coarse context and

@@ -9,7 +9,9 @@
  * Both give a logit map (N,1,H,W) and a salt-presence logit (N,1). A model
  * is written as a spec string, which checkpoints record:
  *   "resunet widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1 in=3"
- * and, for a cheaper head, " hcw=8" (see hc_width). */
+ * and, for a cheaper head, " hcw=8" (see hc_width); with " ds=1", deep
+ * supervision: a logit map from every decoder level below full resolution
+ * too (aux), which the loss part 'deep' trains (lib/common/train.h). */
 #ifndef TGS_MODEL_H
 #define TGS_MODEL_H
 
@@ -33,11 +35,17 @@ struct tgs_model_opts {
     int hc_width;                       /* resunet: each level cut to this many channels
                                            (1x1 conv, BN, ReLU) before the hypercolumn;
                                            0 keeps the decoder's own */
+    int deep_sup;                       /* resunet: aux logit maps for deep supervision */
 };
 
 struct tgs_model_out {
     struct tgs_tensor *seg; /* (N,1,H,W) logits */
     struct tgs_tensor *cls; /* (N,1) salt-presence logit */
+    /* deep supervision (ds=1): (N,1,H,W) logits of each decoder level below
+     * full resolution (a 1x1 conv there, then bilinear x2 steps), coarsest
+     * first; naux 0 without it. Inference ignores them. */
+    struct tgs_tensor *aux[TGS_MODEL_MAX_LEVELS];
+    int naux;
 };
 
 void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch);

@@ -29,7 +29,8 @@ const char *tgs_fmt_double(char *buf, size_t size, double v) {
 
 /* ---- losses ---- */
 
-static const char *const part_names[TGS_LOSS_NPARTS] = {"bce", "dice", "focal", "boundary", "lovasz", "lovasz-sym", "cls"};
+static const char *const part_names[TGS_LOSS_NPARTS] = {"bce",    "dice",       "focal", "boundary",
+                                                        "lovasz", "lovasz-sym", "cls",   "deep"};
 
 const char *tgs_loss_part_name(int part) { return part >= 0 && part < TGS_LOSS_NPARTS ? part_names[part] : "?"; }
 
@@ -47,7 +48,7 @@ int tgs_loss_mix_parse(const char *spec, float w[TGS_LOSS_NPARTS]) {
         for (int i = 0; i < TGS_LOSS_NPARTS; i++)
             if ((size_t)(eq - p) == strlen(part_names[i]) && strncmp(p, part_names[i], (size_t)(eq - p)) == 0) k = i;
         if (k < 0)
-            return tgs_err("loss '%s': unknown loss '%.*s' (bce, dice, focal, boundary, lovasz, lovasz-sym, cls)", spec,
+            return tgs_err("loss '%s': unknown loss '%.*s' (bce, dice, focal, boundary, lovasz, lovasz-sym, cls, deep)", spec,
                            (int)(eq - p), p);
         if (seen[k]) return tgs_err("loss '%s': %s given twice", spec, part_names[k]);
         char num[64], *end;
@@ -64,6 +65,10 @@ int tgs_loss_mix_parse(const char *spec, float w[TGS_LOSS_NPARTS]) {
         if (*comma && !*p) return tgs_err("loss '%s': ends with a comma", spec);
     }
     if (!any) return tgs_err("loss '%s': every weight is 0", spec);
+    int maps = 0;
+    for (int i = 0; i < TGS_LOSS_CLS; i++) maps |= v[i] > 0;
+    if (v[TGS_LOSS_DEEP] > 0 && !maps)
+        return tgs_err("loss '%s': deep applies the map losses (bce, dice, ...) to the aux maps; give one", spec);
     memcpy(w, v, sizeof v);
     return 0;
 }
@@ -191,8 +196,29 @@ int tgs_prep_has_salt(const float *mask, int s, const int32_t crop[4]) {
 
 static const enum tgs_op part_ops[TGS_LOSS_NPARTS] = {
     TGS_OP_LOSS_BCE, TGS_OP_LOSS_DICE, TGS_OP_LOSS_FOCAL, TGS_OP_LOSS_BOUNDARY, TGS_OP_LOSS_LOVASZ, TGS_OP_LOSS_LOVASZ_SYM,
-    TGS_OP_LOSS_BCE,
+    TGS_OP_LOSS_BCE, 0,
 };
+
+/* A map part k of the mix on logits (N,1,S,S) against the target. */
+static struct tgs_tensor *map_loss(tgs_net *net, int k, struct tgs_tensor *logits) {
+    if (k == TGS_LOSS_FOCAL) return tgs_loss_focal(net->g, logits, net->y, 1, 0.25f, 2.0f);
+    return tgs_loss(net->g, part_ops[k], logits, net->y, 1);
+}
+
+/* The 'deep' part: sum over aux maps a and map parts k of w[k] * loss_k(a),
+ * over the number of maps, so that it is on the scale of the map parts'
+ * weighted sum on the main output. */
+static struct tgs_tensor *deep_loss(tgs_net *net, const float *w) {
+    struct tgs_tensor *sum = NULL;
+    for (int a = 0; a < net->out.naux; a++)
+        for (int k = 0; k < TGS_LOSS_CLS; k++) {
+            if (!(w[k] > 0)) continue;
+            struct tgs_tensor *l = map_loss(net, k, net->out.aux[a]);
+            if (w[k] != 1) l = tgs_scale(net->g, l, w[k]);
+            sum = sum ? tgs_add(net->g, sum, l) : l;
+        }
+    return sum && net->out.naux > 1 ? tgs_scale(net->g, sum, 1.0f / (float)net->out.naux) : sum;
+}
 
 int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int train, int n, int c, int s,
                   const float *w) {
@@ -206,12 +232,16 @@ int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_op
     if (w) {
         net->y = tgs_input(g, "mask", 4, (int32_t[]){n, 1, s, s});
         net->salt = tgs_input(g, "salt", 2, (int32_t[]){n, 1});
+        if (w[TGS_LOSS_DEEP] > 0 && !net->out.naux) {
+            tgs_err("the loss 'deep' needs a model with deep supervision (ds=1)");
+            goto fail;
+        }
         for (int k = 0; k < TGS_LOSS_NPARTS; k++) {
             if (!(w[k] > 0)) continue;
             struct tgs_tensor *l;
             if (k == TGS_LOSS_CLS) l = tgs_loss(g, TGS_OP_LOSS_BCE, net->out.cls, net->salt, 1);
-            else if (k == TGS_LOSS_FOCAL) l = tgs_loss_focal(g, net->out.seg, net->y, 1, 0.25f, 2.0f);
-            else l = tgs_loss(g, part_ops[k], net->out.seg, net->y, 1);
+            else if (k == TGS_LOSS_DEEP) l = deep_loss(net, w);
+            else l = map_loss(net, k, net->out.seg);
             net->part[k] = l;
             struct tgs_tensor *term = w[k] == 1 ? l : tgs_scale(g, l, w[k]);
             net->total = net->total ? tgs_add(g, net->total, term) : term;

@@ -33,10 +33,13 @@ enum tgs_loss_part {
     TGS_LOSS_LOVASZ,     /* Lovasz hinge, per image */
     TGS_LOSS_LOVASZ_SYM, /* symmetric Lovasz (salt and background) */
     TGS_LOSS_CLS,        /* BCE of the salt-presence logit; target: the tile has salt */
+    TGS_LOSS_DEEP,       /* deep supervision (a model with ds=1): the mix's map
+                            parts above, weighted as in the mix, on each aux
+                            logit map; the mean over the maps */
     TGS_LOSS_NPARTS
 };
 
-/* "bce", "dice", "focal", "boundary", "lovasz", "lovasz-sym", "cls" */
+/* "bce", "dice", "focal", "boundary", "lovasz", "lovasz-sym", "cls", "deep" */
 const char *tgs_loss_part_name(int part);
 /* "bce=1,dice=0.5,cls=0.1": a weight per part (others 0), each finite and
  * >= 0, at least one above 0; -1 with a message quoting the spec. */

@@ -266,7 +266,12 @@ static void test_loss_mix(void) {
           "loss mix: parse");
     tgs_loss_mix_format(w, buf, sizeof buf);
     CHECKF(strcmp(buf, "bce=1,lovasz-sym=0.5,cls=0.1") == 0, "loss mix: format in the canonical order", "%s", buf);
-    static const char *const bad[] = {"", "bce", "bce=", "bce=x", "bce=-1", "bce=1,", "bce=1,bce=2", "dice=0", "mse=1", "bce=nan"};
+    CHECK(tgs_loss_mix_parse("deep=0.4,lovasz=1", w) == 0 && w[TGS_LOSS_DEEP] == 0.4f && w[TGS_LOSS_LOVASZ] == 1,
+          "loss mix: deep beside a map loss");
+    tgs_loss_mix_format(w, buf, sizeof buf);
+    CHECKF(strcmp(buf, "lovasz=1,deep=0.4") == 0, "loss mix: deep formatted last", "%s", buf);
+    static const char *const bad[] = {"", "bce", "bce=", "bce=x", "bce=-1", "bce=1,", "bce=1,bce=2", "dice=0", "mse=1", "bce=nan",
+                                      "deep=1", "cls=1,deep=0.5"};
     int refused = 0;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) refused += tgs_loss_mix_parse(bad[i], w) < 0;
     CHECKF(refused == (int)(sizeof bad / sizeof bad[0]), "loss mix: bad specs refused", "%d", refused);

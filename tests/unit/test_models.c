@@ -196,6 +196,104 @@ static void test_learns(const char *spec)
     net_free(&n);
 }
 
+/* Deep supervision (ds=1): the spec, the aux maps' shapes, and that the
+ * loss 'deep' is the mix's map parts on the aux maps, averaged over them,
+ * recomputed here from the maps themselves (BCE and Dice by their
+ * formulas in lib/common/loss.c); and that its gradient reaches aux.*. */
+static double ref_bce(const float *x, const float *y, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += fmax(x[i], 0) - (double)x[i] * y[i] + log1p(exp(-fabs((double)x[i])));
+    return s / n;
+}
+
+static double ref_dice(const float *x, const float *y, int images, int per)
+{
+    double s = 0;
+    for (int b = 0; b < images; b++) {
+        double in = 0, sp = 0, sy = 0;
+        for (int i = b * per; i < (b + 1) * per; i++) {
+            double p = 1 / (1 + exp(-(double)x[i]));
+            in += p * y[i], sp += p, sy += y[i];
+        }
+        s += 1 - (2 * in + 1) / (sp + sy + 1);
+    }
+    return s / images;
+}
+
+static void test_deep_supervision(void)
+{
+    const char *spec = "resunet in=3 widths=4,8,16,32 blocks=1,1,1,1 dropout=0 scse=2 hypercolumn=1 ds=1";
+    struct tgs_model_opts o, p;
+    char buf[512];
+    CHECK(tgs_model_parse(&o, spec) == 0 && o.deep_sup == 1, "ds: parsed");
+    tgs_model_format(&o, buf, sizeof buf);
+    CHECK(strstr(buf, " ds=1") && tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0,
+          "ds: formatted and parsed back");
+    CHECK(tgs_model_parse(&p, "resunet ds=2") < 0 && tgs_model_parse(&p, "unet-ref ds=1") < 0,
+          "ds: a value not 0 or 1, and ds on unet-ref, refused");
+
+    enum { N = 2, S = 16 };
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+    float w[TGS_LOSS_NPARTS] = {0};
+    w[TGS_LOSS_BCE] = 1, w[TGS_LOSS_DICE] = 0.5f, w[TGS_LOSS_DEEP] = 0.4f;
+    tgs_net net;
+    if (tgs_model_params(ps, &o, 5) < 0 || tgs_net_build(&net, ps, &o, 1, N, 3, S, w) < 0) {
+        CHECKF(0, "ds: build the training net", "%s", tgs_errmsg());
+        tgs_params_free(ps);
+        return;
+    }
+    int shapes = net.out.naux == 2;
+    for (int a = 0; a < net.out.naux; a++)
+        shapes &= net.out.aux[a]->ndim == 4 && net.out.aux[a]->ne[0] == N && net.out.aux[a]->ne[1] == 1 &&
+                  net.out.aux[a]->ne[2] == S && net.out.aux[a]->ne[3] == S;
+    CHECKF(shapes, "ds: an (N,1,S,S) aux map per decoder level below full resolution", "naux %d", net.out.naux);
+
+    static float x[N * 3 * S * S], y[N * S * S], aux[N * S * S];
+    float salt[N] = {1, 1};
+    tgs_rng r;
+    tgs_rng_seed(&r, 11, 0);
+    for (int i = 0; i < N * 3 * S * S; i++) x[i] = tgs_rng_normal(&r);
+    for (int i = 0; i < N * S * S; i++) y[i] = x[i] > 0.2f;
+    tgs_tensor_set(net.g, net.x, x), tgs_tensor_set(net.g, net.y, y), tgs_tensor_set(net.g, net.salt, salt);
+    tgs_params_zero_grad(ps);
+    tgs_graph_exec(net.g)->step = 1;
+    int ok = tgs_graph_forward(net.g) == 0 && tgs_graph_backward(net.g, net.total) == 0;
+    CHECKF(ok, "ds: forward and backward", "%s", tgs_errmsg());
+    double want = 0;
+    for (int a = 0; a < net.out.naux; a++) {
+        tgs_tensor_get(net.g, net.out.aux[a], aux);
+        want += ref_bce(aux, y, N * S * S) + 0.5 * ref_dice(aux, y, N, S * S);
+    }
+    want /= net.out.naux;
+    float deep = 0, bce = 0, dice = 0, total = 0;
+    tgs_tensor_get(net.g, net.part[TGS_LOSS_DEEP], &deep);
+    tgs_tensor_get(net.g, net.part[TGS_LOSS_BCE], &bce);
+    tgs_tensor_get(net.g, net.part[TGS_LOSS_DICE], &dice);
+    tgs_tensor_get(net.g, net.total, &total);
+    CHECKF(fabs(deep - want) < 1e-5 * fabs(want), "ds: deep = the mix's map parts on each aux map, averaged",
+           "%.7g vs %.7g", (double)deep, want);
+    double sum = (double)bce + 0.5 * dice + 0.4 * deep;
+    CHECKF(fabs(total - sum) < 1e-5 * fabs(sum), "ds: total = bce + 0.5 dice + 0.4 deep", "%.7g vs %.7g", (double)total,
+           sum);
+    struct tgs_tensor *aw = tgs_params_find(ps, "aux.0.weight");
+    double g2 = 0;
+    for (int64_t i = 0; aw && i < aw->size; i++) g2 += (double)aw->grad[i] * aw->grad[i];
+    CHECKF(aw && g2 > 0, "ds: the deep loss's gradient reaches aux.0", "%s, |grad|^2 %g", aw ? "found" : "no aux.0.weight",
+           g2);
+    tgs_net_free(&net);
+
+    w[TGS_LOSS_DEEP] = 0;
+    tgs_model_parse(&p, "resunet in=3 widths=4,8,16,32 blocks=1,1,1,1");
+    struct tgs_params *ps2 = tgs_params_new(tgs_backend_cpu());
+    w[TGS_LOSS_DEEP] = 0.4f;
+    CHECK(tgs_model_params(ps2, &p, 5) == 0 && tgs_net_build(&net, ps2, &p, 1, N, 3, S, w) < 0 &&
+              strstr(tgs_errmsg(), "ds=1"),
+          "ds: the loss deep on a model without aux maps refused");
+    tgs_params_free(ps2);
+    tgs_params_free(ps);
+}
+
 static void test_unet_ref_memory(void)
 {
     struct net t, i;
@@ -221,6 +319,7 @@ int main(void)
     test_mc_dropout();
     test_learns(TINY);
     test_learns(TINY_HCW);
+    test_deep_supervision();
     test_unet_ref_memory();
     CHECK_DONE();
 }
