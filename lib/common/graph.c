@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h" /* tgs_now, for exec.profile */
+
 #define ALIGN_FLOATS 16
 
 struct interval {
@@ -395,15 +397,21 @@ void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4])
 int tgs_graph_forward(struct tgs_graph *g)
 {
     if (!g->planned) return tgs_err("graph: run before it was planned");
+    double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
     for (int k = 0; k < g->nn; k++) {
         struct tgs_node *n = g->node[k];
         if (g->be->ops[n->op]->forward(n, &g->exec) < 0) return -1;
+        if (prof) {
+            double u = tgs_now();
+            prof[n->op] += u - t, t = u;
+        }
     }
     return 0;
 }
 
 static int run_backward(struct tgs_graph *g)
 {
+    double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
     for (int k = g->nn - 1; k >= 0; k--) {
         struct tgs_node *n = g->node[k];
         if (!(n->out->flags & TGS_TENSOR_GRAD)) continue;
@@ -411,9 +419,17 @@ static int run_backward(struct tgs_graph *g)
             struct tgs_tensor *s = n->src[i];
             if (s->id >= 0 && (s->flags & TGS_TENSOR_GRAD) && g->last_use[s->id] == k) g->be->zero(s->grad, s->size);
         }
+        if (prof) {
+            double u = tgs_now();
+            prof[2 * TGS_OP_COUNT] += u - t, t = u;
+        }
         const struct tgs_op_impl *impl = g->be->ops[n->op];
         if (!impl->backward) return tgs_err("graph: op %s has no backward on %s", tgs_op_name(n->op), g->be->name);
         if (impl->backward(n, &g->exec) < 0) return -1;
+        if (prof) {
+            double u = tgs_now();
+            prof[TGS_OP_COUNT + n->op] += u - t, t = u;
+        }
     }
     return 0;
 }

@@ -150,7 +150,14 @@ struct tgs_exec {
     float *work;      /* scratch shared by all ops, work_floats long */
     int64_t work_floats;
     int threads;      /* for the op's own loops */
+    /* NULL, or TGS_PROFILE_SLOTS seconds the executor adds each node's wall
+     * time to: [op] forward, [TGS_OP_COUNT + op] backward, [2 * TGS_OP_COUNT]
+     * the zeroing of activation gradients. For finding where a step goes
+     * (bench/step_profile); a GPU backend must synchronise for it to mean
+     * anything. */
+    double *profile;
 };
+#define TGS_PROFILE_SLOTS (2 * TGS_OP_COUNT + 1)
 
 /* One backend: a table of op implementations plus memory functions. The CPU
  * backend (backend_cpu.c) is the reference; a CUDA one fills the same table. */
