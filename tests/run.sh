@@ -2,7 +2,8 @@
 # The test runner: runs every tests/t-*.sh script and every unit test binary
 # in $TGS_TESTBIN, each of which prints one line per check:
 #   ok - NAME        not ok - NAME: why        skip - NAME: why
-# and ends with "N passed, N failed" (skips are counted apart). A script
+# and ends with "N passed, N failed" (skips are counted apart). Each
+# test's line gives its wall time, to see what makes the suite slow. A script
 # that exits non-zero without saying why counts as one more failure.
 # TGS_BIN: the tools under test (bin/, or the sanitizer build).
 # TESTS: a space-separated subset of script/binary names, to run fewer.
@@ -19,8 +20,10 @@ run_one() {
 	name=$1
 	shift
 	case " ${TESTS:-$name} " in *" $name "*) ;; *) return ;; esac
+	t0=$(date +%s)
 	"$@" >"$log" 2>&1
 	rc=$?
+	secs=$(($(date +%s) - t0))
 	p=$(grep -c '^ok - ' "$log")
 	f=$(grep -c '^not ok - ' "$log")
 	s=$(grep -c '^skip - ' "$log")
@@ -31,7 +34,7 @@ run_one() {
 		f=1
 	fi
 	if [ "$f" -gt 0 ] && [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$log"; fi
-	echo "$name: $p ok, $f failed, $s skipped"
+	echo "$name: $p ok, $f failed, $s skipped (${secs}s)"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
