@@ -196,7 +196,7 @@ int tgs_prep_has_salt(const float *mask, int s, const int32_t crop[4]) {
 
 static const enum tgs_op part_ops[TGS_LOSS_NPARTS] = {
     TGS_OP_LOSS_BCE, TGS_OP_LOSS_DICE, TGS_OP_LOSS_FOCAL, TGS_OP_LOSS_BOUNDARY, TGS_OP_LOSS_LOVASZ, TGS_OP_LOSS_LOVASZ_SYM,
-    TGS_OP_LOSS_BCE, 0,
+    TGS_OP_LOSS_BCE, 0 /* deep: deep_loss() builds it from the others */,
 };
 
 /* A map part k of the mix on logits (N,1,S,S) against the target. */

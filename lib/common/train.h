@@ -25,6 +25,8 @@
 
 /* ---- losses ---- */
 
+/* The map parts come first: every part before TGS_LOSS_CLS is a loss of a
+ * logit map against the mask (train.c's deep supervision relies on it). */
 enum tgs_loss_part {
     TGS_LOSS_BCE,        /* BCE with logits over the map */
     TGS_LOSS_DICE,       /* soft Dice, per image */
