@@ -17,6 +17,11 @@
 # what a seed moves, so the default keeps dropout (Monte Carlo dropout in
 # tgs-mcdrop needs it). With the Winograd convolutions the same recipe now
 # trains about 1.15x faster than when those figures were taken.
+# The same dropout=0 recipe run to 60 epochs (Lovasz from 21) gave 0.7675
+# (0.7633 at 0.5; best epoch 51, last 0.7663) in 137 training minutes on a
+# slow day (14-23 img/s): worse than 48 epochs, so more epochs of this model
+# are not the lever. work/run-f0-ds.sh is the next run to try: dropout=0
+# with deep supervision (ds=1, deep=0.4 in both stages).
 
 FOLDS   ?= 5
 FOLD    ?= 0
