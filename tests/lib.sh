@@ -46,5 +46,20 @@ refuses() {
 	fi
 }
 
+# log_cols FILE NAME...: the named columns of a tgs-train log.csv, by its
+# header (so a new column moves nothing), comma-separated, a line per row;
+# a name the header lacks is an error, not column 0 (the whole line).
+log_cols() {
+	f=$1
+	shift
+	awk -F, -v want="$*" 'NR == 1 {
+			n = split(want, w, " ")
+			for (i = 1; i <= NF; i++) c[$i] = i
+			for (i = 1; i <= n; i++) if (!(w[i] in c)) { print "log_cols: no column " w[i] > "/dev/stderr"; exit 2 }
+			next
+		}
+		{ s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? "," : "") $c[w[i]]; print s }' "$f"
+}
+
 have_shared() { [ -d "$SHARED/train/images" ]; }
 have_numpy() { "$PYTHON" -c 'import numpy' 2>/dev/null; }

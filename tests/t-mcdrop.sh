@@ -30,7 +30,7 @@ check_sh "the whole pipe: tgs-stack25d | tgs-mcdrop | tgs-rle encode" \
 "$B/tgs-eval" --sweep "$T/pred.tsr" >"$T/eval" 2>"$T/err"
 got=$(sed -n 's/^best  *\([0-9.]*\)  mAP \([0-9.]*\)$/\1 \2/p' "$T/eval")
 ep=$(grep -ao '"epoch":"[0-9]*"' "$T/run/best.ckpt" | head -n 1 | tr -dc 0-9)
-want=$(awk -F, -v e="$ep" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i } $1 == e { print $c["val_threshold"], $c["val_map"] }' "$T/run/log.csv")
+want=$(log_cols "$T/run/log.csv" epoch val_threshold val_map | awk -F, -v e="$ep" '$1 == e { print $2, $3 }')
 if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "tgs-eval on the predictions: best threshold and mAP as tgs-train's log says ($got)"
 else fail "tgs-eval on the predictions agrees with tgs-train's validation" "eval '$got', log '$want' (epoch $ep): $(cat "$T/err")"; fi
 

@@ -38,9 +38,9 @@ else fail "the training loss goes down" "epoch 1: $first, epochs 5-8: $(tail -n 
 check_sh "the epoch lines end with the epoch's time, and an ETA while epochs are left" \
 	"grep -q '^epoch 1: .* img/s, [0-9]*s, ETA [0-9]*s\$' '$T/eta.err' && grep -q '^epoch 2: .* img/s, [0-9]*s\$' '$T/eta.err'"
 check_sh "12 tiles in batches of 5: 3 steps an epoch (the last batch of 2 trained too)" "[ \"\$(sed -n 9p '$T/a/log.csv' | cut -d, -f3)\" = 24 ]"
+log_cols "$T/a/log.csv" val_map val_threshold val_loss >"$T/vals"
 check_sh "the val columns are filled: mAP and threshold in range" \
-	"awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[\$i] = i; next }
-	  { m = \$c[\"val_map\"]; t = \$c[\"val_threshold\"]; if (m < 0 || m > 1 || t < 0.05 || t > 0.95 || \$c[\"val_loss\"] == \"\") exit 1 }' '$T/a/log.csv'"
+	"awk -F, '{ if (\$1 < 0 || \$1 > 1 || \$2 < 0.05 || \$2 > 0.95 || \$3 == \"\") exit 1 }' '$T/vals'"
 
 # ---- the files, read by an independent safetensors parser ----
 cat >"$T/st.py" <<'PY'
@@ -122,7 +122,7 @@ def corrupt(src, d):
 
 getattr(sys.modules[__name__], sys.argv[1])(*sys.argv[2:])
 PY
-best=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; m = -1; next } $c["val_map"] > m { m = $c["val_map"]; e = $1 } END { print e }' "$T/a/log.csv")
+best=$(log_cols "$T/a/log.csv" epoch val_map | awk -F, 'BEGIN { m = -1 } $2 > m { m = $2; e = $1 } END { print e }')
 if have_numpy; then
 	for f in last:8 best:$best; do
 		if "$PYTHON" "$T/st.py" check "$T/a/${f%:*}.ckpt" "${f#*:}" >"$T/out" 2>&1; then
@@ -212,10 +212,9 @@ check_sh "--loss2 from --stage2-epoch 2: stages 1 1 2, the parts of each" \
 	 sed -n 2p '$T/st/log.csv' | awk -F, '\$6 != \"\" && \$7 != \"\" && \$10 == \"\" && \$12 == \"\" { ok = 1 } END { exit !ok }' &&
 	 sed -n 4p '$T/st/log.csv' | awk -F, '\$6 == \"\" && \$7 == \"\" && \$10 != \"\" && \$12 != \"\" { ok = 1 } END { exit !ok }'"
 train ds --epochs 3 --model "$TINY ds=1" --loss bce=1,dice=1,deep=0.5 "$T/mini.tsr"
+log_cols "$T/ds/log.csv" train_deep >"$T/deep"
 check_sh "deep supervision (ds=1, deep=0.5): the train_deep column filled, finite, and falling" \
-	"awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[\$i] = i; next }
-	  { d = \$c[\"train_deep\"]; if (d == \"\" || d + 0 != d || d <= 0) exit 1; if (NR == 2) f = d; l = d }
-	  END { exit !(NR == 4 && l < f) }' '$T/ds/log.csv'"
+	"awk '{ d = \$1; if (d == \"\" || d + 0 != d || d <= 0) exit 1; if (NR == 1) f = d; l = d } END { exit !(NR == 3 && l < f) }' '$T/deep'"
 check_sh "a ds=1 checkpoint predicts (tgs-mcdrop ignores the aux maps)" \
 	"'$B/tgs-mcdrop' -q -m '$T/ds/last.ckpt' --threads 2 '$T/mini.tsr' | '$B/tgs-eval' -q | grep -q '^mAP'"
 refuses "the loss deep on a model without ds=1" "deep.*ds=1" train nods --epochs 1 --loss bce=1,deep=0.5 "$T/mini.tsr"
