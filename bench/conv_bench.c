@@ -3,7 +3,7 @@
  * GFLOP/s. Built by `make build/bench/conv_bench`; run as
  *     OPENBLAS_NUM_THREADS=1 build/bench/conv_bench [threads] [batch] [reps] [layer-name-part|all] [path]
  * path: op_conv.c's tgs_cpu_conv_direct mode (0 im2col+sgemm, 1 default, 2 direct
- * wherever possible, 3 Winograd wherever possible; GFLOP/s count the
+ * wherever possible, 3 Winograd F(2x2) wherever possible, 4 F(4x4); GFLOP/s count the
  * direct convolution's flops, so Winograd can pass the sgemm ceiling). A 6th argument "resunet" times the fold-0 recipe's
  * resunet layers instead of unet-ref's.
  * Compare with ../shared/bench/sgemm_peak.c's ceiling. */

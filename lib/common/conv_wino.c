@@ -1,4 +1,7 @@
-/* conv_wino: 3x3, stride 1, pad 1 convolutions by Winograd's F(2x2, 3x3).
+/* conv_wino: 3x3, stride 1, pad 1 convolutions by Winograd's F(2x2, 3x3)
+ * and F(4x4, 3x3). F(2x2) first, as the comments below tell it; F(4x4) is
+ * the same with 6x6 patches, 36 positions and its own transforms (further
+ * down, before the GEMMs).
  *
  * Each 2x2 block of output ("a tile") comes from the 4x4 input patch
  * around it: out = A^T [ (G g G^T) .* (B^T d B) ] A. The 3x3 filter g of
@@ -22,11 +25,14 @@
  * output is computed by one thread in an order that does not depend on the
  * chunking, so results are the same bytes for any thread count.
  *
- * The rounding differs from the direct path by a few ulps (B and A only
- * add and subtract; G halves exactly). */
+ * F(2x2)'s rounding differs from the direct path by a few ulps (B and A
+ * only add and subtract; G halves exactly). F(4x4)'s transforms scale by
+ * up to 8 and G by 1/6 and 1/24: its error is some ten times larger, near
+ * 1e-6 of the output's scale, still far below what training notices. */
 #include "conv_wino.h"
 #include "ops_cpu.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,33 +53,44 @@ static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 struct wino_plan {
+    int32_t m, a;   /* output tiles m x m from input patches a x a, a = m + 2 */
+    int32_t nxi;    /* a*a: the GEMMs, one per patch position */
     int32_t th, tw; /* tile rows and columns per image */
     int64_t tiles;  /* n * th * tw */
     int32_t kb;     /* K rounded up to WINO_MR */
     int32_t p;      /* tiles per chunk, a multiple of WINO_NR */
+    int32_t vs;     /* V's row stride: p, and 8 more for F(4x4)'s vector loops */
     int64_t nchunks;
     int64_t scratch; /* floats of the row buffers of one thread */
     int64_t ufloats; /* the transformed filters, shared, at the workspace's start */
     int64_t per_thread;
 };
 
-static struct wino_plan wino_plan(int n, int c, int h, int w, int k)
+static struct wino_plan wino_plan(int m, int n, int c, int h, int w, int k)
 {
     struct wino_plan q;
-    q.th = (h + 1) / 2, q.tw = (w + 1) / 2;
+    q.m = m, q.a = m + 2, q.nxi = q.a * q.a;
+    q.th = (h + m - 1) / m, q.tw = (w + m - 1) / m;
     q.tiles = (int64_t)n * q.th * q.tw;
     q.kb = (k + WINO_MR - 1) / WINO_MR * WINO_MR;
-    int64_t blocks = WINO_BUDGET / (16 * (int64_t)(c + q.kb) * WINO_NR);
+    int64_t blocks = WINO_BUDGET / (q.nxi * (int64_t)(c + q.kb) * WINO_NR);
     blocks = imax(1, imin(WINO_MAX_NR_BLOCKS, blocks));
     /* no longer than the tiles there are, rounded up to a register tile */
     blocks = imin(blocks, (q.tiles + WINO_NR - 1) / WINO_NR);
     q.p = (int32_t)(blocks * WINO_NR);
     q.nchunks = (q.tiles + q.p - 1) / q.p;
-    /* 4 padded input rows of a segment (2*tw + 2 wide), their 8 even/odd
-     * halves (tw + 1 each), and 2 output rows of tw (plus vector slack) */
-    q.scratch = 4 * (2 * (int64_t)q.tw + 2 + 8) + 8 * ((int64_t)q.tw + 1 + 8) + 2 * ((int64_t)q.tw + 8);
-    q.ufloats = (16 * (int64_t)q.kb * c + 15) / 16 * 16;
-    q.per_thread = 16 * (int64_t)(c + q.kb) * q.p + q.scratch;
+    q.vs = m == 2 ? q.p : q.p + 8;
+    int64_t tw = q.tw;
+    if (m == 2)
+        /* 4 padded input rows of a segment (2*tw + 2 wide), their 8 even/odd
+         * halves (tw + 1 each), and 2 output rows of tw (plus vector slack) */
+        q.scratch = 4 * (2 * tw + 2 + 8) + 8 * (tw + 1 + 8) + 2 * (tw + 8);
+    else
+        /* 6 padded input rows (4*(tw + 1) wide, 32 floats of slack), their
+         * 24 phases (tw + 1 each), and 16 output phases of tw */
+        q.scratch = 6 * (4 * (tw + 1) + 32) + 24 * (tw + 1 + 8) + 16 * (tw + 8);
+    q.ufloats = (q.nxi * (int64_t)q.kb * c + 15) / 16 * 16;
+    q.per_thread = q.nxi * ((int64_t)c * q.vs + (int64_t)q.kb * q.p) + q.scratch;
     q.per_thread = (q.per_thread + 15) / 16 * 16;
     return q;
 }
@@ -83,19 +100,49 @@ int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw)
     return WINO_AVX2 && kh == 3 && kw == 3 && stride == 1 && dil == 1 && ph == 1 && pw == 1;
 }
 
-int64_t tgs_wino_work(int n, int c, int h, int w, int k, int threads)
+int64_t tgs_wino_work(int m, int n, int c, int h, int w, int k, int threads)
 {
-    struct wino_plan q = wino_plan(n, c, h, w, k);
+    struct wino_plan q = wino_plan(m, n, c, h, w, k);
     return q.ufloats + (int64_t)threads * q.per_thread;
 }
 
-/* ---- the weight transform: U [16][kb/4][c][4] = G g G^T per (k, c);
- * with flip, g[k][c] is the forward conv's w[c][k] turned 180 degrees ---- */
+/* ---- the weight transform: U [nxi][kb/4][c][4] = G g G^T per (k, c);
+ * with flip, g[k][c] is the forward conv's w[c][k] turned 180 degrees.
+ * F(4x4, 3x3)'s G (6 x 3), from the points 0, 1, -1, 2, -2 and infinity:
+ *
+ *   | 1/4    0     0   |
+ *   | -1/6  -1/6  -1/6 |
+ *   | -1/6   1/6  -1/6 |
+ *   | 1/24   1/12  1/6 |
+ *   | 1/24  -1/12  1/6 |
+ *   | 0      0     1   |
+ * ---- */
+
+/* t (a x n, row stride n) = G g for g (3 x n: row stride gs, column stride gc) */
+static void wino_g(int m, const float *g, int gs, int gc, int n, float *t)
+{
+    for (int j = 0; j < n; j++) {
+        float g0 = g[j * gc], g1 = g[gs + j * gc], g2 = g[2 * gs + j * gc];
+        if (m == 2) {
+            t[0 * n + j] = g0;
+            t[1 * n + j] = 0.5f * (g0 + g1 + g2);
+            t[2 * n + j] = 0.5f * (g0 - g1 + g2);
+            t[3 * n + j] = g2;
+        } else {
+            t[0 * n + j] = 0.25f * g0;
+            t[1 * n + j] = -(g0 + g1 + g2) / 6;
+            t[2 * n + j] = -(g0 - g1 + g2) / 6;
+            t[3 * n + j] = g0 / 24 + g1 / 12 + g2 / 6;
+            t[4 * n + j] = g0 / 24 - g1 / 12 + g2 / 6;
+            t[5 * n + j] = g2;
+        }
+    }
+}
 
 struct wt_ctx {
     float *u;
     const float *w;
-    int c, k, kb, flip;
+    int m, c, k, kb, flip;
 };
 
 static void wt_worker(void *arg, int tid, int nt)
@@ -104,27 +151,19 @@ static void wt_worker(void *arg, int tid, int nt)
     int64_t k0, k1;
     tgs_split(cx->kb, tid, nt, &k0, &k1);
     int64_t plane = (int64_t)cx->kb * cx->c; /* floats per xi */
+    int a = cx->m + 2;
     for (int64_t k = k0; k < k1; k++)
         for (int c = 0; c < cx->c; c++) {
-            float g[9] = {0}, t[12], u[16];
+            float g[9] = {0}, t[18], gt[36], u[36];
             if (k < cx->k)
                 for (int q = 0; q < 9; q++)
                     g[q] = cx->flip ? cx->w[((int64_t)c * cx->k + k) * 9 + (8 - q)] : cx->w[(k * cx->c + c) * 9 + q];
-            for (int j = 0; j < 3; j++) { /* t = G g (4 x 3) */
-                t[0 * 3 + j] = g[j];
-                t[1 * 3 + j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                t[2 * 3 + j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                t[3 * 3 + j] = g[6 + j];
-            }
-            for (int r = 0; r < 4; r++) { /* u = t G^T (4 x 4) */
-                const float *tr = t + 3 * r;
-                u[4 * r + 0] = tr[0];
-                u[4 * r + 1] = 0.5f * (tr[0] + tr[1] + tr[2]);
-                u[4 * r + 2] = 0.5f * (tr[0] - tr[1] + tr[2]);
-                u[4 * r + 3] = tr[2];
-            }
+            wino_g(cx->m, g, 3, 1, 3, t);  /* t = G g (a x 3) */
+            wino_g(cx->m, t, 1, 3, a, gt); /* gt = G t^T (a x a), so u = t G^T = gt^T */
+            for (int r = 0; r < a; r++)
+                for (int s = 0; s < a; s++) u[a * r + s] = gt[a * s + r];
             float *dst = cx->u + ((k / WINO_MR) * cx->c + c) * WINO_MR + k % WINO_MR;
-            for (int xi = 0; xi < 16; xi++) dst[xi * plane] = u[xi];
+            for (int xi = 0; xi < a * a; xi++) dst[xi * plane] = u[xi];
         }
 }
 
@@ -187,6 +226,25 @@ static int across_avx2(const float *er, const float *orr, float *v0, float *v1, 
 }
 #endif
 
+/* The padded input rows iy0 .. iy0+nrows-1 of channel xc (h x w), columns
+ * j0 .. j0+len-1, zero outside the image, into rows of stride rs. */
+static void load_rows(float *d, int rs, int nrows, const float *xc, int h, int w, int iy0, int j0, int len)
+{
+    for (int i = 0; i < nrows; i++) {
+        float *row = d + i * rs;
+        int iy = iy0 + i;
+        if (iy < 0 || iy >= h) {
+            memset(row, 0, (size_t)len * sizeof *row);
+            continue;
+        }
+        const float *src = xc + (int64_t)iy * w;
+        int lo = j0 < 0 ? -j0 : 0, hi = (int)imin(len, w - j0); /* row[lo..hi) from src */
+        for (int j = 0; j < lo; j++) row[j] = 0;
+        if (hi > lo) memcpy(row + lo, src + j0 + lo, (size_t)(hi - lo) * sizeof *row);
+        for (int j = hi > lo ? hi : lo; j < len; j++) row[j] = 0;
+    }
+}
+
 /* ---- the input transform of one segment: tiles tx0 .. tx0+seg-1 of tile
  * row ty of image x (C, H, W), into V[xi][c][p0 + i] (row stride P) ---- */
 
@@ -198,20 +256,7 @@ static void input_segment(float *v, int64_t P, int64_t p0, const float *x, int c
     float *d = scratch, *half = scratch + 4 * rs; /* half: e0 o0 e1 o1 ... */
     int64_t plane = (int64_t)c * P;
     for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (int64_t)ch * h * w;
-        for (int i = 0; i < 4; i++) { /* the 4 input rows, zero outside */
-            float *row = d + i * rs;
-            int iy = 2 * ty - 1 + i, j0 = 2 * tx0 - 1; /* input column of row[0] */
-            if (iy < 0 || iy >= h) {
-                memset(row, 0, (size_t)len * sizeof *row);
-                continue;
-            }
-            const float *src = xc + (int64_t)iy * w;
-            int lo = j0 < 0 ? -j0 : 0, hi = (int)imin(len, w - j0); /* row[lo..hi) from src */
-            for (int j = 0; j < lo; j++) row[j] = 0;
-            if (hi > lo) memcpy(row + lo, src + j0 + lo, (size_t)(hi - lo) * sizeof *row);
-            for (int j = hi > lo ? hi : lo; j < len; j++) row[j] = 0;
-        }
+        load_rows(d, rs, 4, x + (int64_t)ch * h * w, h, w, 2 * ty - 1, 2 * tx0 - 1, len);
         /* t = B^T d down the columns, split into even and odd columns */
         const float *d0 = d, *d1 = d + rs, *d2 = d + 2 * rs, *d3 = d + 3 * rs;
         float *e[4], *o[4];
@@ -327,7 +372,270 @@ static void output_segment(float *out, const float *m, int64_t P, int64_t p0, in
     }
 }
 
-/* ---- the 16 GEMMs: M[xi] (kb x P) = U[xi] (kb x C) V[xi] (C x P), each
+/* ---- F(4x4, 3x3): 4x4 output tiles from 6x6 input patches, 36 GEMMs.
+ * 2.25 multiplies per output and channel pair against F(2x2)'s 4 and the
+ * direct path's 9; the transforms cost about the same per output as
+ * F(2x2)'s, so it pays on narrower layers. Its B^T and A^T:
+ *
+ *   B^T = | 4  0 -5  0  1  0 |    A^T = | 1  1  1  1  1  0 |
+ *         | 0 -4 -4  1  1  0 |          | 0  1 -1  2 -2  0 |
+ *         | 0  4 -4 -1  1  0 |          | 0  1  1  4  4  0 |
+ *         | 0 -2 -1  2  1  0 |          | 0  1 -1  8 -8  1 |
+ *         | 0  2 -1 -2  1  0 |
+ *         | 0  4  0 -5  0  1 |
+ *
+ * A patch's columns 4i .. 4i+5 are, with the padded rows split into four
+ * phases by column mod 4, ph0[i] ph1[i] ph2[i] ph3[i] ph0[i+1] ph1[i+1]:
+ * unit-stride loads for 8 tiles at a time. The scalar tails use fmaf in the
+ * same order as the vector code, so a tile's bytes do not depend on where
+ * it falls in a segment. ---- */
+
+#if WINO_AVX2
+#define WINO_TARGET __attribute__((target("avx2,fma")))
+#else
+#define WINO_TARGET
+#endif
+
+/* o = B^T d for one column of 6 */
+WINO_TARGET static inline void bt6(float d0, float d1, float d2, float d3, float d4, float d5, float *o, int64_t os)
+{
+    float u = d3 - d1, t = d4 - d2;
+    o[0] = fmaf(4, d0, fmaf(-5, d2, d4));
+    o[os] = fmaf(-4, d1 + d2, d3 + d4);
+    o[2 * os] = fmaf(4, d1 - d2, d4 - d3);
+    o[3 * os] = fmaf(2, u, t);
+    o[4 * os] = fmaf(-2, u, t);
+    o[5 * os] = fmaf(4, d1, fmaf(-5, d3, d5));
+}
+
+/* o = A^T q for one column of 6 */
+WINO_TARGET static inline void at6(const float *q, float *o)
+{
+    float a = q[1] + q[2], b = q[1] - q[2], c = q[3] + q[4], d = q[3] - q[4];
+    o[0] = q[0] + a + c;
+    o[1] = fmaf(2, d, b);
+    o[2] = fmaf(4, c, a);
+    o[3] = fmaf(8, d, b) + q[5];
+}
+
+#if WINO_AVX2
+#define V8(x) _mm256_set1_ps(x)
+WINO_TARGET static inline void bt6_avx2(__m256 d0, __m256 d1, __m256 d2, __m256 d3, __m256 d4, __m256 d5,
+                                        __m256 *o)
+{
+    __m256 u = _mm256_sub_ps(d3, d1), t = _mm256_sub_ps(d4, d2);
+    o[0] = _mm256_fmadd_ps(V8(4), d0, _mm256_fmadd_ps(V8(-5), d2, d4));
+    o[1] = _mm256_fmadd_ps(V8(-4), _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4));
+    o[2] = _mm256_fmadd_ps(V8(4), _mm256_sub_ps(d1, d2), _mm256_sub_ps(d4, d3));
+    o[3] = _mm256_fmadd_ps(V8(2), u, t);
+    o[4] = _mm256_fmadd_ps(V8(-2), u, t);
+    o[5] = _mm256_fmadd_ps(V8(4), d1, _mm256_fmadd_ps(V8(-5), d3, d5));
+}
+
+WINO_TARGET static inline void at6_avx2(const __m256 *q, __m256 *o)
+{
+    __m256 a = _mm256_add_ps(q[1], q[2]), b = _mm256_sub_ps(q[1], q[2]);
+    __m256 c = _mm256_add_ps(q[3], q[4]), d = _mm256_sub_ps(q[3], q[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(q[0], a), c);
+    o[1] = _mm256_fmadd_ps(V8(2), d, b);
+    o[2] = _mm256_fmadd_ps(V8(4), c, a);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(V8(8), d, b), q[5]);
+}
+
+/* F(4x4)'s vector loops run to n rounded up to 8: the buffers they read
+ * and write have the slack (input_segment4 says where), and the extra
+ * lanes' values are never used. */
+
+/* rows r[0..5] (n columns) = B^T r in place, 8 columns at a time */
+WINO_TARGET static int vertical6_avx2(float *const *r, int n)
+{
+    int j = 0;
+    for (; j < n; j += 8) {
+        __m256 o[6];
+        bt6_avx2(_mm256_loadu_ps(r[0] + j), _mm256_loadu_ps(r[1] + j), _mm256_loadu_ps(r[2] + j),
+                 _mm256_loadu_ps(r[3] + j), _mm256_loadu_ps(r[4] + j), _mm256_loadu_ps(r[5] + j), o);
+        #pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) _mm256_storeu_ps(r[i] + j, o[i]);
+    }
+    return j;
+}
+
+/* ph[q][i] = t[4i + q] for n groups of 4, 8 groups at a time: a 4x4
+ * transpose within each 128-bit lane, then the lanes' tiles put in order */
+WINO_TARGET static int deinterleave4_avx2(const float *t, float *const *ph, int n)
+{
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    int i = 0;
+    for (; i < n; i += 8) {
+        const float *s = t + 4 * i;
+        __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
+        __m256 c = _mm256_loadu_ps(s + 16), d = _mm256_loadu_ps(s + 24);
+        __m256 lab = _mm256_unpacklo_ps(a, b), hab = _mm256_unpackhi_ps(a, b);
+        __m256 lcd = _mm256_unpacklo_ps(c, d), hcd = _mm256_unpackhi_ps(c, d);
+        __m256 p[4] = {_mm256_shuffle_ps(lab, lcd, 0x44), _mm256_shuffle_ps(lab, lcd, 0xEE),
+                       _mm256_shuffle_ps(hab, hcd, 0x44), _mm256_shuffle_ps(hab, hcd, 0xEE)};
+        #pragma GCC unroll 6
+        for (int q = 0; q < 4; q++) _mm256_storeu_ps(ph[q] + i, _mm256_permutevar8x32_ps(p[q], order));
+    }
+    return i;
+}
+
+/* V planes v[s][i] (stride vs) = B^T across the patch row from the phases */
+WINO_TARGET static int across6_avx2(float *const *ph, float *v, int64_t vs, int n)
+{
+    int i = 0;
+    for (; i < n; i += 8) {
+        __m256 o[6];
+        bt6_avx2(_mm256_loadu_ps(ph[0] + i), _mm256_loadu_ps(ph[1] + i), _mm256_loadu_ps(ph[2] + i),
+                 _mm256_loadu_ps(ph[3] + i), _mm256_loadu_ps(ph[0] + i + 1), _mm256_loadu_ps(ph[1] + i + 1), o);
+        #pragma GCC unroll 6
+        for (int s = 0; s < 6; s++) _mm256_storeu_ps(v + s * vs + i, o[s]);
+    }
+    return i;
+}
+
+/* y[r*4 + c][i] = (A^T M A)[r][c] + bk for n tiles of the 36 planes m[xi*plane + i] */
+WINO_TARGET static int outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
+{
+    int i = 0;
+    for (; i < n; i += 8) {
+        __m256 s[4][6]; /* s = A^T M */
+        #pragma GCC unroll 6
+        for (int q = 0; q < 6; q++) {
+            __m256 col[6], o[4];
+            #pragma GCC unroll 6
+            for (int r = 0; r < 6; r++) col[r] = _mm256_loadu_ps(m + (6 * r + q) * plane + i);
+            at6_avx2(col, o);
+            #pragma GCC unroll 6
+            for (int r = 0; r < 4; r++) s[r][q] = o[r];
+        }
+        #pragma GCC unroll 6
+        for (int r = 0; r < 4; r++) {
+            __m256 o[4];
+            at6_avx2(s[r], o);
+            #pragma GCC unroll 6
+            for (int c = 0; c < 4; c++) _mm256_storeu_ps(y[4 * r + c] + i, _mm256_add_ps(o[c], V8(bk)));
+        }
+    }
+    return i;
+}
+
+/* o[4i + q] = [o[4i + q] +] y[q][i] for 4i + q < n4, 32 outputs at a time:
+ * deinterleave4_avx2 backwards */
+WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4, int add)
+{
+    const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    int j = 0;
+    for (; j + 32 <= n4; j += 32) {
+        __m256 p[4];
+        #pragma GCC unroll 6
+        for (int q = 0; q < 4; q++) p[q] = _mm256_permutevar8x32_ps(_mm256_loadu_ps(y[q] + j / 4), order);
+        __m256 u0 = _mm256_unpacklo_ps(p[0], p[1]), u1 = _mm256_unpackhi_ps(p[0], p[1]);
+        __m256 u2 = _mm256_unpacklo_ps(p[2], p[3]), u3 = _mm256_unpackhi_ps(p[2], p[3]);
+        __m256 r[4] = {_mm256_shuffle_ps(u0, u2, 0x44), _mm256_shuffle_ps(u0, u2, 0xEE),
+                       _mm256_shuffle_ps(u1, u3, 0x44), _mm256_shuffle_ps(u1, u3, 0xEE)};
+        #pragma GCC unroll 6
+        for (int q = 0; q < 4; q++) {
+            if (add) r[q] = _mm256_add_ps(r[q], _mm256_loadu_ps(o + j + 8 * q));
+            _mm256_storeu_ps(o + j + 8 * q, r[q]);
+        }
+    }
+    return j;
+}
+#undef V8
+#else
+static int vertical6_avx2(float *const *r, int n) { return (void)r, (void)n, 0; }
+static int deinterleave4_avx2(const float *t, float *const *ph, int n) { return (void)t, (void)ph, (void)n, 0; }
+static int across6_avx2(float *const *ph, float *v, int64_t vs, int n)
+{
+    return (void)ph, (void)v, (void)vs, (void)n, 0;
+}
+static int outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
+{
+    return (void)m, (void)plane, (void)bk, (void)y, (void)n, 0;
+}
+static int interleave4_avx2(float *o, const float *const *y, int n4, int add)
+{
+    return (void)o, (void)y, (void)n4, (void)add, 0;
+}
+#endif
+
+/* the input transform of one segment: tiles tx0 .. tx0+seg-1 of tile row
+ * ty of image x (C, H, W), into V[xi][c][p0 + i] (row stride P).
+ * The vector loops run past the segment: the rows have 32 floats of
+ * slack, the phases 8, and V's rows 8 (wino_plan's vs); what they write
+ * past the segment into V is the next segment's, written after, or past
+ * the chunk's last tile, zeroed after. */
+WINO_TARGET static void input_segment4(float *v, int64_t P, int64_t p0, const float *x, int c, int h, int w, int ty,
+                                       int tx0, int seg, float *scratch)
+{
+    int ng = seg + 1, len = 4 * ng; /* padded columns 4*tx0-1 ..; the patches need 4*seg + 2 of them */
+    int rs = len + 32, hs = ng + 8;
+    float *d = scratch, *phb = scratch + 6 * rs;
+    int64_t plane = (int64_t)c * P;
+    float *rows[6];
+    for (int i = 0; i < 6; i++) rows[i] = d + i * rs;
+    for (int ch = 0; ch < c; ch++) {
+        load_rows(d, rs, 6, x + (int64_t)ch * h * w, h, w, 4 * ty - 1, 4 * tx0 - 1, len);
+        for (int j = vertical6_avx2(rows, len); j < len; j++) {
+            float o[6];
+            bt6(rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j], o, 1);
+            for (int i = 0; i < 6; i++) rows[i][j] = o[i];
+        }
+        for (int r = 0; r < 6; r++) {
+            float *ph[4];
+            for (int q = 0; q < 4; q++) ph[q] = phb + (4 * r + q) * hs;
+            for (int i = deinterleave4_avx2(rows[r], ph, ng); i < ng; i++)
+                for (int q = 0; q < 4; q++) ph[q][i] = rows[r][4 * i + q];
+            float *vr = v + 6 * r * plane + (int64_t)ch * P + p0;
+            for (int i = across6_avx2(ph, vr, plane, seg); i < seg; i++)
+                bt6(ph[0][i], ph[1][i], ph[2][i], ph[3][i], ph[0][i + 1], ph[1][i + 1], vr + i, plane);
+        }
+    }
+}
+
+/* the output transform of one segment: out rows 4ty .. 4ty+3 of image
+ * out (K, H, W) = beta*out + A^T M A + b, from M[xi][k][p0 + i]. The
+ * vector loop reads up to 7 tiles past the segment (past M's end, into
+ * the scratch that follows it) into y's 8 floats of slack. */
+WINO_TARGET static void output_segment4(float *out, const float *m, int64_t P, int64_t p0, int k, int kb, int h,
+                                        int w, int ty, int tx0, int seg, const float *b, float beta, float *scratch)
+{
+    int hs = seg + 8;
+    float *y[16];
+    for (int q = 0; q < 16; q++) y[q] = scratch + q * hs;
+    int64_t plane = (int64_t)kb * P;
+    int n4 = (int)imin(4 * seg, w - 4 * tx0); /* the last tile of a width not a multiple of 4 is cut */
+    for (int kk = 0; kk < k; kk++) {
+        const float *mk = m + (int64_t)kk * P + p0;
+        float bk = b ? b[kk] : 0;
+        for (int i = outtile4_avx2(mk, plane, bk, y, seg); i < seg; i++) {
+            float s[4][6], col[6], o[4];
+            for (int q = 0; q < 6; q++) {
+                for (int r = 0; r < 6; r++) col[r] = mk[(6 * r + q) * plane + i];
+                at6(col, o);
+                for (int r = 0; r < 4; r++) s[r][q] = o[r];
+            }
+            for (int r = 0; r < 4; r++) {
+                at6(s[r], o);
+                for (int c = 0; c < 4; c++) y[4 * r + c][i] = o[c] + bk;
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            int oy = 4 * ty + r;
+            if (oy >= h) break;
+            const float *const *yr = (const float *const *)(y + 4 * r);
+            float *o = out + ((int64_t)kk * h + oy) * w + 4 * tx0;
+            int j0 = interleave4_avx2(o, yr, n4, beta != 0);
+            if (beta != 0)
+                for (int j = j0; j < n4; j++) o[j] += yr[j & 3][j >> 2];
+            else
+                for (int j = j0; j < n4; j++) o[j] = yr[j & 3][j >> 2];
+        }
+    }
+}
+
+/* ---- the GEMMs: M[xi] (kb x P) = U[xi] (kb x C) V[xi] (C x P), each
  * register tile the direct path's kernel with a single tap ---- */
 
 static const int32_t one_tap[1] = {0};
@@ -360,43 +668,51 @@ static void wino_worker(void *arg, int tid, int nt)
 {
     const struct wino_ctx *cx = arg;
     const struct wino_plan *q = &cx->q;
-    int64_t P = q->p, c0, c1;
-    float *v = cx->work + tid * q->per_thread, *m = v + 16 * (int64_t)cx->c * P, *scratch = m + 16 * (int64_t)q->kb * P;
+    int64_t P = q->p, VS = q->vs, c0, c1, nxi = q->nxi;
+    float *v = cx->work + tid * q->per_thread, *m = v + nxi * cx->c * VS, *scratch = m + nxi * q->kb * P;
     tgs_split(q->nchunks, tid, nt, &c0, &c1);
     for (int64_t ch = c0; ch < c1; ch++) {
         int64_t t0 = ch * P, t1 = imin(t0 + P, q->tiles);
         /* patches -> V, and zeros past the last tile */
         for (int64_t t = t0; t < t1;) {
             struct segment sg = segment_at(q, t, t1);
-            input_segment(v, P, t - t0, cx->x + sg.img * cx->c * cx->h * cx->w, cx->c, cx->h, cx->w, sg.ty, sg.tx0,
-                          sg.seg, scratch);
+            const float *xi = cx->x + sg.img * cx->c * cx->h * cx->w;
+            if (q->m == 2)
+                input_segment(v, P, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
+            else
+                input_segment4(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
             t += sg.seg;
         }
         if (t1 - t0 < P)
-            for (int64_t r = 0; r < 16 * (int64_t)cx->c; r++)
-                memset(v + r * P + (t1 - t0), 0, (size_t)(P - (t1 - t0)) * sizeof *v);
+            for (int64_t r = 0; r < nxi * cx->c; r++)
+                memset(v + r * VS + (t1 - t0), 0, (size_t)(P - (t1 - t0)) * sizeof *v);
         /* the GEMMs */
-        int64_t uplane = (int64_t)q->kb * cx->c, vplane = (int64_t)cx->c * P, mplane = (int64_t)q->kb * P;
-        for (int xi = 0; xi < 16; xi++)
+        int64_t uplane = (int64_t)q->kb * cx->c, vplane = (int64_t)cx->c * VS, mplane = (int64_t)q->kb * P;
+        for (int xi = 0; xi < nxi; xi++)
             for (int64_t p = 0; p < P; p += WINO_NR)
                 for (int kk = 0; kk < q->kb; kk += WINO_MR)
-                    tgs_cpu_direct_tile(v + xi * vplane + p, P, cx->c, one_tap, 1,
+                    tgs_cpu_direct_tile(v + xi * vplane + p, VS, cx->c, one_tap, 1,
                                         cx->u + xi * uplane + (int64_t)kk * cx->c, m + xi * mplane + kk * P + p, P, 0);
         /* M -> the output */
         for (int64_t t = t0; t < t1;) {
             struct segment sg = segment_at(q, t, t1);
-            output_segment(cx->out + sg.img * cx->k * cx->h * cx->w, m, P, t - t0, cx->k, q->kb, cx->h, cx->w, sg.ty,
-                           sg.tx0, sg.seg, cx->b, cx->beta, scratch);
+            float *o = cx->out + sg.img * cx->k * cx->h * cx->w;
+            if (q->m == 2)
+                output_segment(o, m, P, t - t0, cx->k, q->kb, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, cx->b, cx->beta,
+                               scratch);
+            else
+                output_segment4(o, m, P, t - t0, cx->k, q->kb, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, cx->b, cx->beta,
+                                scratch);
             t += sg.seg;
         }
     }
 }
 
-void tgs_wino_conv3x3(float *out, const float *x, const float *w, int flip, const float *b, int n, int c, int h,
-                      int wd, int k, float beta, float *work, int threads)
+void tgs_wino_conv3x3(int m, float *out, const float *x, const float *w, int flip, const float *b, int n, int c,
+                      int h, int wd, int k, float beta, float *work, int threads)
 {
-    struct wino_plan q = wino_plan(n, c, h, wd, k);
-    struct wt_ctx wt = {work, w, c, k, q.kb, flip};
+    struct wino_plan q = wino_plan(m, n, c, h, wd, k);
+    struct wt_ctx wt = {work, w, m, c, k, q.kb, flip};
     tgs_cpu_parallel((int64_t)k * c < 4096 ? 1 : threads, wt_worker, &wt);
     struct wino_ctx cx = {out, x, work, b, beta, n, c, h, wd, k, q, work + q.ufloats};
     tgs_cpu_parallel((int)imin(threads, q.nchunks), wino_worker, &cx);

@@ -230,9 +230,9 @@ static int direct_mode = 1;
 /* For the tests, which run the cases on every path: mode 0 turns the
  * direct and Winograd paths off, 1 back on (the default), 2 takes the
  * direct path for every shape it can compute, however narrow, and never
- * Winograd; 3 takes Winograd wherever it applies; -1 only asks. Modes
- * other than 0 count only where the CPU has AVX2 and FMA. Returns the
- * mode in force before. */
+ * Winograd; 3 takes Winograd F(2x2) wherever it applies, 4 F(4x4); -1
+ * only asks. Modes other than 0 count only where the CPU has AVX2 and
+ * FMA. Returns the mode in force before. */
 int tgs_cpu_conv_direct(int mode)
 {
     if (direct_cpu < 0) {
@@ -244,11 +244,12 @@ int tgs_cpu_conv_direct(int mode)
 #endif
     }
     int was = direct_cpu ? direct_mode : 0;
-    if (mode >= 0 && mode <= 3) direct_mode = mode;
+    if (mode >= 0 && mode <= 4) direct_mode = mode;
     return was;
 }
 
-/* 3x3 pad 1 stride 1 convs (most of a U-Net's work) by Winograd F(2x2,3x3):
+/* 3x3 pad 1 stride 1 convs (most of a U-Net's work) by Winograd: the
+ * output tile's side (2 or 4), or 0 for another path. F(2x2,3x3) has
  * 2.25x fewer multiplies than the direct path (conv_wino.c), but its
  * transforms cost per input channel (and per output channel) what the
  * direct path spends per channel pair. So by default only where C*K is
@@ -259,9 +260,10 @@ int tgs_cpu_conv_direct(int mode)
 static int conv_use_wino(const struct conv_geom *g)
 {
     int mode = tgs_cpu_conv_direct(-1);
-    if (mode != 1 && mode != 3) return 0;
+    if (mode != 1 && mode != 3 && mode != 4) return 0;
     if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
-    return mode == 3 || (g->c >= 24 && (int64_t)g->c * g->k >= 1024);
+    if (mode == 3 || mode == 4) return mode == 3 ? 2 : 4;
+    return g->c >= 24 && (int64_t)g->c * g->k >= 1024 ? 2 : 0;
 }
 
 static int conv_use_direct(const struct conv_geom *g)
@@ -869,8 +871,9 @@ static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x
 static void conv2d_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
                            float *work, int threads)
 {
-    if (conv_use_wino(g))
-        tgs_wino_conv3x3(out, x, w, 0, b, g->n, g->c, g->h, g->w, g->k, 0, work, threads);
+    int wm = conv_use_wino(g);
+    if (wm)
+        tgs_wino_conv3x3(wm, out, x, w, 0, b, g->n, g->c, g->h, g->w, g->k, 0, work, threads);
     else if (conv_use_direct(g))
         conv_direct_forward(out, x, w, 0, b, g, 0, work, threads);
     else
@@ -899,8 +902,9 @@ static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, 
     conv_dw_pass(dw, db, dout, x, g, conv_use_direct(g), work, threads);
     if (!dx) return;
     struct conv_geom d = conv_dx_geom(g);
-    if (conv_use_wino(&d)) {
-        tgs_wino_conv3x3(dx, dout, w, 1, NULL, d.n, d.c, d.h, d.w, d.k, 1, work, threads);
+    int wm = conv_use_wino(&d);
+    if (wm) {
+        tgs_wino_conv3x3(wm, dx, dout, w, 1, NULL, d.n, d.c, d.h, d.w, d.k, 1, work, threads);
         return;
     }
     if (conv_use_direct(&d)) {
@@ -918,7 +922,7 @@ static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, 
 static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int direct)
 {
     if (!train) {
-        if (direct && conv_use_wino(g)) return tgs_wino_work(g->n, g->c, g->h, g->w, g->k, nt);
+        if (direct && conv_use_wino(g)) return tgs_wino_work(conv_use_wino(g), g->n, g->c, g->h, g->w, g->k, nt);
         if (direct && conv_use_direct(g)) return direct_wpack_floats(g) + nt * direct_fwd_per_thread(g);
         return nt * conv_fwd_per_thread(g);
     }
@@ -926,7 +930,7 @@ static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int 
     if (g->stride != 1) return w;
     if (direct && conv_use_direct(g)) w = nt * direct_dw_per_thread(g);
     struct conv_geom d = conv_dx_geom(g);
-    if (direct && conv_use_wino(&d)) return max64(w, tgs_wino_work(d.n, d.c, d.h, d.w, d.k, nt));
+    if (direct && conv_use_wino(&d)) return max64(w, tgs_wino_work(conv_use_wino(&d), d.n, d.c, d.h, d.w, d.k, nt));
     if (direct && conv_use_direct(&d))
         return max64(w, direct_wpack_floats(&d) + nt * direct_fwd_per_thread(&d));
     return max64(w, (int64_t)g->c * g->k * g->kh * g->kw + nt * conv_fwd_per_thread(&d));
@@ -944,10 +948,11 @@ static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
     /* and what the other direct-family path would take, mode 1 choosing
      * one of them: the tests switch modes on a planned graph */
     struct conv_geom d = conv_dx_geom(g);
-    if (tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) {
-        w = max64(w, tgs_wino_work(g->n, g->c, g->h, g->w, g->k, nt));
-        if (train) w = max64(w, tgs_wino_work(d.n, d.c, d.h, d.w, d.k, nt));
-    }
+    if (tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw))
+        for (int m = 2; m <= 4; m += 2) {
+            w = max64(w, tgs_wino_work(m, g->n, g->c, g->h, g->w, g->k, nt));
+            if (train) w = max64(w, tgs_wino_work(m, d.n, d.c, d.h, d.w, d.k, nt));
+        }
     if (g->stride == 1 && g->ph >= 0 && g->pw >= 0 && !geom_is_1x1(g) && g->kh * g->kw <= DIRECT_MAX_TAPS) {
         w = max64(w, direct_wpack_floats(g) + nt * direct_fwd_per_thread(g));
         if (train) w = max64(w, max64(nt * direct_dw_per_thread(g), direct_wpack_floats(&d) + nt * direct_fwd_per_thread(&d)));

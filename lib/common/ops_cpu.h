@@ -32,7 +32,8 @@ static inline void tgs_split(int64_t n, int tid, int nt, int64_t *lo, int64_t *h
 
 /* Which conv2d path to take, for tests and benchmarks: 0 im2col + sgemm
  * only, 1 the default choice, 2 the direct AVX2 kernels wherever they
- * apply. Returns the previous mode. */
+ * apply, 3 Winograd F(2x2,3x3) wherever it applies, 4 F(4x4,3x3).
+ * Returns the previous mode. */
 int tgs_cpu_conv_direct(int mode);
 
 /* The direct path's register tile (AVX2 + FMA; only called where the CPU
