@@ -4,8 +4,10 @@
  *     OPENBLAS_NUM_THREADS=1 build/bench/conv_bench [threads] [batch] [reps] [layer-name-part|all] [path]
  * path: op_conv.c's tgs_cpu_conv_direct mode (0 im2col+sgemm, 1 default, 2 direct
  * wherever possible, 3 Winograd F(2x2) wherever possible, 4 F(4x4); GFLOP/s count the
- * direct convolution's flops, so Winograd can pass the sgemm ceiling). A 6th argument "resunet" times the fold-0 recipe's
- * resunet layers instead of unet-ref's.
+ * direct convolution's flops, so Winograd can pass the sgemm ceiling). A 6th argument
+ * "resunet" times the fold-0 recipe's resunet layers instead of unet-ref's, "resunet16"
+ * those of widths 16..256 with hcw=8. A 7th, "dw", times the backward without the input
+ * gradient: the weight gradient alone, so that bwd - (its bwd) is the input gradient's. 
  * Compare with ../shared/bench/sgemm_peak.c's ceiling. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,27 @@ static const struct shape shapes_resunet[] = {
     {"seg 1x1 12->1 @112", 12, 1, 112, 1, 0, 1, 1},
 };
 
+/* resunet widths=16,32,64,128,256 hcw=8 at 112 (the w16 recipe): the
+ * same, its head on the four 8-channel hypercolumn cuts */
+static const struct shape shapes_resunet16[] = {
+    {"stem 3->16 @112", 3, 16, 112, 3, 1, 0, 0},
+    {"enc0 16->16 @112", 16, 16, 112, 3, 1, 0, 1},
+    {"enc1 32->32 @56", 32, 32, 56, 3, 1, 0, 1},
+    {"enc2 64->64 @28", 64, 64, 28, 3, 1, 0, 1},
+    {"enc3 128->128 @14", 128, 128, 14, 3, 1, 0, 1},
+    {"enc4 256->256 @7", 256, 256, 7, 3, 1, 0, 1},
+    {"dec0a 384->128 @14", 384, 128, 14, 3, 1, 0, 1},
+    {"dec0b 128->128 @14", 128, 128, 14, 3, 1, 0, 1},
+    {"dec1a 192->64 @28", 192, 64, 28, 3, 1, 0, 1},
+    {"dec1b 64->64 @28", 64, 64, 28, 3, 1, 0, 1},
+    {"dec2a 96->32 @56", 96, 32, 56, 3, 1, 0, 1},
+    {"dec2b 32->32 @56", 32, 32, 56, 3, 1, 0, 1},
+    {"dec3a 48->16 @112", 48, 16, 112, 3, 1, 0, 1},
+    {"dec3b 16->16 @112", 16, 16, 112, 3, 1, 0, 1},
+    {"head 32->16 @112", 32, 16, 112, 3, 1, 0, 1},
+    {"seg 1x1 16->1 @112", 16, 1, 112, 1, 0, 1, 1},
+};
+
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2, batch = argc > 2 ? atoi(argv[2]) : 16;
@@ -87,6 +110,9 @@ int main(int argc, char **argv)
     const struct shape *table = shapes;
     size_t nshapes = sizeof shapes / sizeof shapes[0];
     if (argc > 6 && strcmp(argv[6], "resunet") == 0) table = shapes_resunet, nshapes = sizeof shapes_resunet / sizeof shapes_resunet[0];
+    if (argc > 6 && strcmp(argv[6], "resunet16") == 0)
+        table = shapes_resunet16, nshapes = sizeof shapes_resunet16 / sizeof shapes_resunet16[0];
+    int dw_only = argc > 7 && strcmp(argv[7], "dw") == 0;
     tgs_cpu_set_threads(threads);
     const struct tgs_op_impl *impl = tgs_backend_cpu()->ops[TGS_OP_CONV2D];
     double tf_all = 0, tb_all = 0, ff_all = 0, fb_all = 0;
@@ -102,7 +128,8 @@ int main(int argc, char **argv)
         struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
         struct tgs_graph *g = tgs_graph_new(ps);
         struct tgs_tensor *x = tgs_input(g, "x", 4, (int32_t[]){batch, s->c, s->hw, s->hw});
-        if (s->dx) tgs_requires_grad(x);
+        int dx = s->dx && !dw_only;
+        if (dx) tgs_requires_grad(x);
         struct tgs_tensor *w = tgs_param(g, "w", 4, (int32_t[]){s->k, s->c, s->ksize, s->ksize},
                                          TGS_INIT_KAIMING_UNIFORM, 0);
         struct tgs_tensor *b = s->bias ? tgs_param(g, "b", 1, (int32_t[]){s->k}, TGS_INIT_FAN_IN_UNIFORM,
@@ -134,7 +161,7 @@ int main(int argc, char **argv)
             if (c2 - c1 < cb) cb = c2 - c1;
         }
         double ff = 2.0 * batch * s->k * s->c * s->ksize * s->ksize * (double)s->hw * s->hw;
-        double fb = ff * (s->dx ? 2 : 1);
+        double fb = ff * (dx ? 2 : 1);
         int64_t mem[4];
         tgs_graph_memory(g, mem);
         if (mem[3] > work_max) work_max = mem[3];

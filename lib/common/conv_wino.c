@@ -32,7 +32,6 @@
 #include "conv_wino.h"
 #include "ops_cpu.h"
 
-#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -48,6 +47,14 @@
 #define WINO_BUDGET (1 << 16)
 /* chunk size cap, in register tiles: longer chunks gain nothing */
 #define WINO_MAX_NR_BLOCKS 8
+/* the weight gradient's: each GEMM ends in horizontal sums, which longer
+ * chunks amortize; its V and Yh then live in L2 */
+#define WINO_DW_BUDGET (1 << 18)
+#define WINO_DW_MAX_NR_BLOCKS 16
+/* input channels from which the weight gradient's GEMMs transpose V and
+ * run on the forward's register tile (4 output channels x 24 input
+ * channels) instead of the horizontal sums */
+#define WINO_DW_WIDE 48
 
 static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -60,26 +67,32 @@ struct wino_plan {
     int32_t kb;     /* K rounded up to WINO_MR */
     int32_t p;      /* tiles per chunk, a multiple of WINO_NR */
     int32_t vs;     /* V's row stride: p, and 8 more for F(4x4)'s vector loops */
+    int32_t ys;     /* the weight gradient's Yh row stride: p + 8 */
+    int32_t sc;     /* its S row stride: C, or C rounded up to WINO_NR when wide */
+    int32_t wide;   /* its GEMMs on the forward's register tile (see wino_dw_worker) */
     int64_t nchunks;
     int64_t scratch; /* floats of the row buffers of one thread */
     int64_t ufloats; /* the transformed filters, shared, at the workspace's start */
     int64_t per_thread;
 };
 
-static struct wino_plan wino_plan(int m, int n, int c, int h, int w, int k)
+/* dw: the plan of the weight gradient (tgs_wino_dw3x3), whose GEMMs sum
+ * over a chunk's tiles: longer chunks, and no U but per-thread sums S. */
+static struct wino_plan wino_plan(int m, int dw, int n, int c, int h, int w, int k)
 {
     struct wino_plan q;
     q.m = m, q.a = m + 2, q.nxi = q.a * q.a;
     q.th = (h + m - 1) / m, q.tw = (w + m - 1) / m;
     q.tiles = (int64_t)n * q.th * q.tw;
     q.kb = (k + WINO_MR - 1) / WINO_MR * WINO_MR;
-    int64_t blocks = WINO_BUDGET / (q.nxi * (int64_t)(c + q.kb) * WINO_NR);
-    blocks = imax(1, imin(WINO_MAX_NR_BLOCKS, blocks));
+    int64_t blocks = (dw ? WINO_DW_BUDGET : WINO_BUDGET) / (q.nxi * (int64_t)(c + q.kb) * WINO_NR);
+    blocks = imax(1, imin(dw ? WINO_DW_MAX_NR_BLOCKS : WINO_MAX_NR_BLOCKS, blocks));
     /* no longer than the tiles there are, rounded up to a register tile */
     blocks = imin(blocks, (q.tiles + WINO_NR - 1) / WINO_NR);
     q.p = (int32_t)(blocks * WINO_NR);
     q.nchunks = (q.tiles + q.p - 1) / q.p;
-    q.vs = m == 2 ? q.p : q.p + 8;
+    q.vs = m == 2 && !dw ? q.p : q.p + 8;
+    q.ys = q.p + 8;
     int64_t tw = q.tw;
     if (m == 2)
         /* 4 padded input rows of a segment (2*tw + 2 wide), their 8 even/odd
@@ -89,8 +102,14 @@ static struct wino_plan wino_plan(int m, int n, int c, int h, int w, int k)
         /* 6 padded input rows (4*(tw + 1) wide, 32 floats of slack), their
          * 24 phases (tw + 1 each), and 16 output phases of tw */
         q.scratch = 6 * (4 * (tw + 1) + 32) + 24 * (tw + 1 + 8) + 16 * (tw + 8);
-    q.ufloats = (q.nxi * (int64_t)q.kb * c + 15) / 16 * 16;
-    q.per_thread = q.nxi * ((int64_t)c * q.vs + (int64_t)q.kb * q.p) + q.scratch;
+    if (dw) /* m output-gradient rows of m*tw rounded up to 8 tiles, their m*m phases */
+        q.scratch = imax(q.scratch, m * (m * (tw + 8) + 8) + m * m * (tw + 16));
+    q.wide = dw && c >= WINO_DW_WIDE;
+    q.sc = q.wide ? (c + WINO_NR - 1) / WINO_NR * WINO_NR : c;
+    q.ufloats = dw ? 0 : (q.nxi * (int64_t)q.kb * c + 15) / 16 * 16;
+    q.per_thread = q.nxi * ((int64_t)c * q.vs + (int64_t)q.kb * (dw ? q.ys : q.p)) + q.scratch;
+    if (dw) q.per_thread += q.nxi * (int64_t)q.kb * q.sc;
+    if (q.wide) q.per_thread += (int64_t)q.p * (q.sc + q.kb); /* VT and YP */
     q.per_thread = (q.per_thread + 15) / 16 * 16;
     return q;
 }
@@ -102,8 +121,13 @@ int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw)
 
 int64_t tgs_wino_work(int m, int n, int c, int h, int w, int k, int threads)
 {
-    struct wino_plan q = wino_plan(m, n, c, h, w, k);
+    struct wino_plan q = wino_plan(m, 0, n, c, h, w, k);
     return q.ufloats + (int64_t)threads * q.per_thread;
+}
+
+int64_t tgs_wino_dw_work(int m, int n, int c, int h, int w, int k, int threads)
+{
+    return (int64_t)threads * wino_plan(m, 1, n, c, h, w, k).per_thread;
 }
 
 /* ---- the weight transform: U [nxi][kb/4][c][4] = G g G^T per (k, c);
@@ -386,39 +410,12 @@ static void output_segment(float *out, const float *m, int64_t P, int64_t p0, in
  *
  * A patch's columns 4i .. 4i+5 are, with the padded rows split into four
  * phases by column mod 4, ph0[i] ph1[i] ph2[i] ph3[i] ph0[i+1] ph1[i+1]:
- * unit-stride loads for 8 tiles at a time. The scalar tails use fmaf in the
- * same order as the vector code, so a tile's bytes do not depend on where
- * it falls in a segment. ---- */
+ * unit-stride loads for 8 tiles at a time. Only AVX2 builds take the
+ * Winograd paths (tgs_wino_applies), so F(4x4) and the weight gradient
+ * have no scalar code. ---- */
 
 #if WINO_AVX2
 #define WINO_TARGET __attribute__((target("avx2,fma")))
-#else
-#define WINO_TARGET
-#endif
-
-/* o = B^T d for one column of 6 */
-WINO_TARGET static inline void bt6(float d0, float d1, float d2, float d3, float d4, float d5, float *o, int64_t os)
-{
-    float u = d3 - d1, t = d4 - d2;
-    o[0] = fmaf(4, d0, fmaf(-5, d2, d4));
-    o[os] = fmaf(-4, d1 + d2, d3 + d4);
-    o[2 * os] = fmaf(4, d1 - d2, d4 - d3);
-    o[3 * os] = fmaf(2, u, t);
-    o[4 * os] = fmaf(-2, u, t);
-    o[5 * os] = fmaf(4, d1, fmaf(-5, d3, d5));
-}
-
-/* o = A^T q for one column of 6 */
-WINO_TARGET static inline void at6(const float *q, float *o)
-{
-    float a = q[1] + q[2], b = q[1] - q[2], c = q[3] + q[4], d = q[3] - q[4];
-    o[0] = q[0] + a + c;
-    o[1] = fmaf(2, d, b);
-    o[2] = fmaf(4, c, a);
-    o[3] = fmaf(8, d, b) + q[5];
-}
-
-#if WINO_AVX2
 #define V8(x) _mm256_set1_ps(x)
 WINO_TARGET static inline void bt6_avx2(__m256 d0, __m256 d1, __m256 d2, __m256 d3, __m256 d4, __m256 d5,
                                         __m256 *o)
@@ -447,26 +444,23 @@ WINO_TARGET static inline void at6_avx2(const __m256 *q, __m256 *o)
  * lanes' values are never used. */
 
 /* rows r[0..5] (n columns) = B^T r in place, 8 columns at a time */
-WINO_TARGET static int vertical6_avx2(float *const *r, int n)
+WINO_TARGET static void vertical6_avx2(float *const *r, int n)
 {
-    int j = 0;
-    for (; j < n; j += 8) {
+    for (int j = 0; j < n; j += 8) {
         __m256 o[6];
         bt6_avx2(_mm256_loadu_ps(r[0] + j), _mm256_loadu_ps(r[1] + j), _mm256_loadu_ps(r[2] + j),
                  _mm256_loadu_ps(r[3] + j), _mm256_loadu_ps(r[4] + j), _mm256_loadu_ps(r[5] + j), o);
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int i = 0; i < 6; i++) _mm256_storeu_ps(r[i] + j, o[i]);
     }
-    return j;
 }
 
 /* ph[q][i] = t[4i + q] for n groups of 4, 8 groups at a time: a 4x4
  * transpose within each 128-bit lane, then the lanes' tiles put in order */
-WINO_TARGET static int deinterleave4_avx2(const float *t, float *const *ph, int n)
+WINO_TARGET static void deinterleave4_avx2(const float *t, float *const *ph, int n)
 {
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    int i = 0;
-    for (; i < n; i += 8) {
+    for (int i = 0; i < n; i += 8) {
         const float *s = t + 4 * i;
         __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
         __m256 c = _mm256_loadu_ps(s + 16), d = _mm256_loadu_ps(s + 24);
@@ -474,50 +468,45 @@ WINO_TARGET static int deinterleave4_avx2(const float *t, float *const *ph, int 
         __m256 lcd = _mm256_unpacklo_ps(c, d), hcd = _mm256_unpackhi_ps(c, d);
         __m256 p[4] = {_mm256_shuffle_ps(lab, lcd, 0x44), _mm256_shuffle_ps(lab, lcd, 0xEE),
                        _mm256_shuffle_ps(hab, hcd, 0x44), _mm256_shuffle_ps(hab, hcd, 0xEE)};
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int q = 0; q < 4; q++) _mm256_storeu_ps(ph[q] + i, _mm256_permutevar8x32_ps(p[q], order));
     }
-    return i;
 }
 
 /* V planes v[s][i] (stride vs) = B^T across the patch row from the phases */
-WINO_TARGET static int across6_avx2(float *const *ph, float *v, int64_t vs, int n)
+WINO_TARGET static void across6_avx2(float *const *ph, float *v, int64_t vs, int n)
 {
-    int i = 0;
-    for (; i < n; i += 8) {
+    for (int i = 0; i < n; i += 8) {
         __m256 o[6];
         bt6_avx2(_mm256_loadu_ps(ph[0] + i), _mm256_loadu_ps(ph[1] + i), _mm256_loadu_ps(ph[2] + i),
                  _mm256_loadu_ps(ph[3] + i), _mm256_loadu_ps(ph[0] + i + 1), _mm256_loadu_ps(ph[1] + i + 1), o);
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int s = 0; s < 6; s++) _mm256_storeu_ps(v + s * vs + i, o[s]);
     }
-    return i;
 }
 
 /* y[r*4 + c][i] = (A^T M A)[r][c] + bk for n tiles of the 36 planes m[xi*plane + i] */
-WINO_TARGET static int outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
+WINO_TARGET static void outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
 {
-    int i = 0;
-    for (; i < n; i += 8) {
+    for (int i = 0; i < n; i += 8) {
         __m256 s[4][6]; /* s = A^T M */
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int q = 0; q < 6; q++) {
             __m256 col[6], o[4];
-            #pragma GCC unroll 6
+    #pragma GCC unroll 6
             for (int r = 0; r < 6; r++) col[r] = _mm256_loadu_ps(m + (6 * r + q) * plane + i);
             at6_avx2(col, o);
-            #pragma GCC unroll 6
+    #pragma GCC unroll 6
             for (int r = 0; r < 4; r++) s[r][q] = o[r];
         }
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int r = 0; r < 4; r++) {
             __m256 o[4];
             at6_avx2(s[r], o);
-            #pragma GCC unroll 6
+    #pragma GCC unroll 6
             for (int c = 0; c < 4; c++) _mm256_storeu_ps(y[4 * r + c] + i, _mm256_add_ps(o[c], V8(bk)));
         }
     }
-    return i;
 }
 
 /* o[4i + q] = [o[4i + q] +] y[q][i] for 4i + q < n4, 32 outputs at a time:
@@ -528,13 +517,13 @@ WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4,
     int j = 0;
     for (; j + 32 <= n4; j += 32) {
         __m256 p[4];
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int q = 0; q < 4; q++) p[q] = _mm256_permutevar8x32_ps(_mm256_loadu_ps(y[q] + j / 4), order);
         __m256 u0 = _mm256_unpacklo_ps(p[0], p[1]), u1 = _mm256_unpackhi_ps(p[0], p[1]);
         __m256 u2 = _mm256_unpacklo_ps(p[2], p[3]), u3 = _mm256_unpackhi_ps(p[2], p[3]);
         __m256 r[4] = {_mm256_shuffle_ps(u0, u2, 0x44), _mm256_shuffle_ps(u0, u2, 0xEE),
                        _mm256_shuffle_ps(u1, u3, 0x44), _mm256_shuffle_ps(u1, u3, 0xEE)};
-        #pragma GCC unroll 6
+#pragma GCC unroll 6
         for (int q = 0; q < 4; q++) {
             if (add) r[q] = _mm256_add_ps(r[q], _mm256_loadu_ps(o + j + 8 * q));
             _mm256_storeu_ps(o + j + 8 * q, r[q]);
@@ -543,22 +532,6 @@ WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4,
     return j;
 }
 #undef V8
-#else
-static int vertical6_avx2(float *const *r, int n) { return (void)r, (void)n, 0; }
-static int deinterleave4_avx2(const float *t, float *const *ph, int n) { return (void)t, (void)ph, (void)n, 0; }
-static int across6_avx2(float *const *ph, float *v, int64_t vs, int n)
-{
-    return (void)ph, (void)v, (void)vs, (void)n, 0;
-}
-static int outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
-{
-    return (void)m, (void)plane, (void)bk, (void)y, (void)n, 0;
-}
-static int interleave4_avx2(float *o, const float *const *y, int n4, int add)
-{
-    return (void)o, (void)y, (void)n4, (void)add, 0;
-}
-#endif
 
 /* the input transform of one segment: tiles tx0 .. tx0+seg-1 of tile row
  * ty of image x (C, H, W), into V[xi][c][p0 + i] (row stride P).
@@ -577,19 +550,12 @@ WINO_TARGET static void input_segment4(float *v, int64_t P, int64_t p0, const fl
     for (int i = 0; i < 6; i++) rows[i] = d + i * rs;
     for (int ch = 0; ch < c; ch++) {
         load_rows(d, rs, 6, x + (int64_t)ch * h * w, h, w, 4 * ty - 1, 4 * tx0 - 1, len);
-        for (int j = vertical6_avx2(rows, len); j < len; j++) {
-            float o[6];
-            bt6(rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j], o, 1);
-            for (int i = 0; i < 6; i++) rows[i][j] = o[i];
-        }
+        vertical6_avx2(rows, len);
         for (int r = 0; r < 6; r++) {
             float *ph[4];
             for (int q = 0; q < 4; q++) ph[q] = phb + (4 * r + q) * hs;
-            for (int i = deinterleave4_avx2(rows[r], ph, ng); i < ng; i++)
-                for (int q = 0; q < 4; q++) ph[q][i] = rows[r][4 * i + q];
-            float *vr = v + 6 * r * plane + (int64_t)ch * P + p0;
-            for (int i = across6_avx2(ph, vr, plane, seg); i < seg; i++)
-                bt6(ph[0][i], ph[1][i], ph[2][i], ph[3][i], ph[0][i + 1], ph[1][i + 1], vr + i, plane);
+            deinterleave4_avx2(rows[r], ph, ng);
+            across6_avx2(ph, v + 6 * r * plane + (int64_t)ch * P + p0, plane, seg);
         }
     }
 }
@@ -609,18 +575,7 @@ WINO_TARGET static void output_segment4(float *out, const float *m, int64_t P, i
     for (int kk = 0; kk < k; kk++) {
         const float *mk = m + (int64_t)kk * P + p0;
         float bk = b ? b[kk] : 0;
-        for (int i = outtile4_avx2(mk, plane, bk, y, seg); i < seg; i++) {
-            float s[4][6], col[6], o[4];
-            for (int q = 0; q < 6; q++) {
-                for (int r = 0; r < 6; r++) col[r] = mk[(6 * r + q) * plane + i];
-                at6(col, o);
-                for (int r = 0; r < 4; r++) s[r][q] = o[r];
-            }
-            for (int r = 0; r < 4; r++) {
-                at6(s[r], o);
-                for (int c = 0; c < 4; c++) y[4 * r + c][i] = o[c] + bk;
-            }
-        }
+        outtile4_avx2(mk, plane, bk, y, seg);
         for (int r = 0; r < 4; r++) {
             int oy = 4 * ty + r;
             if (oy >= h) break;
@@ -634,6 +589,19 @@ WINO_TARGET static void output_segment4(float *out, const float *m, int64_t P, i
         }
     }
 }
+#else
+static void input_segment4(float *v, int64_t P, int64_t p0, const float *x, int c, int h, int w, int ty, int tx0,
+                           int seg, float *scratch)
+{
+    (void)v, (void)P, (void)p0, (void)x, (void)c, (void)h, (void)w, (void)ty, (void)tx0, (void)seg, (void)scratch;
+}
+static void output_segment4(float *out, const float *m, int64_t P, int64_t p0, int k, int kb, int h, int w, int ty,
+                            int tx0, int seg, const float *b, float beta, float *scratch)
+{
+    (void)out, (void)m, (void)P, (void)p0, (void)k, (void)kb, (void)h, (void)w, (void)ty, (void)tx0, (void)seg,
+        (void)b, (void)beta, (void)scratch;
+}
+#endif /* WINO_AVX2: F(4x4) */
 
 /* ---- the GEMMs: M[xi] (kb x P) = U[xi] (kb x C) V[xi] (C x P), each
  * register tile the direct path's kernel with a single tap ---- */
@@ -711,9 +679,216 @@ static void wino_worker(void *arg, int tid, int nt)
 void tgs_wino_conv3x3(int m, float *out, const float *x, const float *w, int flip, const float *b, int n, int c,
                       int h, int wd, int k, float beta, float *work, int threads)
 {
-    struct wino_plan q = wino_plan(m, n, c, h, wd, k);
+    struct wino_plan q = wino_plan(m, 0, n, c, h, wd, k);
     struct wt_ctx wt = {work, w, m, c, k, q.kb, flip};
     tgs_cpu_parallel((int64_t)k * c < 4096 ? 1 : threads, wt_worker, &wt);
     struct wino_ctx cx = {out, x, work, b, beta, n, c, h, wd, k, q, work + q.ufloats};
     tgs_cpu_parallel((int)imin(threads, q.nchunks), wino_worker, &cx);
+}
+
+/* ---- the weight gradient. The forward conv is, per tile,
+ * y = A^T [U .* V] A with U = G g G^T and V = B^T d B, so
+ *
+ *   dL/dg = G^T S G,   S = the sum over tiles of (A dy A^T) .* V:
+ *
+ * per position xi, S[xi] (K x C) = Yh[xi] (K x tiles) V[xi]^T (tiles x C),
+ * a GEMM whose inner dimension is the tiles, run on the direct path's
+ * weight-gradient kernel (its three "taps" three channels of V). V is the
+ * forward's input transform; Yh = A dy A^T takes each m x m tile of dout
+ * (zero past the image's edge) to a x a. Threads take runs of chunks and
+ * sum into their own S; those are added in thread order, so a run is
+ * bytewise reproducible for a given thread count, like the direct path's.
+ *
+ * F(2x2)'s A (4 x 2) and F(4x4)'s (6 x 4) are the A^T above, transposed:
+ * Yh's vertical and horizontal passes below. ---- */
+
+#if WINO_AVX2
+/* ph[q][i] = t[2i + q] for n pairs, 8 at a time */
+WINO_TARGET static void deinterleave2_avx2(const float *t, float *const *ph, int n)
+{
+    for (int i = 0; i < n; i += 8) {
+        __m256 a = _mm256_loadu_ps(t + 2 * i), b = _mm256_loadu_ps(t + 2 * i + 8);
+        __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(ph[0] + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+        _mm256_storeu_ps(ph[1] + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+    }
+}
+
+/* o (a) = A y (m): F(2x2)'s A is | 1 0 | 1 1 | 1 -1 | 0 -1 | (rows);
+ * F(4x4)'s | 1 0 0 0 | 1 1 1 1 | 1 -1 1 -1 | 1 2 4 8 | 1 -2 4 -8 | 0 0 0 1 | */
+WINO_TARGET static inline void a_times(int m, const __m256 *y, __m256 *o)
+{
+    if (m == 2) {
+        o[0] = y[0], o[1] = _mm256_add_ps(y[0], y[1]), o[2] = _mm256_sub_ps(y[0], y[1]);
+        o[3] = _mm256_sub_ps(_mm256_setzero_ps(), y[1]);
+        return;
+    }
+    __m256 p = _mm256_add_ps(y[0], y[2]), q = _mm256_add_ps(y[1], y[3]);
+    __m256 u = _mm256_fmadd_ps(_mm256_set1_ps(4), y[2], y[0]), v = _mm256_fmadd_ps(_mm256_set1_ps(4), y[3], y[1]);
+    o[0] = y[0], o[1] = _mm256_add_ps(p, q), o[2] = _mm256_sub_ps(p, q);
+    o[3] = _mm256_fmadd_ps(_mm256_set1_ps(2), v, u), o[4] = _mm256_fnmadd_ps(_mm256_set1_ps(2), v, u), o[5] = y[3];
+}
+
+/* yh[xi*plane + i] = (A dy A^T)[xi] for n tiles (a multiple of 8), dy's
+ * row r, column q in ph[r*m + q]; inlined for each m */
+WINO_TARGET static inline __attribute__((always_inline)) void yhat_avx2(int m, float *const *ph, float *yh,
+                                                                         int64_t plane, int n)
+{
+    int a = m + 2;
+    for (int i = 0; i < n; i += 8) {
+        __m256 t[6][4]; /* t = A dy (a x m) */
+#pragma GCC unroll 4
+        for (int q = 0; q < m; q++) {
+            __m256 col[4] = {0}, o[6] = {0};
+#pragma GCC unroll 4
+            for (int r = 0; r < m; r++) col[r] = _mm256_loadu_ps(ph[r * m + q] + i);
+            a_times(m, col, o);
+#pragma GCC unroll 6
+            for (int s = 0; s < a; s++) t[s][q] = o[s];
+        }
+#pragma GCC unroll 6
+        for (int s = 0; s < a; s++) {
+            __m256 o[6] = {0};
+            a_times(m, t[s], o);
+#pragma GCC unroll 6
+            for (int u = 0; u < a; u++) _mm256_storeu_ps(yh + (s * a + u) * plane + i, o[u]);
+        }
+    }
+}
+
+/* Yh[xi][k][p0 + i] (row stride ys, plane kb*ys) for the segment's tiles
+ * of dy (K, H, W). Its vector loops run to 8 tiles past the segment, as
+ * input_segment4's do, into Yh's 8 floats of row slack. */
+WINO_TARGET static void dout_segment(float *yh, int64_t ys, int64_t plane, int64_t p0, const float *dy, int k, int h,
+                                     int w, int m, int ty, int tx0, int seg, float *scratch)
+{
+    int segr = (seg + 7) / 8 * 8, len = m * segr, rs = len + 8, hs = segr + 8;
+    float *rows = scratch, *phb = scratch + m * rs, *ph[16];
+    for (int q = 0; q < m * m; q++) ph[q] = phb + q * hs;
+    for (int kk = 0; kk < k; kk++) {
+        load_rows(rows, rs, m, dy + (int64_t)kk * h * w, h, w, m * ty, m * tx0, len);
+        for (int r = 0; r < m; r++) {
+            if (m == 4)
+                deinterleave4_avx2(rows + r * rs, ph + 4 * r, segr);
+            else
+                deinterleave2_avx2(rows + r * rs, ph + 2 * r, segr);
+        }
+        if (m == 4)
+            yhat_avx2(4, ph, yh + kk * ys + p0, plane, segr);
+        else
+            yhat_avx2(2, ph, yh + kk * ys + p0, plane, segr);
+    }
+}
+#else
+static void dout_segment(float *yh, int64_t ys, int64_t plane, int64_t p0, const float *dy, int k, int h, int w,
+                         int m, int ty, int tx0, int seg, float *scratch)
+{
+    (void)yh, (void)ys, (void)plane, (void)p0, (void)dy, (void)k, (void)h, (void)w, (void)m, (void)ty, (void)tx0,
+        (void)seg, (void)scratch;
+}
+#endif
+
+struct wino_dw_ctx {
+    const float *x, *dy;
+    int n, c, h, w, k;
+    struct wino_plan q;
+    float *work;
+    int ran; /* threads that ran, set by thread 0 */
+};
+
+static void wino_dw_worker(void *arg, int tid, int nt)
+{
+    struct wino_dw_ctx *cx = arg;
+    const struct wino_plan *q = &cx->q;
+    if (tid == 0) cx->ran = nt;
+    int64_t P = q->p, VS = q->vs, YS = q->ys, SC = q->sc, nxi = q->nxi, c0, c1, C = cx->c;
+    float *v = cx->work + tid * q->per_thread, *yh = v + nxi * C * VS, *s = yh + nxi * q->kb * YS;
+    float *vt = s + nxi * q->kb * SC, *yp = vt + (q->wide ? P * SC : 0), *scratch = yp + (q->wide ? q->kb * P : 0);
+    /* Yh's rows past K stay zero, and VT's columns past C; S starts at zero */
+    memset(yh, 0, (size_t)(nxi * q->kb * YS + nxi * q->kb * SC + (q->wide ? P * SC : 0)) * sizeof *yh);
+    tgs_split(q->nchunks, tid, nt, &c0, &c1);
+    for (int64_t ch = c0; ch < c1; ch++) {
+        int64_t t0 = ch * P, t1 = imin(t0 + P, q->tiles);
+        for (int64_t t = t0; t < t1;) {
+            struct segment sg = segment_at(q, t, t1);
+            const float *xi = cx->x + sg.img * C * cx->h * cx->w;
+            if (q->m == 2)
+                input_segment(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
+            else
+                input_segment4(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
+            dout_segment(yh, YS, q->kb * YS, t - t0, cx->dy + sg.img * cx->k * cx->h * cx->w, cx->k, cx->h, cx->w,
+                         q->m, sg.ty, sg.tx0, sg.seg, scratch);
+            t += sg.seg;
+        }
+        if (t1 - t0 < P) { /* past the last tile: zeros in both */
+            size_t tail = (size_t)(P - (t1 - t0)) * sizeof *v;
+            for (int64_t r = 0; r < nxi * C; r++) memset(v + r * VS + (t1 - t0), 0, tail);
+            for (int64_t r = 0; r < nxi * q->kb; r++) memset(yh + r * YS + (t1 - t0), 0, tail);
+        }
+        for (int64_t xi = 0; xi < nxi; xi++) {
+            const float *yx = yh + xi * q->kb * YS, *vx = v + xi * C * VS;
+            float *sx = s + xi * q->kb * SC, sums[12];
+            if (q->wide) {
+                /* S[xi] (kb x SC) += Yh (kb x P) VT (P x SC): VT = V[xi]^T, and
+                 * Yh packed in blocks of 4 rows as the kernel's weights [p][4] */
+                for (int64_t cc = 0; cc < C; cc++)
+                    for (int64_t p = 0; p < P; p++) vt[p * SC + cc] = vx[cc * VS + p];
+                for (int kk = 0; kk < q->kb; kk += WINO_MR)
+                    for (int64_t p = 0; p < P; p++)
+                        for (int i = 0; i < WINO_MR; i++) yp[(kk + 0) * P + p * WINO_MR + i] = yx[(kk + i) * YS + p];
+                for (int kk = 0; kk < q->kb; kk += WINO_MR)
+                    for (int64_t cc = 0; cc < SC; cc += WINO_NR)
+                        tgs_cpu_direct_tile(vt + cc, SC, (int32_t)P, one_tap, 1, yp + kk * P, sx + kk * SC + cc, SC, 1);
+                continue;
+            }
+            for (int kk = 0; kk < q->kb; kk += WINO_MR)
+                for (int cc = 0; cc < C; cc += 3) {
+                    /* a short last group of channels repeats channel cc and drops it */
+                    int32_t off[3] = {0, cc + 1 < C ? (int32_t)VS : 0, cc + 2 < C ? 2 * (int32_t)VS : 0};
+                    tgs_cpu_dw_tile(yx + kk * YS, YS, vx + cc * VS, off, P, sums);
+                    for (int i = 0; i < WINO_MR && kk + i < cx->k; i++)
+                        for (int j = 0; j < 3 && cc + j < C; j++) sx[(kk + i) * SC + cc + j] += sums[i * 3 + j];
+                }
+        }
+    }
+}
+
+void tgs_wino_dw3x3(int m, float *dw, const float *x, const float *dout, int n, int c, int h, int wd, int k,
+                    float *work, int threads)
+{
+    static const float g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    static const float g4[6][3] = {{1 / 4.f, 0, 0},           {-1 / 6.f, -1 / 6.f, -1 / 6.f},
+                                   {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},
+                                   {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
+    const float(*g)[3] = m == 2 ? g2 : g4;
+    struct wino_dw_ctx cx = {x, dout, n, c, h, wd, k, wino_plan(m, 1, n, c, h, wd, k), work, 1};
+    const struct wino_plan *q = &cx.q;
+    tgs_cpu_parallel((int)imin(threads, q->nchunks), wino_dw_worker, &cx);
+    /* S: the threads' sums, in thread order, into thread 0's */
+    int64_t sfloats = q->nxi * (int64_t)q->kb * q->sc, soff = q->nxi * ((int64_t)c * q->vs + (int64_t)q->kb * q->ys);
+    float *s = work + soff;
+    for (int t = 1; t < cx.ran; t++) {
+        const float *st = work + t * q->per_thread + soff;
+        for (int64_t i = 0; i < sfloats; i++) s[i] += st[i];
+    }
+    /* dw[k][c] += G^T S[.][k][c] G (3 x 3) */
+    int a = q->a;
+    for (int kk = 0; kk < k; kk++)
+        for (int cc = 0; cc < c; cc++) {
+            float du[36], t[3][6];
+            for (int xi = 0; xi < a * a; xi++) du[xi] = s[((int64_t)xi * q->kb + kk) * q->sc + cc];
+            for (int i = 0; i < 3; i++)
+                for (int col = 0; col < a; col++) {
+                    float acc = 0;
+                    for (int r = 0; r < a; r++) acc += g[r][i] * du[r * a + col];
+                    t[i][col] = acc;
+                }
+            float *o = dw + ((int64_t)kk * c + cc) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    float acc = 0;
+                    for (int col = 0; col < a; col++) acc += t[i][col] * g[col][j];
+                    o[3 * i + j] += acc;
+                }
+        }
 }

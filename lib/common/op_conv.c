@@ -266,6 +266,15 @@ static int conv_use_wino(const struct conv_geom *g)
     return g->c >= 24 && (int64_t)g->c * g->k >= 1024 ? 2 : 0;
 }
 
+/* The weight gradient by Winograd: the tile side, or 0 */
+static int conv_use_wino_dw(const struct conv_geom *g)
+{
+    int mode = tgs_cpu_conv_direct(-1);
+    if (mode != 3 && mode != 4) return 0;
+    if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
+    return mode == 3 ? 2 : 4;
+}
+
 static int conv_use_direct(const struct conv_geom *g)
 {
     int mode = tgs_cpu_conv_direct(-1);
@@ -471,8 +480,8 @@ __attribute__((target("avx2,fma"))) static float hsum8(__m256 v)
 
 /* sums[k*3 + t] = sum over p < len (a multiple of 8) of d[k*ldd + p] *
  * x[off[t] + p], for 4 rows of d and 3 taps */
-__attribute__((target("avx2,fma"))) static void direct_dw_tile(const float *d, int64_t ldd, const float *x,
-                                                                const int32_t *off, int64_t len, float *sums)
+__attribute__((target("avx2,fma"))) void tgs_cpu_dw_tile(const float *d, int64_t ldd, const float *x,
+                                                          const int32_t *off, int64_t len, float *sums)
 {
     __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
     a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
@@ -522,7 +531,7 @@ static void direct_tile3x3(const float *x, int64_t cs, int32_t cn, const int32_t
 {
     (void)x, (void)cs, (void)cn, (void)off, (void)w, (void)acc, (void)ld, (void)load;
 }
-static void direct_dw_tile(const float *d, int64_t ldd, const float *x, const int32_t *off, int64_t len, float *sums)
+void tgs_cpu_dw_tile(const float *d, int64_t ldd, const float *x, const int32_t *off, int64_t len, float *sums)
 {
     (void)d, (void)ldd, (void)x, (void)off, (void)len, (void)sums;
 }
@@ -638,7 +647,7 @@ static void direct_dw_worker(void *arg, int tid, int nt)
             for (int32_t k = 0; k < d->kb; k += DIRECT_MR)
                 for (int32_t c = 0; c < g->c; c++)
                     for (int32_t q = 0; q < taps; q += 3) {
-                        direct_dw_tile(dp + k * d->ldo + p0, d->ldo, xp + c * d->cs + p0, off3 + q, pl, sums);
+                        tgs_cpu_dw_tile(dp + k * d->ldo + p0, d->ldo, xp + c * d->cs + p0, off3 + q, pl, sums);
                         for (int32_t kk = 0; kk < DIRECT_MR && k + kk < g->k; kk++)
                             for (int32_t t = 0; t < 3 && q + t < taps; t++)
                                 dwp[((int64_t)(k + kk) * g->c + c) * taps + q + t] += sums[kk * 3 + t];
@@ -849,7 +858,11 @@ static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x
                          int direct, float *work, int threads)
 {
     int64_t nw = (int64_t)g->k * geom_ckk(g);
-    if (direct && dw) {
+    int wm = conv_use_wino_dw(g);
+    if (wm && dw) {
+        tgs_wino_dw3x3(wm, dw, x, dout, g->n, g->c, g->h, g->w, g->k, work, threads);
+        dw = NULL; /* done; db below */
+    } else if (direct && dw) {
         struct direct_ctx cx = {NULL, x, NULL, NULL, dout, 0, g, direct_plan(g), work, direct_dw_per_thread(g), 1};
         tgs_cpu_parallel(threads, direct_dw_worker, &cx);
         struct conv_reduce_ctx rc = {dw, work + cx.per_thread - nw, nw, cx.per_thread, cx.ran};
@@ -929,6 +942,8 @@ static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int 
     int64_t cf, pf, w = nt * conv_bwd_per_thread(g, &cf, &pf);
     if (g->stride != 1) return w;
     if (direct && conv_use_direct(g)) w = nt * direct_dw_per_thread(g);
+    if (direct && conv_use_wino_dw(g))
+        w = max64(w, tgs_wino_dw_work(conv_use_wino_dw(g), g->n, g->c, g->h, g->w, g->k, nt));
     struct conv_geom d = conv_dx_geom(g);
     if (direct && conv_use_wino(&d)) return max64(w, tgs_wino_work(conv_use_wino(&d), d.n, d.c, d.h, d.w, d.k, nt));
     if (direct && conv_use_direct(&d))
@@ -952,6 +967,7 @@ static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
         for (int m = 2; m <= 4; m += 2) {
             w = max64(w, tgs_wino_work(m, g->n, g->c, g->h, g->w, g->k, nt));
             if (train) w = max64(w, tgs_wino_work(m, d.n, d.c, d.h, d.w, d.k, nt));
+            if (train) w = max64(w, tgs_wino_dw_work(m, g->n, g->c, g->h, g->w, g->k, nt));
         }
     if (g->stride == 1 && g->ph >= 0 && g->pw >= 0 && !geom_is_1x1(g) && g->kh * g->kw <= DIRECT_MAX_TAPS) {
         w = max64(w, direct_wpack_floats(g) + nt * direct_fwd_per_thread(g));

@@ -42,6 +42,10 @@ int tgs_cpu_conv_direct(int mode);
  * x[c*cs + off[t] + 0..23]. The Winograd GEMMs are this with one tap. */
 void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
                          float *acc, int64_t ld, int load);
+/* The direct weight gradient's register tile (AVX2 + FMA, as above):
+ * sums[k*3 + t] = the sum over p < len (a multiple of 8) of d[k*ldd + p]
+ * times x[off[t] + p], for 4 rows k of d and 3 offsets t. */
+void tgs_cpu_dw_tile(const float *d, int64_t ldd, const float *x, const int32_t *off, int64_t len, float *sums);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major (cblas_sgemm), on the
  * calling thread. */
