@@ -2,14 +2,16 @@
  * linear and matmul. Graph builders, CPU kernels and their op tables.
  *
  * conv2d has three paths. 3x3 pad-1 stride-1 convs with many channels
- * take Winograd F(2x2,3x3) (conv_wino.c: 2.25x fewer multiplies; see
- * conv_use_wino for where it pays). Other stride-1 convs on rows of 12 or
+ * take Winograd F(4x4,3x3) or F(2x2,3x3) (conv_wino.c: 4x and 2.25x fewer
+ * multiplies; see conv_use_wino for where each pays). Other stride-1 convs on rows of 12 or
  * more take direct AVX2 kernels (below, "the direct path"): no column
  * matrix, ~90% of what sgemm reaches on this machine's cores. The rest
  * (strides, narrow deep layers, 1x1, CPUs without AVX2) take im2col +
  * sgemm over tiles of output rows, whole images grouped when they are
  * small, so the column buffer stays about 1 MB per thread whatever the
- * layer. The weight gradient never takes Winograd.
+ * layer. The weight gradient takes Winograd only in the test modes 3 and 4
+ * (tgs_cpu_conv_direct): measured on this machine it won on some layers
+ * and lost on others by more than the noise, so the direct path keeps it.
  *
  * Threads split the batch by images (by output rows when there are fewer
  * images than threads); each has its own slice of the workspace. The
@@ -256,13 +258,20 @@ int tgs_cpu_conv_direct(int mode)
  * large and the GEMMs' inner dimension C is not short: measured with
  * bench/conv_bench on the resunet layers (one core), 48->48 and up, 72->24
  * and 180->12 ran 1.1-1.6x faster; 3->12, 12->12, 36->12 and the 12->180
- * input-gradient conv of the hypercolumn head slower; 24->24 even. */
+ * input-gradient conv of the hypercolumn head slower; 24->24 even.
+ * F(4x4,3x3) cuts the GEMMs another 1.8x for transforms of about the same
+ * cost per output, but its vector loops work in 8 tiles of 4 columns: on
+ * rows of 28 and more with 24+ input channels it beat both (CPU time per
+ * layer, one core: 32->32 at 56, 64->64 at 28, 96->32 at 56 and 192->64
+ * at 28 ran 1.2-1.9x faster than the direct path); on the 14 and 7 rows of
+ * the deep layers F(2x2) keeps them. */
 static int conv_use_wino(const struct conv_geom *g)
 {
     int mode = tgs_cpu_conv_direct(-1);
     if (mode != 1 && mode != 3 && mode != 4) return 0;
     if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
     if (mode == 3 || mode == 4) return mode == 3 ? 2 : 4;
+    if (g->w >= 28 && g->c >= 24) return 4;
     return g->c >= 24 && (int64_t)g->c * g->k >= 1024 ? 2 : 0;
 }
 
