@@ -20,8 +20,11 @@
 # The same dropout=0 recipe run to 60 epochs (Lovasz from 21) gave 0.7675
 # (0.7633 at 0.5; best epoch 51, last 0.7663) in 137 training minutes on a
 # slow day (14-23 img/s): worse than 48 epochs, so more epochs of this model
-# are not the lever. work/run-f0-ds.sh is the next run to try: dropout=0
-# with deep supervision (ds=1, deep=0.4 in both stages).
+# are not the lever. Widths 16..256 with hcw=8, deep supervision (ds=1,
+# deep=0.4 in both stages) and dropout=0, 40 epochs (Lovasz from 15):
+# 0.7666 (0.7616 at 0.5; best epoch 38) in 125 training minutes at 13.8
+# img/s, measured before F(4x4) made that model's step about 1.1-1.2x
+# cheaper: no better than 0.7764 either.
 
 FOLDS   ?= 5
 FOLD    ?= 0
