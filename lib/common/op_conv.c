@@ -2,9 +2,9 @@
  * linear and matmul. Graph builders, CPU kernels and their op tables.
  *
  * conv2d has three paths. 3x3 pad-1 stride-1 convs with many channels
- * take Winograd F(4x4,3x3) or F(2x2,3x3) (conv_wino.c: 4x and 2.25x fewer
- * multiplies; see conv_use_wino for where each pays). Other stride-1 convs on rows of 12 or
- * more take direct AVX2 kernels (below, "the direct path"): no column
+ * take Winograd F(4x4,3x3) or F(2x2,3x3) (conv_wino.c: 4x and 2.25x
+ * fewer multiplies; see conv_use_wino for where each pays). Other
+ * stride-1 convs on rows of 12 or more take direct AVX2 kernels (below, "the direct path"): no column
  * matrix, ~90% of what sgemm reaches on this machine's cores. The rest
  * (strides, narrow deep layers, 1x1, CPUs without AVX2) take im2col +
  * sgemm over tiles of output rows, whole images grouped when they are
@@ -263,7 +263,7 @@ int tgs_cpu_conv_direct(int mode)
  * cost per output, but its vector loops work in 8 tiles of 4 columns: on
  * rows of 28 and more with 24+ input channels it beat both (CPU time per
  * layer, one core: 32->32 at 56, 64->64 at 28, 96->32 at 56 and 192->64
- * at 28 ran 1.2-1.9x faster than the direct path); on the 14 and 7 rows of
+ * at 28 ran 1.2-2.0x faster than the direct path); on the 14 and 7 rows of
  * the deep layers F(2x2) keeps them. */
 static int conv_use_wino(const struct conv_geom *g)
 {
