@@ -4,8 +4,9 @@
  * conv2d has three paths. 3x3 pad-1 stride-1 convs with many channels
  * take Winograd F(4x4,3x3) or F(2x2,3x3) (conv_wino.c: 4x and 2.25x
  * fewer multiplies; see conv_use_wino for where each pays). Other
- * stride-1 convs on rows of 12 or more take direct AVX2 kernels (below, "the direct path"): no column
- * matrix, ~90% of what sgemm reaches on this machine's cores. The rest
+ * stride-1 convs on rows of 12 or more take direct AVX2 kernels (below,
+ * "the direct path"): no column matrix, ~90% of what sgemm reaches on
+ * this machine's cores. The rest
  * (strides, narrow deep layers, 1x1, CPUs without AVX2) take im2col +
  * sgemm over tiles of output rows, whole images grouped when they are
  * small, so the column buffer stays about 1 MB per thread whatever the
