@@ -623,6 +623,16 @@ static struct segment segment_at(const struct wino_plan *q, int64_t t, int64_t t
     return s;
 }
 
+/* V (row stride vs) from x (C, H, W) for the segment's tiles, at p0 */
+static void input_any(const struct wino_plan *q, float *v, int64_t p0, const float *x, int c, int h, int w,
+                      struct segment sg, float *scratch)
+{
+    if (q->m == 2)
+        input_segment(v, q->vs, p0, x, c, h, w, sg.ty, sg.tx0, sg.seg, scratch);
+    else
+        input_segment4(v, q->vs, p0, x, c, h, w, sg.ty, sg.tx0, sg.seg, scratch);
+}
+
 struct wino_ctx {
     float *out;
     const float *x, *u, *b;
@@ -645,10 +655,7 @@ static void wino_worker(void *arg, int tid, int nt)
         for (int64_t t = t0; t < t1;) {
             struct segment sg = segment_at(q, t, t1);
             const float *xi = cx->x + sg.img * cx->c * cx->h * cx->w;
-            if (q->m == 2)
-                input_segment(v, P, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
-            else
-                input_segment4(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
+            input_any(q, v, t - t0, xi, cx->c, cx->h, cx->w, sg, scratch);
             t += sg.seg;
         }
         if (t1 - t0 < P)
@@ -812,10 +819,7 @@ static void wino_dw_worker(void *arg, int tid, int nt)
         for (int64_t t = t0; t < t1;) {
             struct segment sg = segment_at(q, t, t1);
             const float *xi = cx->x + sg.img * C * cx->h * cx->w;
-            if (q->m == 2)
-                input_segment(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
-            else
-                input_segment4(v, VS, t - t0, xi, cx->c, cx->h, cx->w, sg.ty, sg.tx0, sg.seg, scratch);
+            input_any(q, v, t - t0, xi, cx->c, cx->h, cx->w, sg, scratch);
             dout_segment(yh, YS, q->kb * YS, t - t0, cx->dy + sg.img * cx->k * cx->h * cx->w, cx->k, cx->h, cx->w,
                          q->m, sg.ty, sg.tx0, sg.seg, scratch);
             t += sg.seg;
