@@ -263,14 +263,19 @@ int tgs_cpu_conv_direct(int mode)
  * rows of 28 and more with 24+ input channels it beat both (CPU time per
  * layer, one core: 32->32 at 56, 64->64 at 28, 96->32 at 56 and 192->64
  * at 28 ran 1.2-2.0x faster than the direct path); on the 14 and 7 rows of
- * the deep layers F(2x2) keeps them. */
+ * the deep layers F(2x2) keeps them. A few input channels fanned out to
+ * many also go to F(4x4): the direct path sums only 9*C products per
+ * output there. The w12 hypercolumn head's input gradient, 12 channels to
+ * 180 at 112, is such a conv: with it on F(4x4) the head's backward took
+ * 216 ms against 255 (one core, batch 16, five alternating runs, 5 of 5
+ * faster); 12->12 lost on F(4x4), 12->36 and 16->48 were even. */
 static int conv_use_wino(const struct conv_geom *g)
 {
     int mode = tgs_cpu_conv_direct(-1);
     if (mode != 1 && mode != 3 && mode != 4) return 0;
     if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
     if (mode == 3 || mode == 4) return mode == 3 ? 2 : 4;
-    if (g->w >= 28 && g->c >= 24) return 4;
+    if (g->w >= 28 && (g->c >= 24 || (g->c >= 12 && g->k >= 8 * g->c))) return 4;
     return g->c >= 24 && (int64_t)g->c * g->k >= 1024 ? 2 : 0;
 }
 
