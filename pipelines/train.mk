@@ -25,6 +25,14 @@
 # 0.7666 (0.7616 at 0.5; best epoch 38) in 125 training minutes at 13.8
 # img/s, measured before F(4x4) made that model's step about 1.1-1.2x
 # cheaper: no better than 0.7764 either.
+# The dropout=0 recipe on one-channel tiles (make data with NEIGHBORS=none,
+# now the default) gave 0.7820 (0.7791 at 0.5; best epoch 43, last 0.7770)
+# in 103 minutes of epochs: +0.006 over the depth-order neighbour channels,
+# within the noise, but it led by 0.1 mAP in the first epochs and the
+# input is a third of the size, so the neighbours are not worth having.
+# The 0.7764 model scores only 0.794 on its own training tiles
+# (unaugmented): it underfits. And 15 of the 640 validation masks (0.021
+# of the mAP) are bands of whole columns that no single tile explains.
 
 FOLDS   ?= 5
 FOLD    ?= 0
