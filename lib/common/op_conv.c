@@ -7,11 +7,10 @@
  * fewer multiplies; see conv_use_wino for where each pays). Other
  * stride-1 convs on rows of 12 or more take direct AVX2 kernels (below,
  * "the direct path"): no column matrix, ~90% of what sgemm reaches on
- * this machine's cores. The rest
- * (strides, narrow deep layers, 1x1, CPUs without AVX2) take im2col +
- * sgemm over tiles of output rows, whole images grouped when they are
- * small, so the column buffer stays about 1 MB per thread whatever the
- * layer. The weight gradient takes Winograd only in the test modes 3 and 4
+ * this machine's cores. The rest (strides, narrow deep layers, 1x1, CPUs
+ * without AVX2) take im2col + sgemm over tiles of output rows, whole
+ * images grouped when they are small, so the column buffer stays about
+ * 1 MB per thread whatever the layer. The weight gradient takes Winograd only in the test modes 3 and 4
  * (tgs_cpu_conv_direct): measured on this machine it won on some layers
  * and lost on others by more than the noise, so the direct path keeps it.
  *
@@ -256,8 +255,9 @@ int tgs_cpu_conv_direct(int mode)
  * direct path spends per channel pair. So by default only where C*K is
  * large and the GEMMs' inner dimension C is not short: measured with
  * bench/conv_bench on the resunet layers (one core), 48->48 and up, 72->24
- * and 180->12 ran 1.1-1.6x faster; 3->12, 12->12, 36->12 and the 12->180
- * input-gradient conv of the hypercolumn head slower; 24->24 even.
+ * and 180->12 ran 1.1-1.6x faster on F(2x2); 3->12, 12->12, 36->12 and
+ * the 12->180 input-gradient conv of the hypercolumn head slower; 24->24
+ * even.
  * F(4x4,3x3) cuts the GEMMs another 1.8x for transforms of about the same
  * cost per output, but its vector loops work in 8 tiles of 4 columns: on
  * rows of 28 and more with 24+ input channels it beat both (CPU time per
