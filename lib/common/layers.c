@@ -25,7 +25,10 @@ struct tgs_tensor *tgs_layer_conv(struct tgs_graph *g, struct tgs_tensor *x, con
     return tgs_conv2d(g, x, w, b, stride, pad, 1);
 }
 
-struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu)
+/* BN with torch's names and defaults (eps 1e-5, momentum 0.1); r: NULL, or
+ * the residual of relu(bn(x) + r) */
+static struct tgs_tensor *layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu,
+                                   struct tgs_tensor *r)
 {
     if (!x) return NULL;
     char nm[256];
@@ -34,7 +37,20 @@ struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const
     struct tgs_tensor *beta = tgs_param(g, tgs_layer_name(nm, sizeof nm, name, "bias"), 1, c, TGS_INIT_ZEROS, 0);
     struct tgs_tensor *mean = tgs_buffer(g, tgs_layer_name(nm, sizeof nm, name, "running_mean"), 1, c, TGS_INIT_ZEROS);
     struct tgs_tensor *var = tgs_buffer(g, tgs_layer_name(nm, sizeof nm, name, "running_var"), 1, c, TGS_INIT_ONES);
+    if (r) return tgs_batchnorm_add_relu(g, x, gamma, beta, mean, var, 1e-5f, 0.1f, r);
     return tgs_batchnorm(g, x, gamma, beta, mean, var, 1e-5f, 0.1f, relu);
+}
+
+struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu)
+{
+    return layer_bn(g, x, name, relu, NULL);
+}
+
+struct tgs_tensor *tgs_layer_bn_add_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *name,
+                                         struct tgs_tensor *r)
+{
+    if (!r) return NULL;
+    return layer_bn(g, x, name, 1, r);
 }
 
 struct tgs_tensor *tgs_layer_linear(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int out, int bias)

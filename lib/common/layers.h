@@ -12,6 +12,9 @@ struct tgs_tensor *tgs_layer_conv(struct tgs_graph *g, struct tgs_tensor *x, con
 /* Batch norm (eps 1e-5, momentum 0.1) with weight, bias, running_mean,
  * running_var; relu fuses a ReLU. */
 struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu);
+/* relu(bn(x) + r): a ResNet block's last BN, residual add and ReLU, fused */
+struct tgs_tensor *tgs_layer_bn_add_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *name,
+                                         struct tgs_tensor *r);
 /* x (..., I) -> (..., out) */
 struct tgs_tensor *tgs_layer_linear(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int out, int bias);
 /* scSE (Roy et al. 2018): x * cSE(x) + x * sSE(x), channel squeeze by r. */

@@ -183,8 +183,7 @@ static struct tgs_tensor *res_block(struct tgs_graph *g, struct tgs_tensor *x, c
     snprintf(nm, sizeof nm, "%s.conv2", prefix);
     y = tgs_layer_conv(g, y, nm, cout, 3, 1, 1, 0);
     snprintf(nm, sizeof nm, "%s.bn2", prefix);
-    y = tgs_layer_bn(g, y, nm, 0);
-    return tgs_relu(g, tgs_add(g, y, sc));
+    return tgs_layer_bn_add_relu(g, y, nm, sc);
 }
 
 static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout)

@@ -61,7 +61,8 @@ enum tgs_op {
     TGS_OP_LINEAR,       /* x (..., I), w (O, I), [b (O)] -> (..., O) */
     TGS_OP_MATMUL,       /* a (B,M,K) or transposed, b (B,K,N) or transposed -> (B,M,N); 2-D when B absent */
     /* op_norm.c */
-    TGS_OP_BATCHNORM,    /* x (N,C,H,W), gamma (C), beta (C); running stats in params; optional fused ReLU */
+    TGS_OP_BATCHNORM,    /* x (N,C,H,W), gamma (C), beta (C)[, residual r (x's shape)]; running stats in params;
+                            optional fused ReLU, relu(bn(x) + r) given r */
     TGS_OP_LAYERNORM,    /* x (..., C), gamma (C), beta (C): normalises the last dim */
     /* op_act.c: elementwise activations */
     TGS_OP_RELU,
@@ -269,6 +270,10 @@ struct tgs_tensor *tgs_matmul(struct tgs_graph *g, struct tgs_tensor *a, struct 
 struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
                                  struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
                                  float eps, float momentum, int relu);
+/* relu(batchnorm(x) + r), r of x's shape: a ResNet block's end in one op */
+struct tgs_tensor *tgs_batchnorm_add_relu(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                          struct tgs_tensor *beta, struct tgs_tensor *run_mean,
+                                          struct tgs_tensor *run_var, float eps, float momentum, struct tgs_tensor *r);
 struct tgs_tensor *tgs_layernorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
                                  struct tgs_tensor *beta, float eps);
 struct tgs_tensor *tgs_relu(struct tgs_graph *g, struct tgs_tensor *x);

@@ -1,5 +1,6 @@
 /* op_norm: batch normalisation (optionally fused with the ReLU that follows
- * it in a conv-BN-ReLU block) and layer normalisation.
+ * it in a conv-BN-ReLU block, or with the residual add and ReLU that end a
+ * ResNet block) and layer normalisation.
  *
  * BN is the hot op of a U-Net: it runs on every conv output, up to
  * 16x16x128x128 floats, so each direction is two passes over memory,
@@ -22,7 +23,13 @@
  * (C); out is x's shape. A plane is the S = H*W values of one (n, c); plane
  * p = n*C + c starts at p*S. saved: mean (C), invstd (C) of the statistics
  * forward used (the batch's in training, the running ones in eval), then
- * one float: 1 if forward ran in training mode. */
+ * one float: 1 if forward ran in training mode.
+ *
+ * With a residual r (src[3], x's shape) the op is out = relu(bn(x) + r):
+ * the end of a ResNet block in one pass over memory instead of three (BN,
+ * add, ReLU), and without the two intermediate tensors and gradients.
+ * Backward takes the ReLU's mask from out > 0 (out is kept for backward in
+ * training), which is exactly bn(x) + r > 0; r's gradient is the masked dy. */
 
 struct bn_dims {
     int64_t N, C, S;
@@ -79,12 +86,22 @@ static void plane_mean_m2(const float *restrict x, int64_t S, double *mean, doub
  * from zero would cancel badly in x * a + (beta - mean * a). */
 static inline float bn_z(float x, float mean, float a, float beta) { return (x - mean) * a + beta; }
 
-/* y = z, or max(z, 0) when relu, over one plane. */
-static void plane_affine(float *restrict y, const float *restrict x, int64_t S, float a, float b, float mean,
-                         int relu)
+/* y = z, or max(z, 0) when relu, or max(z + r, 0) given r, over one plane. */
+static void plane_affine(float *restrict y, const float *restrict x, const float *restrict r, int64_t S, float a,
+                         float b, float mean, int relu)
 {
     int64_t i = 0;
-    if (relu) {
+    if (r) {
+        for (; i + LANES <= S; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                float v = bn_z(x[i + k], mean, a, b) + r[i + k];
+                y[i + k] = v > 0 ? v : 0;
+            }
+        for (; i < S; i++) {
+            float v = bn_z(x[i], mean, a, b) + r[i];
+            y[i] = v > 0 ? v : 0;
+        }
+    } else if (relu) {
         for (; i + LANES <= S; i += LANES)
             for (int k = 0; k < LANES; k++) {
                 float v = bn_z(x[i + k], mean, a, b);
@@ -102,15 +119,29 @@ static void plane_affine(float *restrict y, const float *restrict x, int64_t S, 
 }
 
 /* Over one plane, with dz = dy masked by the fused ReLU: sums of dz and of
- * dz * (x - mean). */
-static void plane_dsums(const float *restrict x, const float *restrict dy, int64_t S, float a, float b, float mean,
-                        int relu, double *sdz, double *sdzx)
+ * dz * (x - mean). With the residual's ReLU the mask is y > 0 and dz also
+ * goes into dr (which may be NULL). */
+static void plane_dsums(const float *restrict x, const float *restrict dy, const float *restrict y,
+                        float *restrict dr, int64_t S, float a, float b, float mean, int relu, double *sdz,
+                        double *sdzx)
 {
     double s1 = 0, s2 = 0;
     for (int64_t b0 = 0; b0 < S; b0 += BLOCK) {
         int64_t b1 = b0 + BLOCK < S ? b0 + BLOCK : S, i = b0;
         float acc1[LANES] = {0}, acc2[LANES] = {0};
-        if (relu) {
+        if (y) {
+            for (; i + LANES <= b1; i += LANES)
+                for (int k = 0; k < LANES; k++) {
+                    float d = dy[i + k], g = y[i + k] > 0 ? d : 0; /* load first: a select, vectorised */
+                    acc1[k] += g;
+                    acc2[k] += g * (x[i + k] - mean);
+                }
+            if (dr)
+                for (int64_t k = b0; k < b1; k++) {
+                    float d = dy[k];
+                    dr[k] += y[k] > 0 ? d : 0;
+                }
+        } else if (relu) {
             for (; i + LANES <= b1; i += LANES)
                 for (int k = 0; k < LANES; k++) {
                     float xv = x[i + k], d = dy[i + k], g = bn_z(xv, mean, a, b) > 0 ? d : 0;
@@ -127,7 +158,7 @@ static void plane_dsums(const float *restrict x, const float *restrict dy, int64
         float t1 = 0, t2 = 0;
         for (int k = 0; k < LANES; k++) t1 += acc1[k], t2 += acc2[k];
         for (; i < b1; i++) {
-            float g = !relu || bn_z(x[i], mean, a, b) > 0 ? dy[i] : 0;
+            float g = (y ? y[i] > 0 : !relu || bn_z(x[i], mean, a, b) > 0) ? dy[i] : 0;
             t1 += g;
             t2 += g * (x[i] - mean);
         }
@@ -139,11 +170,17 @@ static void plane_dsums(const float *restrict x, const float *restrict dy, int64
 }
 
 /* dx += g * dz + kx * (x - mean) + k0 over one plane, dz masked as above. */
-static void plane_dx(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t S, float a,
-                     float b, float mean, int relu, float g, float kx, float k0)
+static void plane_dx(float *restrict dx, const float *restrict x, const float *restrict dy, const float *restrict y,
+                     int64_t S, float a, float b, float mean, int relu, float g, float kx, float k0)
 {
     int64_t i = 0;
-    if (relu) {
+    if (y) {
+        for (; i + LANES <= S; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                float xv = x[i + k], d = dy[i + k], dz = y[i + k] > 0 ? d : 0;
+                dx[i + k] += g * dz + kx * (xv - mean) + k0;
+            }
+    } else if (relu) {
         for (; i + LANES <= S; i += LANES)
             for (int k = 0; k < LANES; k++) {
                 float xv = x[i + k], d = dy[i + k], dz = bn_z(xv, mean, a, b) > 0 ? d : 0;
@@ -154,7 +191,7 @@ static void plane_dx(float *restrict dx, const float *restrict x, const float *r
             for (int k = 0; k < LANES; k++) dx[i + k] += g * dy[i + k] + kx * (x[i + k] - mean) + k0;
     }
     for (; i < S; i++) {
-        float dz = !relu || bn_z(x[i], mean, a, b) > 0 ? dy[i] : 0;
+        float dz = (y ? y[i] > 0 : !relu || bn_z(x[i], mean, a, b) > 0) ? dy[i] : 0;
         dx[i] += g * dz + kx * (x[i] - mean) + k0;
     }
 }
@@ -167,7 +204,9 @@ struct bn_job {
     enum bn_pass pass;
     struct bn_dims d;
     const float *x, *dy;
-    float *y, *dx;
+    const float *r;    /* the residual, or NULL */
+    const float *ym;   /* backward with a residual: out, whose > 0 is the mask */
+    float *y, *dx, *dr;
     double *ps;        /* per plane: two doubles */
     const float *cst;  /* per channel: 6 floats */
     int relu;
@@ -179,15 +218,19 @@ static void bn_run(void *ctx, int tid, int nt)
     int64_t lo, hi, S = j->d.S, C = j->d.C;
     tgs_split(j->d.N * C, tid, nt, &lo, &hi);
     for (int64_t p = lo; p < hi; p++) {
-        const float *cst = j->cst + 6 * (p % C), *x = j->x + p * S;
+        const float *cst = j->cst + 6 * (p % C), *x = j->x + p * S, *ym = j->ym ? j->ym + p * S : NULL;
         switch (j->pass) {
         case BN_STATS: plane_mean_m2(x, S, &j->ps[2 * p], &j->ps[2 * p + 1]); break;
-        case BN_NORM: plane_affine(j->y + p * S, x, S, cst[0], cst[1], cst[2], j->relu); break;
+        case BN_NORM:
+            plane_affine(j->y + p * S, x, j->r ? j->r + p * S : NULL, S, cst[0], cst[1], cst[2], j->relu);
+            break;
         case BN_DSUMS:
-            plane_dsums(x, j->dy + p * S, S, cst[0], cst[1], cst[2], j->relu, &j->ps[2 * p], &j->ps[2 * p + 1]);
+            plane_dsums(x, j->dy + p * S, ym, j->dr ? j->dr + p * S : NULL, S, cst[0], cst[1], cst[2], j->relu,
+                        &j->ps[2 * p], &j->ps[2 * p + 1]);
             break;
         case BN_DX:
-            plane_dx(j->dx + p * S, x, j->dy + p * S, S, cst[0], cst[1], cst[2], j->relu, cst[3], cst[4], cst[5]);
+            plane_dx(j->dx + p * S, x, j->dy + p * S, ym, S, cst[0], cst[1], cst[2], j->relu, cst[3], cst[4],
+                     cst[5]);
             break;
         }
     }
@@ -286,7 +329,8 @@ static int batchnorm_forward(struct tgs_node *n, const struct tgs_exec *x)
         cst[6 * c + 1] = beta[c];
         cst[6 * c + 2] = mean_s[c];
     }
-    struct bn_job j = {.pass = BN_NORM, .d = d, .x = xd, .y = n->out->data, .cst = cst, .relu = bp->relu};
+    struct bn_job j = {.pass = BN_NORM, .d = d, .x = xd, .y = n->out->data, .cst = cst, .relu = bp->relu,
+                       .r = n->nsrc > 3 ? n->src[3]->data : NULL};
     tgs_cpu_parallel(bn_threads(x, n->src[0]->size), bn_run, &j);
     return 0;
 }
@@ -310,6 +354,7 @@ static int batchnorm_backward(struct tgs_node *n, const struct tgs_exec *x)
         cst[6 * c + 2] = mean_s[c];
     }
     struct bn_job j = {.d = d, .x = xd, .dy = dy, .dx = n->src[0]->grad, .ps = ps, .cst = cst, .relu = relu};
+    if (n->nsrc > 3) j.ym = n->out->data, j.dr = n->src[3]->grad;
     int nt = bn_threads(x, n->src[0]->size);
     /* per plane, then per channel in plane order: sum dz, sum dz (x - mean) */
     j.pass = BN_DSUMS;
@@ -342,9 +387,10 @@ const struct tgs_op_impl tgs_cpu_batchnorm = {batchnorm_forward, batchnorm_backw
 
 static int is_vec(const struct tgs_tensor *t, int32_t c) { return t->ndim == 1 && t->ne[0] == c; }
 
-struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
-                                 struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
-                                 float eps, float momentum, int relu)
+/* r: NULL, or the residual of tgs_batchnorm_add_relu (then relu is 1) */
+static struct tgs_tensor *bn_build(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                   struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
+                                   float eps, float momentum, int relu, struct tgs_tensor *r)
 {
     /* a NULL input: keeps the first message when an earlier builder failed */
     if (!x || !gamma || !beta || !run_mean || !run_var) return tgs_graph_fail(g, "batchnorm: input missing");
@@ -357,12 +403,32 @@ struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, stru
         return tgs_graph_fail(g, "batchnorm: running statistics must be leaves without gradient");
     if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
         return tgs_graph_fail(g, "batchnorm: eps %g must be > 0 and momentum %g in [0, 1]", eps, momentum);
-    struct tgs_tensor *src[3] = {x, gamma, beta};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_BATCHNORM, 3, src, x->ndim, x->ne);
+    if (r) {
+        int same = r->ndim == x->ndim;
+        for (int i = 0; same && i < x->ndim; i++) same = r->ne[i] == x->ne[i];
+        if (!same) return tgs_graph_fail(g, "batchnorm: the residual must have x's shape");
+    }
+    struct tgs_tensor *src[4] = {x, gamma, beta, r};
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_BATCHNORM, r ? 4 : 3, src, x->ndim, x->ne);
     if (!n) return NULL;
     n->p.bn = (struct tgs_bn_params){
         .eps = eps, .momentum = momentum, .relu = relu != 0, .run_mean = run_mean, .run_var = run_var};
     return n->out;
+}
+
+struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                 struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
+                                 float eps, float momentum, int relu)
+{
+    return bn_build(g, x, gamma, beta, run_mean, run_var, eps, momentum, relu, NULL);
+}
+
+struct tgs_tensor *tgs_batchnorm_add_relu(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
+                                          struct tgs_tensor *beta, struct tgs_tensor *run_mean,
+                                          struct tgs_tensor *run_var, float eps, float momentum, struct tgs_tensor *r)
+{
+    if (!r) return tgs_graph_fail(g, "batchnorm: residual missing");
+    return bn_build(g, x, gamma, beta, run_mean, run_var, eps, momentum, 1, r);
 }
 
 /* ---- layer normalisation ----

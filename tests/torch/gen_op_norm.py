@@ -1,6 +1,7 @@
 """Reference cases for lib/common/op_norm.c (batchnorm with and without the
-fused ReLU, in training and eval mode; layernorm), read by
-tests/unit/test_op_norm.c; the case names and shapes must match its table.
+fused ReLU, and with the fused residual add and ReLU, in training and eval
+mode; layernorm), read by tests/unit/test_op_norm.c; the case names and
+shapes must match its table.
 
 Regenerate (deterministic: fixed seeds):
     /usr/bin/python3 tests/torch/gen_op_norm.py
@@ -14,6 +15,7 @@ before)."""
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,6 +43,28 @@ def bn_case(name, xshape, seed, relu, training, momentum=0.1, xlo=-1.0, xhi=1.0,
     return s
 
 
+def bn_add_relu_case(name, xshape, seed, training, momentum=0.1):
+    """relu(bn(x) + r): the inputs of bn_case and r, bimodal with |r| >= 3
+    (as the C test's fd inputs), a sixth input with its gradient."""
+    C = xshape[1]
+    after = {}
+
+    def fn(x, gamma, beta, rm, rv, r):
+        rm2, rv2 = rm.clone(), rv.clone()
+        y = F.batch_norm(x, rm2, rv2, gamma, beta, training=training, momentum=momentum, eps=EPS)
+        after["run_mean"], after["run_var"] = rm2, rv2
+        return F.relu(y + r)
+
+    r = rand(xshape, seed + 5, -1.0, 1.0)
+    r = (np.sign(r) * (3.0 + np.abs(r))).astype(np.float32)
+    inputs = [rand(xshape, seed, -1.0, 1.0), rand((C,), seed + 1, 0.5, 1.5), rand((C,), seed + 2, -0.5, 0.5),
+              rand((C,), seed + 3, -0.5, 0.5), rand((C,), seed + 4, 0.5, 2.0), r]
+    s = run_case(name, fn, inputs, grad=[True, True, True, False, False, True], seed=seed)
+    s["run_mean"] = f32(after["run_mean"])
+    s["run_var"] = f32(after["run_var"])
+    return s
+
+
 def ln_case(name, xshape, seed, xlo=-1.0, xhi=1.0):
     C = xshape[-1]
     fn = lambda x, g, b: F.layer_norm(x, (C,), g, b, eps=EPS)  # noqa: E731
@@ -62,6 +86,8 @@ def main():
         bn_case("bn_eval_4d", (2, 3, 5, 7), 71, relu=False, training=False),
         bn_case("bn_eval_4d_relu", (2, 3, 5, 7), 81, relu=True, training=False),
         bn_case("bn_eval_2d_relu", (6, 5), 91, relu=True, training=False),
+        bn_add_relu_case("bn_train_4d_add_relu", (2, 3, 5, 7), 131, training=True),
+        bn_add_relu_case("bn_eval_4d_add_relu", (2, 3, 5, 7), 141, training=False),
         ln_case("ln_2d", (4, 16), 101),
         ln_case("ln_3d", (2, 5, 7), 111),
         ln_case("ln_4d_offset", (2, 3, 2, 9), 121, xlo=30.0, xhi=31.0),

@@ -1,6 +1,6 @@
 /* Tests of lib/common/op_norm.c: batchnorm in training and eval mode, 4-D
- * and 2-D, with and without the fused ReLU, its running statistics, and
- * layernorm; by central finite differences and against PyTorch
+ * and 2-D, with and without the fused ReLU, with the fused residual add and
+ * ReLU, its running statistics, and layernorm; by central finite differences and against PyTorch
  * (tests/torch/gen_op_norm.py writes tests/data/torch/op_norm.tsr).
  *
  * Tolerances. Finite differences: opcheck's rule, max |num - ana| /
@@ -12,7 +12,9 @@
  * Fused BN-ReLU has its kink where the normalised value z is 0, which
  * depends on the whole channel. Its fd inputs keep z away from 0: x is
  * bimodal (|x| >= margin), beta is ~0 and the channel means are near 0, so
- * |z| is well above what a 1e-3 step moves. */
+ * |z| is well above what a 1e-3 step moves. With the residual r the kink
+ * is at z + r = 0: r is bimodal with |r| >= 3, beyond what |z| reaches
+ * (about 2.5 here), so |z + r| stays far from 0 too. */
 #include "opcheck.h"
 
 struct bn_opts {
@@ -28,6 +30,13 @@ static struct tgs_tensor *build_bn(struct tgs_graph *g, struct tgs_tensor **in, 
     return tgs_batchnorm(g, in[0], in[1], in[2], in[3], in[4], o->eps, o->momentum, o->relu);
 }
 
+/* relu(bn(x) + r): inputs x, gamma, beta, running mean and var, r */
+static struct tgs_tensor *build_bn_add_relu(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    const struct bn_opts *o = ctx;
+    return tgs_batchnorm_add_relu(g, in[0], in[1], in[2], in[3], in[4], o->eps, o->momentum, in[5]);
+}
+
 static struct tgs_tensor *build_ln(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
 {
     (void)ctx;
@@ -38,6 +47,12 @@ static struct tgs_tensor *build_ln(struct tgs_graph *g, struct tgs_tensor **in, 
 #define BN_IN(XIN, C, BLO, BHI, MLO, MHI)                                                                          \
     5, {XIN, {1, {C}, 1, OPCHECK_UNIFORM, 0.5f, 1.5f, 0}, {1, {C}, 1, OPCHECK_UNIFORM, BLO, BHI, 0},                \
         {1, {C}, 0, OPCHECK_UNIFORM, MLO, MHI, 0}, {1, {C}, 0, OPCHECK_UNIFORM, 0.5f, 2.0f, 0}}
+/* the same plus the residual, (N,C,H,W) with |r| in [3, 4) */
+#define BNR_IN(N, C, H, W, XMARGIN, BLO, BHI, MLO, MHI)                                                            \
+    6, {{4, {N, C, H, W}, 1, OPCHECK_UNIFORM, -1, 1, XMARGIN},                                                     \
+        {1, {C}, 1, OPCHECK_UNIFORM, 0.5f, 1.5f, 0}, {1, {C}, 1, OPCHECK_UNIFORM, BLO, BHI, 0},                    \
+        {1, {C}, 0, OPCHECK_UNIFORM, MLO, MHI, 0}, {1, {C}, 0, OPCHECK_UNIFORM, 0.5f, 2.0f, 0},                    \
+        {4, {N, C, H, W}, 1, OPCHECK_UNIFORM, -4, 4, 3}}
 #define X4(N, C, H, W, G, LO, HI, MARGIN) {4, {N, C, H, W}, G, OPCHECK_UNIFORM, LO, HI, MARGIN}
 #define X3(A, B, C, G, LO, HI) {3, {A, B, C}, G, OPCHECK_UNIFORM, LO, HI, 0}
 #define X2(N, C, G, LO, HI, MARGIN) {2, {N, C}, G, OPCHECK_UNIFORM, LO, HI, MARGIN}
@@ -56,6 +71,8 @@ static const struct opcheck_case bn_train[] = {
     {"bn_train_2d", BN_IN(X2(6, 5, 1, -1, 1, 0), 5, -0.5f, 0.5f, -0.5f, 0.5f), build_bn, (void *)&BN, 0, 0, 0},
     {"bn_train_2d_relu", BN_IN(X2(32, 4, 1, -1, 1, 0.6f), 4, -0.01f, 0.01f, -0.5f, 0.5f), build_bn,
      (void *)&BN_RELU, 0, 0, 0},
+    {"bn_train_4d_add_relu", BNR_IN(2, 3, 5, 7, 0, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_add_relu, (void *)&BN, 0, 0,
+     0},
 };
 
 /* eval mode (running statistics): fd and torch on a training plan run with
@@ -66,6 +83,8 @@ static const struct opcheck_case bn_eval[] = {
      (void *)&BN_RELU, 0, 0, OPCHECK_EVAL},
     {"bn_eval_2d_relu", BN_IN(X2(6, 5, 1, -1, 1, 0.5f), 5, -0.01f, 0.01f, -0.01f, 0.01f), build_bn,
      (void *)&BN_RELU, 0, 0, OPCHECK_EVAL},
+    {"bn_eval_4d_add_relu", BNR_IN(2, 3, 5, 7, 0, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_add_relu, (void *)&BN, 0, 0,
+     OPCHECK_EVAL},
 };
 
 #define LN_IN(XIN, C)                                                                                              \
@@ -133,8 +152,8 @@ static void torch_mode(const struct opcheck_refs *rf, const struct opcheck_case 
     ok = dout && tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, dout) == 0;
     if (!ok) snprintf(why, sizeof why, "run: %s", dout ? tgs_errmsg() : "no dout");
     ok = ok && close_to(og.g, og.out, 0, opcheck_ref_f32(s, "out", og.out->size), "out", why, sizeof why);
-    const char *gname[3] = {"grad0", "grad1", "grad2"};
-    for (int i = 0; i < 3 && ok; i++)
+    const char *gname[6] = {"grad0", "grad1", "grad2", "", "", "grad5"}; /* 3, 4: the running statistics */
+    for (int i = 0; i < c->nin && ok; i++)
         if (c->in[i].grad) ok = close_to(og.g, og.in[i], 1, opcheck_ref_f32(s, gname[i], og.in[i]->size), gname[i],
                                          why, sizeof why);
     ok = ok && close_to(og.g, og.in[3], 0, opcheck_ref_f32(s, train ? "run_mean" : "in3", C), "run_mean", why,
@@ -238,6 +257,65 @@ static void fused_equals_unfused(void)
     free(res[1]);
 }
 
+/* The residual form gives the same bytes as batchnorm, add and ReLU as
+ * three nodes: out, the gradients of x, gamma, beta and r, the running
+ * statistics. */
+static struct tgs_tensor *build_bn_add_then_relu(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tgs_relu(g, tgs_add(g, tgs_batchnorm(g, in[0], in[1], in[2], in[3], in[4], 1e-5f, 0.1f, 0), in[5]));
+}
+
+static void fused_add_relu_equals_unfused(int threads)
+{
+    struct opcheck_case c[2] = {
+        {"fused", BNR_IN(4, 3, 24, 20, 0, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_add_relu, (void *)&BN, 0, 0, 0},
+        {"unfused", BNR_IN(4, 3, 24, 20, 0, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_add_then_relu, NULL, 0, 0, 0},
+    };
+    /* r in (-1, 1) here, not bimodal: the mask then cuts through every
+     * channel, which fd does not need but this comparison wants */
+    for (int k = 0; k < 2; k++) c[k].in[5].lo = -1, c[k].in[5].hi = 1, c[k].in[5].margin = 0;
+    enum { X = 4 * 3 * 24 * 20 };
+    float *res[2];
+    int64_t n = X + X + 3 + 3 + X + 3 + 3;
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        struct opcheck_graph og;
+        float *v = res[k] = calloc(n, sizeof(float)), *buf = malloc(X * sizeof(float));
+        if (!v || !buf || opcheck_graph_make(&og, &c[k], 1) < 0) {
+            ok = 0;
+            free(buf);
+            opcheck_graph_free(&og);
+            continue;
+        }
+        tgs_graph_exec(og.g)->threads = threads;
+        tgs_rng r;
+        tgs_rng_seed(&r, 7, 0);
+        for (int i = 0; i < 6; i++) {
+            opcheck_fill(buf, og.in[i]->size, &c[k].in[i], &r);
+            tgs_tensor_set(og.g, og.in[i], buf);
+        }
+        opcheck_fill(buf, X, &c[k].in[5], &r);
+        ok &= tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, buf) == 0;
+        tgs_tensor_get(og.g, og.out, v);
+        tgs_tensor_get_grad(og.g, og.in[0], v + X);
+        tgs_tensor_get_grad(og.g, og.in[1], v + 2 * X);
+        tgs_tensor_get_grad(og.g, og.in[2], v + 2 * X + 3);
+        tgs_tensor_get_grad(og.g, og.in[5], v + 2 * X + 6);
+        tgs_tensor_get(og.g, og.in[3], v + 3 * X + 6);
+        tgs_tensor_get(og.g, og.in[4], v + 3 * X + 9);
+        free(buf);
+        opcheck_graph_free(&og);
+    }
+    char name[128];
+    snprintf(name, sizeof name,
+             "batchnorm_add_relu on %d thread(s): same bytes as batchnorm, add, relu (out, grads, running stats)",
+             threads);
+    CHECK(ok && memcmp(res[0], res[1], n * sizeof(float)) == 0, name);
+    free(res[0]);
+    free(res[1]);
+}
+
 /* Training with one value per channel has no variance: torch refuses, so
  * does forward (the shape is fine for eval, so the builder accepts it). */
 static void one_value_per_channel(void)
@@ -269,6 +347,8 @@ static void bad_builds(void)
         {"batchnorm: NULL x", "batchnorm"},
         {"layernorm: gamma of another size", "layernorm"},
         {"layernorm: beta 2-D", "layernorm"},
+        {"batchnorm_add_relu: residual of another shape", "batchnorm"},
+        {"batchnorm_add_relu: NULL residual", "batchnorm"},
     };
     for (int k = 0; k < NCASES(cases); k++) {
         struct tgs_graph *g = tgs_graph_new(ps);
@@ -287,6 +367,8 @@ static void bad_builds(void)
         case 5: y = tgs_batchnorm(g, NULL, c3, c3, rm, rv, 1e-5f, 0.1f, 0); break;
         case 6: y = tgs_layernorm(g, x3, c3, c4, 1e-5f); break;
         case 7: y = tgs_layernorm(g, x3, c4, c13, 1e-5f); break;
+        case 8: y = tgs_batchnorm_add_relu(g, x4, c3, c3, rm, rv, 1e-5f, 0.1f, x3); break;
+        case 9: y = tgs_batchnorm_add_relu(g, x4, c3, c3, rm, rv, 1e-5f, 0.1f, NULL); break;
         }
         const char *e = tgs_graph_error(g);
         CHECKF(!y && e && strncmp(e, cases[k].op, strlen(cases[k].op)) == 0, cases[k].what, "returned %p, error '%s'",
@@ -335,6 +417,8 @@ int main(void)
     };
     for (int k = 0; k < NCASES(big); k++) same_bytes_threads(&big[k]);
     fused_equals_unfused();
+    fused_add_relu_equals_unfused(1);
+    fused_add_relu_equals_unfused(2);
     one_value_per_channel();
     bad_builds();
     /* the slot past the last sample holds what the read at the end left */
