@@ -47,6 +47,7 @@ static void cpu_download(float *dst, const float *src, int64_t n) { memmove(dst,
 #pragma weak tgs_cpu_avgpool
 #pragma weak tgs_cpu_gap
 #pragma weak tgs_cpu_upsample2
+#pragma weak tgs_cpu_upcat
 #pragma weak tgs_cpu_add
 #pragma weak tgs_cpu_mul
 #pragma weak tgs_cpu_scale
@@ -82,6 +83,7 @@ static const struct tgs_op_impl *const cpu_ops[TGS_OP_COUNT] = {
     [TGS_OP_AVGPOOL] = &tgs_cpu_avgpool,
     [TGS_OP_GAP] = &tgs_cpu_gap,
     [TGS_OP_UPSAMPLE2] = &tgs_cpu_upsample2,
+    [TGS_OP_UPCAT] = &tgs_cpu_upcat,
     [TGS_OP_ADD] = &tgs_cpu_add,
     [TGS_OP_MUL] = &tgs_cpu_mul,
     [TGS_OP_SCALE] = &tgs_cpu_scale,

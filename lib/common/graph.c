@@ -57,6 +57,7 @@ static const char *const op_names[TGS_OP_COUNT] = {
     [TGS_OP_AVGPOOL] = "avgpool",
     [TGS_OP_GAP] = "gap",
     [TGS_OP_UPSAMPLE2] = "upsample2",
+    [TGS_OP_UPCAT] = "upcat",
     [TGS_OP_ADD] = "add",
     [TGS_OP_MUL] = "mul",
     [TGS_OP_SCALE] = "scale",

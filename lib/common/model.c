@@ -153,7 +153,7 @@ static int build_unet_ref(struct tgs_graph *g, const struct tgs_model_opts *o, s
     struct tgs_tensor *deep = x;
     for (int j = 0, i = o->nlevels - 2; i >= 0; i--, j++) {
         snprintf(nm, sizeof nm, "dec.%d", j);
-        x = ref_block(g, tgs_concat(g, tgs_upsample2(g, x), skip[i]), nm, o->widths[i]);
+        x = ref_block(g, tgs_upcat(g, 2, (struct tgs_tensor *[]){x, skip[i]}, (int[]){1, 0}), nm, o->widths[i]);
     }
     out->seg = tgs_layer_conv(g, x, "seg", 1, 1, 1, 0, 1);
     out->cls = tgs_layer_linear(g, tgs_gap(g, deep), "cls", 1, 1);
@@ -218,7 +218,7 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
     int ndec = 0;
     x = deep;
     for (int j = 0, i = o->nlevels - 2; i >= 0; i--, j++) {
-        x = tgs_concat(g, tgs_upsample2(g, x), skip[i]);
+        x = tgs_upcat(g, 2, (struct tgs_tensor *[]){x, skip[i]}, (int[]){1, 0});
         snprintf(nm, sizeof nm, "dec.%d.a", j);
         x = conv_bn_relu(g, x, nm, o->widths[i]);
         snprintf(nm, sizeof nm, "dec.%d.b", j);
@@ -253,13 +253,11 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
                 snprintf(nm, sizeof nm, "hc.%d.bn", d);
                 dec[d] = tgs_layer_bn(g, dec[d], nm, 1);
             }
-        struct tgs_tensor *h = dec[ndec - 1];
-        for (int d = ndec - 2; d >= 0; d--) {
-            struct tgs_tensor *u = dec[d];
-            for (int s = d; s < ndec - 1; s++) u = tgs_upsample2(g, u);
-            h = tgs_concat(g, h, u);
-        }
-        x = h;
+        /* finest first: dec[ndec - 1 - i] comes up i x2 steps */
+        struct tgs_tensor *src[TGS_MODEL_MAX_LEVELS];
+        int steps[TGS_MODEL_MAX_LEVELS];
+        for (int i = 0; i < ndec; i++) src[i] = dec[ndec - 1 - i], steps[i] = i;
+        x = ndec > 1 ? tgs_upcat(g, ndec, src, steps) : dec[0];
     }
     /* Dropout point 2: before the segmentation head. */
     if (o->dropout > 0) x = tgs_dropout2d(g, x, o->dropout / 2);

@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #define TGS_NN_MAX_DIMS 4
-#define TGS_NN_MAX_SRC 4
+#define TGS_NN_MAX_SRC 8
 
 enum tgs_tensor_flag {
     TGS_TENSOR_INPUT = 1u << 0,  /* filled by the caller before forward */
@@ -77,6 +77,8 @@ enum tgs_op {
     TGS_OP_AVGPOOL,      /* k x k stride k */
     TGS_OP_GAP,          /* (N,C,H,W) -> (N,C) */
     TGS_OP_UPSAMPLE2,    /* bilinear x2, align_corners=False */
+    TGS_OP_UPCAT,        /* x_i (N,C_i,H>>s_i,W>>s_i) each upsampled s_i times, then concatenated:
+                            (N,sum C_i,H,W) */
     /* op_elem.c */
     TGS_OP_ADD,          /* a + b, b broadcast where its dims are 1 */
     TGS_OP_MUL,          /* a * b, b broadcast where its dims are 1 */
@@ -111,6 +113,7 @@ struct tgs_act_params { float alpha; };           /* ELU */
 struct tgs_drop_params { float p; uint64_t seed; }; /* seed: per node, mixed with the step */
 struct tgs_matmul_params { int trans_a, trans_b; };
 struct tgs_pool_params { int32_t k; };
+struct tgs_upcat_params { int8_t steps[TGS_NN_MAX_SRC]; }; /* x2 steps of each input */
 struct tgs_scale_params { float s; };
 struct tgs_permute_params { int32_t axes[TGS_NN_MAX_DIMS]; };
 struct tgs_window_params { int32_t ws, h, w; };   /* window size; image size for merge */
@@ -125,6 +128,7 @@ union tgs_op_params {
     struct tgs_drop_params drop;
     struct tgs_matmul_params mm;
     struct tgs_pool_params pool;
+    struct tgs_upcat_params upcat;
     struct tgs_scale_params scale;
     struct tgs_permute_params perm;
     struct tgs_window_params win;
@@ -287,6 +291,11 @@ struct tgs_tensor *tgs_maxpool2(struct tgs_graph *g, struct tgs_tensor *x);
 struct tgs_tensor *tgs_avgpool(struct tgs_graph *g, struct tgs_tensor *x, int k);
 struct tgs_tensor *tgs_gap(struct tgs_graph *g, struct tgs_tensor *x);
 struct tgs_tensor *tgs_upsample2(struct tgs_graph *g, struct tgs_tensor *x);
+/* Concatenation along channels of xs[0..k-1], each first upsampled
+ * steps[i] times by tgs_upsample2's bilinear x2 (the same bytes as those
+ * nodes and tgs_concat), without the intermediate tensors: a U-Net
+ * decoder's concat(upsample2(x), skip), a hypercolumn. k <= TGS_NN_MAX_SRC. */
+struct tgs_tensor *tgs_upcat(struct tgs_graph *g, int k, struct tgs_tensor *const *xs, const int *steps);
 struct tgs_tensor *tgs_add(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b);
 struct tgs_tensor *tgs_mul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b);
 struct tgs_tensor *tgs_scale(struct tgs_graph *g, struct tgs_tensor *a, float s);

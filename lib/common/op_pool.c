@@ -1,5 +1,6 @@
-/* op_pool: 2x2 max pooling, k x k average pooling, global average pooling
- * and bilinear x2 upsampling, all on (N,C,H,W) images.
+/* op_pool: 2x2 max pooling, k x k average pooling, global average pooling,
+ * bilinear x2 upsampling, and upcat (inputs upsampled and concatenated, a
+ * U-Net's decoder and hypercolumn), all on (N,C,H,W) images.
  *
  * Every kernel works on one (n, c) plane at a time and the planes are
  * split between threads; each plane's output (or input gradient) is
@@ -361,6 +362,89 @@ const struct tgs_op_impl tgs_cpu_avgpool = {pool_forward_node, pool_backward_nod
 const struct tgs_op_impl tgs_cpu_gap = {pool_forward_node, pool_backward_node, NULL, NULL};
 const struct tgs_op_impl tgs_cpu_upsample2 = {pool_forward_node, pool_backward_node, NULL, upsample2_work_floats};
 
+/* ---- upcat: inputs upsampled, then concatenated along channels ----
+ * Input i's planes go up its chain of steps[i] bilinear x2 steps with the
+ * kernels above, through two scratch planes, and the last step writes
+ * straight into the input's channels of the output: the same bytes as a
+ * chain of upsample2 nodes and a concat, without their tensors and
+ * copies. Backward runs each chain in reverse into zeroed scratch and adds
+ * into the input's gradient, as those nodes would. Inputs go one after the
+ * other, their planes split between threads, so an input given twice is
+ * still written by one thread at a time. */
+
+/* per thread: two planes of at most (H/2)(W/2), and up to 3W row floats */
+static int64_t upcat_thread_floats(int64_t H, int64_t W) { return 2 * (H / 2) * (W / 2) + 3 * W + 16; }
+
+struct upcat_job {
+    const struct tgs_node *n;
+    const struct tgs_exec *x;
+    int src, backward;
+    int64_t coff; /* the input's first channel in out */
+};
+
+static void upcat_run(void *ctx, int tid, int nt)
+{
+    const struct upcat_job *j = ctx;
+    const struct tgs_tensor *xt = j->n->src[j->src], *yt = j->n->out;
+    int s = j->n->p.upcat.steps[j->src];
+    int64_t H = yt->ne[2], W = yt->ne[3], C = xt->ne[1], Ct = yt->ne[1], h0 = H >> s, w0 = W >> s, lo, hi;
+    float *scratch = j->x->work + tid * upcat_thread_floats(H, W);
+    float *buf[2] = {scratch, scratch + (H / 2) * (W / 2)}, *rows = scratch + 2 * (H / 2) * (W / 2);
+    tgs_split((int64_t)xt->ne[0] * C, tid, nt, &lo, &hi);
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t o = ((q / C) * Ct + j->coff + q % C) * H * W; /* the output plane */
+        if (!j->backward) {
+            const float *in = xt->data + q * h0 * w0;
+            if (s == 0) memcpy(yt->data + o, in, (size_t)(H * W) * sizeof(float));
+            for (int t = 0; t < s; t++) { /* step t: (h0 << t) -> (h0 << (t + 1)) */
+                float *dst = t == s - 1 ? yt->data + o : buf[t & 1];
+                struct plane p = {.x = in, .y = dst, .H = h0 << t, .W = w0 << t};
+                upsample2_forward(&p, rows);
+                in = dst;
+            }
+        } else {
+            const float *g = yt->grad + o;
+            float *dx = xt->grad + q * h0 * w0;
+            if (s == 0)
+                for (int64_t i = 0; i < H * W; i++) dx[i] += g[i];
+            for (int t = s - 1; t >= 0; t--) {
+                float *dst = t == 0 ? dx : buf[t & 1];
+                if (t > 0) memset(dst, 0, (size_t)((h0 << t) * (w0 << t)) * sizeof(float));
+                struct plane p = {.dy = g, .dx = dst, .H = h0 << t, .W = w0 << t};
+                upsample2_backward(&p, rows);
+                g = dst;
+            }
+        }
+    }
+}
+
+static int upcat_node_run(struct tgs_node *n, const struct tgs_exec *x, int backward)
+{
+    int64_t coff = 0;
+    for (int i = 0; i < n->nsrc; i++) {
+        const struct tgs_tensor *xt = n->src[i];
+        if (!backward || xt->grad) {
+            struct upcat_job j = {n, x, i, backward, coff};
+            int64_t big = (int64_t)xt->ne[0] * xt->ne[1] * n->out->ne[2] * n->out->ne[3];
+            tgs_cpu_parallel(pool_threads(x, big), upcat_run, &j);
+        }
+        coff += xt->ne[1];
+    }
+    return 0;
+}
+
+static int upcat_forward_node(struct tgs_node *n, const struct tgs_exec *x) { return upcat_node_run(n, x, 0); }
+static int upcat_backward_node(struct tgs_node *n, const struct tgs_exec *x) { return upcat_node_run(n, x, 1); }
+
+static int64_t upcat_work_floats(const struct tgs_node *n)
+{
+    for (int i = 0; i < n->nsrc; i++)
+        if (n->p.upcat.steps[i] > 0) return tgs_cpu_threads() * upcat_thread_floats(n->out->ne[2], n->out->ne[3]);
+    return 0;
+}
+
+const struct tgs_op_impl tgs_cpu_upcat = {upcat_forward_node, upcat_backward_node, NULL, upcat_work_floats};
+
 /* ---- builders ---- */
 
 static struct tgs_tensor *pool_node(struct tgs_graph *g, enum tgs_op op, struct tgs_tensor *x, int k)
@@ -408,4 +492,33 @@ struct tgs_tensor *tgs_gap(struct tgs_graph *g, struct tgs_tensor *x) { return p
 struct tgs_tensor *tgs_upsample2(struct tgs_graph *g, struct tgs_tensor *x)
 {
     return pool_node(g, TGS_OP_UPSAMPLE2, x, 0);
+}
+
+struct tgs_tensor *tgs_upcat(struct tgs_graph *g, int k, struct tgs_tensor *const *xs, const int *steps)
+{
+    if (k < 1 || k > TGS_NN_MAX_SRC) return tgs_graph_fail(g, "upcat: %d inputs, want 1 to %d", k, TGS_NN_MAX_SRC);
+    int32_t ne[4] = {0};
+    int64_t c = 0;
+    for (int i = 0; i < k; i++) {
+        const struct tgs_tensor *x = xs[i];
+        if (!x) return tgs_graph_fail(g, "upcat: input %d missing", i);
+        if (x->ndim != 4) return tgs_graph_fail(g, "upcat: input %d has %d dims, want (N,C,H,W)", i, x->ndim);
+        if (steps[i] < 0 || steps[i] > 16) return tgs_graph_fail(g, "upcat: input %d: %d steps", i, steps[i]);
+        int64_t h = (int64_t)x->ne[2] << steps[i], w = (int64_t)x->ne[3] << steps[i];
+        if (h > INT32_MAX || w > INT32_MAX) return tgs_graph_fail(g, "upcat: input %d: image too large", i);
+        if (i == 0) ne[0] = x->ne[0], ne[2] = (int32_t)h, ne[3] = (int32_t)w;
+        if (x->ne[0] != ne[0] || h != ne[2] || w != ne[3])
+            return tgs_graph_fail(g, "upcat: input %d is (%d,%d,%d,%d) x %d steps, input 0 makes (%d,.,%d,%d)", i,
+                                  (int)x->ne[0], (int)x->ne[1], (int)x->ne[2], (int)x->ne[3], steps[i], (int)ne[0],
+                                  (int)ne[2], (int)ne[3]);
+        c += x->ne[1];
+    }
+    if (c > INT32_MAX) return tgs_graph_fail(g, "upcat: too many channels");
+    ne[1] = (int32_t)c;
+    struct tgs_tensor *src[TGS_NN_MAX_SRC];
+    for (int i = 0; i < k; i++) src[i] = xs[i];
+    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_UPCAT, k, src, 4, ne);
+    if (!n) return NULL;
+    for (int i = 0; i < k; i++) n->p.upcat.steps[i] = (int8_t)steps[i];
+    return n->out;
 }

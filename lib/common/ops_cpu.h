@@ -10,7 +10,8 @@ extern const struct tgs_op_impl tgs_cpu_conv2d, tgs_cpu_convt2x2, tgs_cpu_linear
 extern const struct tgs_op_impl tgs_cpu_batchnorm, tgs_cpu_layernorm;
 extern const struct tgs_op_impl tgs_cpu_relu, tgs_cpu_elu, tgs_cpu_gelu, tgs_cpu_sigmoid, tgs_cpu_softmax;
 extern const struct tgs_op_impl tgs_cpu_dropout, tgs_cpu_dropout2d;
-extern const struct tgs_op_impl tgs_cpu_maxpool2, tgs_cpu_avgpool, tgs_cpu_gap, tgs_cpu_upsample2;
+extern const struct tgs_op_impl tgs_cpu_maxpool2, tgs_cpu_avgpool, tgs_cpu_gap, tgs_cpu_upsample2,
+    tgs_cpu_upcat;
 extern const struct tgs_op_impl tgs_cpu_add, tgs_cpu_mul, tgs_cpu_scale, tgs_cpu_concat;
 extern const struct tgs_op_impl tgs_cpu_reshape, tgs_cpu_permute, tgs_cpu_window_part, tgs_cpu_window_merge,
     tgs_cpu_roll;

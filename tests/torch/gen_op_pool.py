@@ -1,5 +1,5 @@
 """Reference cases for lib/common/op_pool.c (maxpool2, avgpool, gap,
-upsample2), read by tests/unit/test_op_pool.c; the case names and shapes
+upsample2, upcat), read by tests/unit/test_op_pool.c; the case names and shapes
 must match its table.
 
 Regenerate (deterministic: fixed seeds):
@@ -14,6 +14,7 @@ import os
 import sys
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,12 @@ def main():
         run_case("upsample_8x8", up, [rand((2, 2, 8, 8), 12)], seed=12),
         run_case("upsample_5x13", up, [rand((1, 2, 5, 13), 13)], seed=13),
         run_case("upsample_2x1", up, [rand((1, 1, 2, 1), 14)], seed=14),
+        # upcat: inputs upsampled 0, 1, 2 (and 3) times, then concatenated
+        run_case("upcat_0_1_2", lambda a, b, c: torch.cat([a, up(b), up(up(c))], 1),
+                 [rand((2, 2, 12, 8), 15), rand((2, 3, 6, 4), 16), rand((2, 1, 3, 2), 17)], seed=15),
+        run_case("upcat_1_0", lambda a, b: torch.cat([up(a), b], 1),
+                 [rand((1, 4, 5, 7), 18), rand((1, 2, 10, 14), 19)], seed=18),
+        run_case("upcat_3", lambda a: up(up(up(a))), [rand((2, 2, 2, 3), 20)], seed=20),
     ]
     save("tests/data/torch/op_pool.tsr", cases)
 

@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_pool.c: maxpool2, avgpool, gap and upsample2, by
+/* Tests of lib/common/op_pool.c: maxpool2, avgpool, gap, upsample2 and upcat, by
  * central finite differences and against PyTorch
  * (tests/torch/gen_op_pool.py writes tests/data/torch/op_pool.tsr).
  *
@@ -35,9 +35,20 @@ static struct tgs_tensor *build_upsample(struct tgs_graph *g, struct tgs_tensor 
     return tgs_upsample2(g, in[0]);
 }
 
+/* upcat of the case's inputs, ctx: their steps */
+static struct tgs_tensor *build_upcat(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
+{
+    const int *steps = ctx;
+    int k = 0;
+    while (steps[k] >= 0) k++;
+    return tgs_upcat(g, k, in, steps);
+}
+
 static const int K1 = 1, K2 = 2, K3 = 3;
+static const int S012[] = {0, 1, 2, -1}, S10[] = {1, 0, -1}, S3[] = {3, -1};
 
 #define X4(N, C, H, W) 1, {{4, {N, C, H, W}, 1, OPCHECK_UNIFORM, -1, 1, 0}}
+#define U4(N, C, H, W) {4, {N, C, H, W}, 1, OPCHECK_UNIFORM, -1, 1, 0}
 
 static const struct opcheck_case maxpool_cases[] = {
     {"maxpool_7x9", X4(2, 3, 7, 9), build_maxpool, NULL, 0, 0, 0},
@@ -57,6 +68,9 @@ static const struct opcheck_case cases[] = {
     {"upsample_8x8", X4(2, 2, 8, 8), build_upsample, NULL, 0, 0, 0},
     {"upsample_5x13", X4(1, 2, 5, 13), build_upsample, NULL, 0, 0, 0},
     {"upsample_2x1", X4(1, 1, 2, 1), build_upsample, NULL, 0, 0, 0},
+    {"upcat_0_1_2", 3, {U4(2, 2, 12, 8), U4(2, 3, 6, 4), U4(2, 1, 3, 2)}, build_upcat, (void *)S012, 0, 0, 0},
+    {"upcat_1_0", 2, {U4(1, 4, 5, 7), U4(1, 2, 10, 14)}, build_upcat, (void *)S10, 0, 0, 0},
+    {"upcat_3", 1, {U4(2, 2, 2, 3)}, build_upcat, (void *)S3, 0, 0, 0},
 };
 
 #define NCASES(a) (int)(sizeof(a) / sizeof(a[0]))
@@ -203,19 +217,80 @@ static void same_bytes_threads(const char *what, struct tgs_tensor *(*op)(struct
     free(dout);
 }
 
+/* upcat gives the same bytes as the upsample2 and concat nodes it stands
+ * for (out and every input's gradient), on one thread and on two; here a
+ * hypercolumn of four levels, the second of them also given twice. */
+static void upcat_equals_chain(int threads)
+{
+    static const int32_t C[4] = {3, 4, 5, 6}, H = 32, W = 24;
+    const int k = 5, which[5] = {0, 1, 2, 3, 1}, steps[5] = {0, 1, 2, 3, 1};
+    int64_t nin[4], total_in = 0, nout = 2LL * (3 + 4 + 5 + 6 + 4) * H * W;
+    for (int i = 0; i < 4; i++) nin[i] = 2LL * C[i] * (H >> i) * (W >> i), total_in += nin[i];
+    float *res[2] = {0}, *xin = malloc(total_in * sizeof(float)), *dout = malloc(nout * sizeof(float));
+    tgs_rng r;
+    tgs_rng_seed(&r, 11, 0);
+    for (int64_t i = 0; i < total_in; i++) xin[i] = tgs_rng_uniform(&r) - 0.5f;
+    for (int64_t i = 0; i < nout; i++) dout[i] = tgs_rng_uniform(&r) - 0.5f;
+    int ok = 1;
+    for (int v = 0; v < 2; v++) {
+        struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+        struct tgs_graph *g = tgs_graph_new(ps);
+        struct tgs_tensor *x[4], *src[5], *y;
+        for (int i = 0; i < 4; i++) {
+            x[i] = tgs_input(g, "x", 4, (int32_t[]){2, C[i], H >> i, W >> i});
+            tgs_requires_grad(x[i]);
+        }
+        for (int i = 0; i < k; i++) src[i] = x[which[i]];
+        if (v == 0) {
+            y = tgs_upcat(g, k, src, steps);
+        } else {
+            y = NULL;
+            for (int i = 0; i < k; i++) {
+                struct tgs_tensor *u = src[i];
+                for (int s = 0; s < steps[i]; s++) u = tgs_upsample2(g, u);
+                y = y ? tgs_concat(g, y, u) : u;
+            }
+        }
+        ok &= y && y->size == nout && tgs_graph_plan(g, TGS_PLAN_TRAIN) == 0;
+        if (ok) {
+            tgs_graph_exec(g)->threads = threads;
+            res[v] = malloc((nout + total_in) * sizeof(float));
+            float *in = xin, *o = res[v] + nout;
+            for (int i = 0; i < 4; i++) tgs_tensor_set(g, x[i], in), in += nin[i];
+            ok &= tgs_graph_forward(g) == 0 && tgs_graph_backward_from(g, y, dout) == 0;
+            tgs_tensor_get(g, y, res[v]);
+            for (int i = 0; i < 4; i++) tgs_tensor_get_grad(g, x[i], o), o += nin[i];
+        }
+        tgs_graph_free(g);
+        tgs_params_free(ps);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "upcat on %d thread(s): same bytes as upsample2 and concat nodes", threads);
+    CHECK(ok && memcmp(res[0], res[1], (nout + total_in) * sizeof(float)) == 0, name);
+    free(res[0]);
+    free(res[1]);
+    free(xin);
+    free(dout);
+}
+
 /* Each builder refuses bad shapes with a message naming it. */
 static void bad_builds(void)
 {
     struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
-    const char *what[] = {"maxpool2: 3-D x", "maxpool2: 1-row image", "avgpool: window 0", "avgpool: window > image",
-                          "gap: 2-D x",      "upsample2: 3-D x",     "maxpool2: NULL x"};
-    const char *op[] = {"maxpool2", "maxpool2", "avgpool", "avgpool", "gap", "upsample2", "maxpool2"};
+    const char *what[] = {"maxpool2: 3-D x",         "maxpool2: 1-row image",     "avgpool: window 0",
+                          "avgpool: window > image", "gap: 2-D x",                "upsample2: 3-D x",
+                          "maxpool2: NULL x",        "upcat: sizes do not meet", "upcat: batch sizes differ",
+                          "upcat: no inputs",        "upcat: negative steps",    "upcat: 3-D input",
+                          "upcat: NULL input",       "upcat: too many inputs"};
+    const char *op[] = {"maxpool2", "maxpool2", "avgpool", "avgpool", "gap",   "upsample2", "maxpool2",
+                        "upcat",    "upcat",    "upcat",   "upcat",   "upcat", "upcat",     "upcat"};
     for (int k = 0; k < NCASES(what); k++) {
         struct tgs_graph *g = tgs_graph_new(ps);
         struct tgs_tensor *x3 = tgs_input(g, "x3", 3, (int32_t[]){2, 4, 4}),
                           *x1 = tgs_input(g, "x1", 4, (int32_t[]){2, 3, 1, 8}),
                           *x4 = tgs_input(g, "x4", 4, (int32_t[]){2, 3, 4, 5}),
-                          *x2 = tgs_input(g, "x2", 2, (int32_t[]){2, 3});
+                          *x2 = tgs_input(g, "x2", 2, (int32_t[]){2, 3}),
+                          *x5 = tgs_input(g, "x5", 4, (int32_t[]){3, 3, 4, 5});
         struct tgs_tensor *y = NULL;
         switch (k) {
         case 0: y = tgs_maxpool2(g, x3); break;
@@ -225,6 +300,19 @@ static void bad_builds(void)
         case 4: y = tgs_gap(g, x2); break;
         case 5: y = tgs_upsample2(g, x3); break;
         case 6: y = tgs_maxpool2(g, NULL); break;
+        case 7: y = tgs_upcat(g, 2, (struct tgs_tensor *[]){x4, x1}, (int[]){0, 1}); break;
+        case 8: y = tgs_upcat(g, 2, (struct tgs_tensor *[]){x4, x5}, (int[]){0, 0}); break;
+        case 9: y = tgs_upcat(g, 0, (struct tgs_tensor *[]){x4}, (int[]){0}); break;
+        case 10: y = tgs_upcat(g, 1, (struct tgs_tensor *[]){x4}, (int[]){-1}); break;
+        case 11: y = tgs_upcat(g, 1, (struct tgs_tensor *[]){x3}, (int[]){0}); break;
+        case 12: y = tgs_upcat(g, 2, (struct tgs_tensor *[]){x4, NULL}, (int[]){0, 0}); break;
+        case 13: {
+            struct tgs_tensor *many[TGS_NN_MAX_SRC + 1];
+            int st[TGS_NN_MAX_SRC + 1] = {0};
+            for (int i = 0; i <= TGS_NN_MAX_SRC; i++) many[i] = x4;
+            y = tgs_upcat(g, TGS_NN_MAX_SRC + 1, many, st);
+            break;
+        }
         }
         const char *e = tgs_graph_error(g);
         CHECKF(!y && e && strncmp(e, op[k], strlen(op[k])) == 0, what[k], "returned %p, error '%s'", (void *)y,
@@ -260,6 +348,8 @@ int main(void)
     upsample_constant();
     same_bytes_threads("maxpool2", tgs_maxpool2);
     same_bytes_threads("upsample2", tgs_upsample2);
+    upcat_equals_chain(1);
+    upcat_equals_chain(2);
     bad_builds();
     /* the slot past the last sample holds what the read at the end left */
     for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);
