@@ -169,14 +169,6 @@ static void vec_muls_acc(float *restrict o, const float *restrict x, float s, in
 }
 
 /* o += x */
-static void vec_acc(float *restrict o, const float *restrict x, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) o[i + k] += x[i + k];
-    for (; i < n; i++) o[i] += x[i];
-}
-
 /* Sum of p[0..n), or of p[i] * q[i], in a fixed order: eight float lanes
  * over blocks of SUM_BLOCK (vector adds, at most 64 terms a lane), the
  * blocks added in double, so long runs (a bias's gradient sums N*H*W
@@ -251,7 +243,7 @@ static void reduce_split_b(float *db, const float *dout, const float *a, const s
             for (int64_t r = 0; r < nr; r++) {
                 int64_t o = base + bcast_off_bcast(bc, r) + j0;
                 if (a) vec_mul_acc(d, dout + o, a + o, j1 - j0);
-                else vec_acc(d, dout + o, j1 - j0);
+                else tgs_vec_acc(d, dout + o, j1 - j0);
             }
             e += j1 - j0;
         }
@@ -281,7 +273,7 @@ static void reduce_partial(float *part, const float *dout, const float *a, const
         int64_t len = min64(L - j, hi - i), boff = bcast_boff(bc, r);
         if (inner_full) {
             if (a) vec_mul_acc(part + boff + j, dout + i, a + i, len);
-            else vec_acc(part + boff + j, dout + i, len);
+            else tgs_vec_acc(part + boff + j, dout + i, len);
         } else {
             part[boff] += (float)sum_run(dout + i, a ? a + i : NULL, len);
         }
@@ -329,8 +321,8 @@ static void accum_task(void *p, int tid, int nt)
     /* a block at a time, so src is read from memory once for both */
     for (int64_t i = lo; i < hi; i += 4096) {
         int64_t len = min64(4096, hi - i);
-        vec_acc(c->dst + i, c->src + i, len);
-        if (c->dst2) vec_acc(c->dst2 + i, c->src + i, len);
+        tgs_vec_acc(c->dst + i, c->src + i, len);
+        if (c->dst2) tgs_vec_acc(c->dst2 + i, c->src + i, len);
     }
 }
 
@@ -572,7 +564,7 @@ static void concat_back_range(float *d, const float *dout, int64_t cs, int64_t c
 {
     for (int64_t i = lo; i < hi;) {
         int64_t n = i / cs, off = i % cs, len = min64(cs - off, hi - i);
-        vec_acc(d + i, dout + n * row + coff + off, len);
+        tgs_vec_acc(d + i, dout + n * row + coff + off, len);
         i += len;
     }
 }

@@ -405,8 +405,7 @@ static void upcat_run(void *ctx, int tid, int nt)
         } else {
             const float *g = yt->grad + o;
             float *dx = xt->grad + q * h0 * w0;
-            if (s == 0)
-                for (int64_t i = 0; i < H * W; i++) dx[i] += g[i];
+            if (s == 0) tgs_vec_acc(dx, g, H * W);
             for (int t = s - 1; t >= 0; t--) {
                 float *dst = t == 0 ? dx : buf[t & 1];
                 if (t > 0) memset(dst, 0, (size_t)((h0 << t) * (w0 << t)) * sizeof(float));
