@@ -25,41 +25,28 @@ from common import f32, rand, run_case, save  # noqa: E402
 EPS = 1e-5
 
 
-def bn_case(name, xshape, seed, relu, training, momentum=0.1, xlo=-1.0, xhi=1.0, xgrad=True):
+def bn_case(name, xshape, seed, relu, training, momentum=0.1, xlo=-1.0, xhi=1.0, xgrad=True, residual=False):
+    """residual: relu(bn(x) + r) with a sixth input r (with its gradient),
+    bimodal with |r| >= 3 as the C test's fd inputs; relu is then implied."""
     C = xshape[1]
     after = {}
 
-    def fn(x, gamma, beta, rm, rv):
+    def fn(x, gamma, beta, rm, rv, *r):
         rm2, rv2 = rm.clone(), rv.clone()
         y = F.batch_norm(x, rm2, rv2, gamma, beta, training=training, momentum=momentum, eps=EPS)
         after["run_mean"], after["run_var"] = rm2, rv2
+        if r:
+            return F.relu(y + r[0])
         return F.relu(y) if relu else y
 
     inputs = [rand(xshape, seed, xlo, xhi), rand((C,), seed + 1, 0.5, 1.5), rand((C,), seed + 2, -0.5, 0.5),
               rand((C,), seed + 3, -0.5, 0.5), rand((C,), seed + 4, 0.5, 2.0)]
-    s = run_case(name, fn, inputs, grad=[xgrad, True, True, False, False], seed=seed)
-    s["run_mean"] = f32(after["run_mean"])
-    s["run_var"] = f32(after["run_var"])
-    return s
-
-
-def bn_add_relu_case(name, xshape, seed, training, momentum=0.1):
-    """relu(bn(x) + r): the inputs of bn_case and r, bimodal with |r| >= 3
-    (as the C test's fd inputs), a sixth input with its gradient."""
-    C = xshape[1]
-    after = {}
-
-    def fn(x, gamma, beta, rm, rv, r):
-        rm2, rv2 = rm.clone(), rv.clone()
-        y = F.batch_norm(x, rm2, rv2, gamma, beta, training=training, momentum=momentum, eps=EPS)
-        after["run_mean"], after["run_var"] = rm2, rv2
-        return F.relu(y + r)
-
-    r = rand(xshape, seed + 5, -1.0, 1.0)
-    r = (np.sign(r) * (3.0 + np.abs(r))).astype(np.float32)
-    inputs = [rand(xshape, seed, -1.0, 1.0), rand((C,), seed + 1, 0.5, 1.5), rand((C,), seed + 2, -0.5, 0.5),
-              rand((C,), seed + 3, -0.5, 0.5), rand((C,), seed + 4, 0.5, 2.0), r]
-    s = run_case(name, fn, inputs, grad=[True, True, True, False, False, True], seed=seed)
+    grad = [xgrad, True, True, False, False]
+    if residual:
+        r = rand(xshape, seed + 5, -1.0, 1.0)
+        inputs.append((np.sign(r) * (3.0 + np.abs(r))).astype(np.float32))
+        grad.append(True)
+    s = run_case(name, fn, inputs, grad=grad, seed=seed)
     s["run_mean"] = f32(after["run_mean"])
     s["run_var"] = f32(after["run_var"])
     return s
@@ -86,8 +73,8 @@ def main():
         bn_case("bn_eval_4d", (2, 3, 5, 7), 71, relu=False, training=False),
         bn_case("bn_eval_4d_relu", (2, 3, 5, 7), 81, relu=True, training=False),
         bn_case("bn_eval_2d_relu", (6, 5), 91, relu=True, training=False),
-        bn_add_relu_case("bn_train_4d_add_relu", (2, 3, 5, 7), 131, training=True),
-        bn_add_relu_case("bn_eval_4d_add_relu", (2, 3, 5, 7), 141, training=False),
+        bn_case("bn_train_4d_add_relu", (2, 3, 5, 7), 131, relu=True, training=True, residual=True),
+        bn_case("bn_eval_4d_add_relu", (2, 3, 5, 7), 141, relu=True, training=False, residual=True),
         ln_case("ln_2d", (4, 16), 101),
         ln_case("ln_3d", (2, 5, 7), 111),
         ln_case("ln_4d_offset", (2, 3, 2, 9), 121, xlo=30.0, xhi=31.0),

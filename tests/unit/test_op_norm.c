@@ -166,6 +166,63 @@ static void torch_mode(const struct opcheck_refs *rf, const struct opcheck_case 
 
 /* ---- properties ---- */
 
+/* One training step of case c on `threads` threads, inputs and dout drawn
+ * from seed: a malloc'd buffer of the output, the gradient of every input
+ * that has one, and after them the inputs without one as forward left them
+ * (BN's running statistics). NULL on failure; *n gets its length. */
+static float *step_bytes(const struct opcheck_case *c, int threads, uint64_t seed, int64_t *n)
+{
+    struct opcheck_graph og;
+    if (opcheck_graph_make(&og, c, 1) < 0) {
+        opcheck_graph_free(&og);
+        return NULL;
+    }
+    tgs_graph_exec(og.g)->threads = threads;
+    int64_t total = og.out->size, big = og.out->size;
+    for (int i = 0; i < c->nin; i++) {
+        total += og.in[i]->size;
+        if (og.in[i]->size > big) big = og.in[i]->size;
+    }
+    float *res = malloc(total * sizeof(float)), *buf = malloc(big * sizeof(float)), *v = res;
+    tgs_rng r;
+    tgs_rng_seed(&r, seed, 0);
+    for (int i = 0; res && buf && i < c->nin; i++) {
+        opcheck_fill(buf, og.in[i]->size, &c->in[i], &r);
+        tgs_tensor_set(og.g, og.in[i], buf);
+    }
+    int ok = res && buf;
+    if (ok) {
+        opcheck_fill(buf, og.out->size, &c->in[0], &r);
+        ok = tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, buf) == 0;
+    }
+    if (ok) {
+        tgs_tensor_get(og.g, og.out, v);
+        v += og.out->size;
+        for (int i = 0; i < c->nin; i++)
+            if (c->in[i].grad) tgs_tensor_get_grad(og.g, og.in[i], v), v += og.in[i]->size;
+        for (int i = 0; i < c->nin; i++)
+            if (!c->in[i].grad) tgs_tensor_get(og.g, og.in[i], v), v += og.in[i]->size;
+    }
+    free(buf);
+    opcheck_graph_free(&og);
+    if (!ok) {
+        free(res);
+        return NULL;
+    }
+    *n = total;
+    return res;
+}
+
+/* Cases a and b give the same bytes (step_bytes, on the given threads). */
+static void same_bytes(const char *name, const struct opcheck_case *a, int ta, const struct opcheck_case *b, int tb)
+{
+    int64_t na = 0, nb = 0;
+    float *ra = step_bytes(a, ta, 99, &na), *rb = step_bytes(b, tb, 99, &nb);
+    CHECK(ra && rb && na == nb && memcmp(ra, rb, na * sizeof(float)) == 0, name);
+    free(ra);
+    free(rb);
+}
+
 /* Forward and backward give the same bytes on one thread and on two (the
  * per-plane statistics are combined in plane order, layernorm's column
  * sums are split by column). */
@@ -173,39 +230,7 @@ static void same_bytes_threads(const struct opcheck_case *c)
 {
     char name[160];
     snprintf(name, sizeof name, "%s: same bytes on 1 and 2 threads", c->name);
-    float *res[2] = {0};
-    int64_t total = 0;
-    int ok = 1;
-    for (int t = 0; t < 2 && ok; t++) {
-        struct opcheck_graph og;
-        if (opcheck_graph_make(&og, c, 1) < 0) {
-            ok = 0;
-            opcheck_graph_free(&og);
-            break;
-        }
-        tgs_graph_exec(og.g)->threads = t + 1;
-        tgs_rng r;
-        tgs_rng_seed(&r, 99, 0);
-        total = og.out->size;
-        for (int i = 0; i < c->nin; i++) total += og.in[i]->size * (1 + (c->in[i].grad != 0));
-        float *v = res[t] = malloc(total * sizeof(float)), *dout = malloc(og.out->size * sizeof(float));
-        for (int i = 0; i < c->nin; i++) {
-            opcheck_fill(v, og.in[i]->size, &c->in[i], &r);
-            tgs_tensor_set(og.g, og.in[i], v);
-            v += og.in[i]->size;
-        }
-        opcheck_fill(dout, og.out->size, &c->in[0], &r);
-        ok = tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, dout) == 0;
-        tgs_tensor_get(og.g, og.out, v);
-        v += og.out->size;
-        for (int i = 0; i < c->nin; i++)
-            if (c->in[i].grad) tgs_tensor_get_grad(og.g, og.in[i], v), v += og.in[i]->size;
-        free(dout);
-        opcheck_graph_free(&og);
-    }
-    CHECK(ok && memcmp(res[0], res[1], total * sizeof(float)) == 0, name);
-    free(res[0]);
-    free(res[1]);
+    same_bytes(name, c, 1, c, 2);
 }
 
 /* relu=1 gives the same bytes as batchnorm then a separate ReLU node. */
@@ -223,38 +248,7 @@ static void fused_equals_unfused(void)
         {"unfused", BN_IN(X4(3, 4, 6, 5, 1, -1, 1, 0), 4, -0.5f, 0.5f, -0.5f, 0.5f), build_bn_then_relu, NULL, 0, 0,
          0},
     };
-    float *res[2];
-    int64_t n = 360 + 360 + 4 + 4 + 4 + 4;
-    int ok = 1;
-    for (int k = 0; k < 2; k++) {
-        struct opcheck_graph og;
-        float *v = res[k] = calloc(n, sizeof(float));
-        if (opcheck_graph_make(&og, &c[k], 1) < 0) {
-            ok = 0;
-            opcheck_graph_free(&og);
-            continue;
-        }
-        tgs_rng r;
-        tgs_rng_seed(&r, 5, 0);
-        float buf[360];
-        for (int i = 0; i < 5; i++) {
-            opcheck_fill(buf, og.in[i]->size, &c[k].in[i], &r);
-            tgs_tensor_set(og.g, og.in[i], buf);
-        }
-        opcheck_fill(buf, 360, &c[k].in[0], &r);
-        ok &= tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, buf) == 0;
-        tgs_tensor_get(og.g, og.out, v);
-        tgs_tensor_get_grad(og.g, og.in[0], v + 360);
-        tgs_tensor_get_grad(og.g, og.in[1], v + 720);
-        tgs_tensor_get_grad(og.g, og.in[2], v + 724);
-        tgs_tensor_get(og.g, og.in[3], v + 728);
-        tgs_tensor_get(og.g, og.in[4], v + 732);
-        opcheck_graph_free(&og);
-    }
-    CHECK(ok && memcmp(res[0], res[1], n * sizeof(float)) == 0,
-          "batchnorm relu=1: same bytes as batchnorm then relu (out, grads, running stats)");
-    free(res[0]);
-    free(res[1]);
+    same_bytes("batchnorm relu=1: same bytes as batchnorm then relu (out, grads, running stats)", &c[0], 1, &c[1], 1);
 }
 
 /* The residual form gives the same bytes as batchnorm, add and ReLU as
@@ -275,45 +269,11 @@ static void fused_add_relu_equals_unfused(int threads)
     /* r in (-1, 1) here, not bimodal: the mask then cuts through every
      * channel, which fd does not need but this comparison wants */
     for (int k = 0; k < 2; k++) c[k].in[5].lo = -1, c[k].in[5].hi = 1, c[k].in[5].margin = 0;
-    enum { X = 4 * 3 * 24 * 20 };
-    float *res[2];
-    int64_t n = X + X + 3 + 3 + X + 3 + 3;
-    int ok = 1;
-    for (int k = 0; k < 2; k++) {
-        struct opcheck_graph og;
-        float *v = res[k] = calloc(n, sizeof(float)), *buf = malloc(X * sizeof(float));
-        if (!v || !buf || opcheck_graph_make(&og, &c[k], 1) < 0) {
-            ok = 0;
-            free(buf);
-            opcheck_graph_free(&og);
-            continue;
-        }
-        tgs_graph_exec(og.g)->threads = threads;
-        tgs_rng r;
-        tgs_rng_seed(&r, 7, 0);
-        for (int i = 0; i < 6; i++) {
-            opcheck_fill(buf, og.in[i]->size, &c[k].in[i], &r);
-            tgs_tensor_set(og.g, og.in[i], buf);
-        }
-        opcheck_fill(buf, X, &c[k].in[5], &r);
-        ok &= tgs_graph_forward(og.g) == 0 && tgs_graph_backward_from(og.g, og.out, buf) == 0;
-        tgs_tensor_get(og.g, og.out, v);
-        tgs_tensor_get_grad(og.g, og.in[0], v + X);
-        tgs_tensor_get_grad(og.g, og.in[1], v + 2 * X);
-        tgs_tensor_get_grad(og.g, og.in[2], v + 2 * X + 3);
-        tgs_tensor_get_grad(og.g, og.in[5], v + 2 * X + 6);
-        tgs_tensor_get(og.g, og.in[3], v + 3 * X + 6);
-        tgs_tensor_get(og.g, og.in[4], v + 3 * X + 9);
-        free(buf);
-        opcheck_graph_free(&og);
-    }
     char name[128];
     snprintf(name, sizeof name,
              "batchnorm_add_relu on %d thread(s): same bytes as batchnorm, add, relu (out, grads, running stats)",
              threads);
-    CHECK(ok && memcmp(res[0], res[1], n * sizeof(float)) == 0, name);
-    free(res[0]);
-    free(res[1]);
+    same_bytes(name, &c[0], threads, &c[1], threads);
 }
 
 /* Training with one value per channel has no variance: torch refuses, so
