@@ -33,6 +33,14 @@
 # The 0.7764 model scores only 0.794 on its own training tiles
 # (unaugmented): it underfits. And 15 of the 640 validation masks (0.021
 # of the mAP) are bands of whole columns that no single tile explains.
+# Two more 1-channel runs on the new engine (2026-11-22), neither better:
+# hflip as the only augmentation (the published 0.83 from-scratch U-Net
+# used no other) trained no lower a loss and ran 0.01-0.02 behind, so it
+# was stopped at epoch 21: augmentation is not what holds the fit back.
+# AUG_FLAGS="--keep-empty 0.5" with EPOCHS=56 STAGE2=21 (the same number
+# of images) gave 0.7822 (0.7781 at 0.5; best epoch 51) in 90 minutes of
+# epochs: it finds more small salt (37 salt tiles predicted empty, not 53)
+# but gives salt to more empty tiles (19, not 9): the same mAP.
 
 FOLDS   ?= 5
 FOLD    ?= 0
