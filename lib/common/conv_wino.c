@@ -871,10 +871,7 @@ void tgs_wino_dw3x3(int m, float *dw, const float *x, const float *dout, int n, 
     /* S: the threads' sums, in thread order, into thread 0's */
     int64_t sfloats = q->nxi * (int64_t)q->kb * q->sc, soff = q->nxi * ((int64_t)c * q->vs + (int64_t)q->kb * q->ys);
     float *s = work + soff;
-    for (int t = 1; t < cx.ran; t++) {
-        const float *st = work + t * q->per_thread + soff;
-        for (int64_t i = 0; i < sfloats; i++) s[i] += st[i];
-    }
+    for (int t = 1; t < cx.ran; t++) tgs_vec_acc(s, work + t * q->per_thread + soff, sfloats);
     /* dw[k][c] += G^T S[.][k][c] G (3 x 3) */
     int a = q->a;
     for (int kk = 0; kk < k; kk++)

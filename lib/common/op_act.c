@@ -309,7 +309,7 @@ static int drop_apply(struct tgs_node *n, const struct tgs_exec *x, int backward
         const float *in = backward ? n->out->grad : n->src[0]->data;
         float *o = backward ? n->src[0]->grad : n->out->data;
         if (backward)
-            for (int64_t i = 0; i < size; i++) o[i] += in[i];
+            tgs_vec_acc(o, in, size);
         else
             memcpy(o, in, (size_t)size * sizeof *o);
         return 0;

@@ -168,7 +168,6 @@ static void vec_muls_acc(float *restrict o, const float *restrict x, float s, in
     for (; i < n; i++) o[i] += x[i] * s;
 }
 
-/* o += x */
 /* Sum of p[0..n), or of p[i] * q[i], in a fixed order: eight float lanes
  * over blocks of SUM_BLOCK (vector adds, at most 64 terms a lane), the
  * blocks added in double, so long runs (a bias's gradient sums N*H*W

@@ -24,18 +24,13 @@ static int threads_for(int64_t n, int max)
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* dst[0..n) = src, or += src (in blocks of 8 with a scalar tail: GCC's
- * -O2 vectorizes only loops that need no scalar remainder) */
+/* dst[0..n) = src, or += src */
 static void move_run(float *restrict dst, const float *restrict src, int64_t n, int acc)
 {
-    if (!acc) {
+    if (acc)
+        tgs_vec_acc(dst, src, n);
+    else
         memcpy(dst, src, (size_t)n * sizeof *dst);
-        return;
-    }
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) dst[i + k] += src[i + k];
-    for (; i < n; i++) dst[i] += src[i];
 }
 
 /* ---- reshape ---- */
