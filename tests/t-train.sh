@@ -246,6 +246,10 @@ refuses "--resume with another --lr" "--lr 0.02: the run in .* has --lr '0.01'" 
 check_sh "--resume with the same options repeated is fine" \
 	"'$TR' -q -o '$T/r4' --val '$T/mini.tsr' --model '$TINY' --batch 5 --lr 0.01 --resume '$T/r4/last.ckpt' '$T/mini.tsr'"
 refuses "a fresh run into a run's directory" "already holds a run .*--resume" train a --epochs 1 "$T/mini.tsr"
+check_sh "-o: a run directory whose parents are missing is made with them" \
+	"'$TR' -q -o '$T/new/runs/f0/' --model '$TINY' --batch 5 --threads 2 --epochs 1 '$T/mini.tsr' && [ -f '$T/new/runs/f0/last.ckpt' ]"
+: >"$T/plainfile"
+refuses "-o: a parent that is a file" "plainfile" "$TR" -q -o "$T/plainfile/run" --model "$TINY" "$T/mini.tsr"
 refuses "no -o" "no -o DIR" "$TR" "$T/mini.tsr"
 refuses "a bad --loss" "--loss: loss 'bce=1,mse=2': unknown loss 'mse'" "$TR" -o "$T/u" --loss bce=1,mse=2
 refuses "--loss2 without --stage2-epoch" "--loss2 needs --stage2-epoch" "$TR" -o "$T/u" --loss2 lovasz=1 "$T/mini.tsr"

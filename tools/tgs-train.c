@@ -861,9 +861,24 @@ static void load_val(run *r, const char *path) {
 
 /* ---- main ---- */
 
+/* mkdir -p: a run directory such as work/runs/f0 on a fresh checkout has
+ * missing parents too. */
 static void make_dir(const char *dir) {
     struct stat sb;
+    char parent[4096];
     if (mkdir(dir, 0777) == 0) return;
+    if (errno == ENOENT) {
+        size_t n = strlen(dir);
+        if (n >= sizeof parent) die("%s: path too long", dir);
+        memcpy(parent, dir, n + 1);
+        while (n > 1 && parent[n - 1] == '/') parent[--n] = 0; /* "a/b/" -> "a/b" */
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+            *slash = 0;
+            make_dir(parent);
+            if (mkdir(dir, 0777) == 0) return;
+        }
+    }
     if (errno != EEXIST) die("%s:", dir);
     if (stat(dir, &sb) != 0) die("%s:", dir);
     if (!S_ISDIR(sb.st_mode)) die("%s: not a directory", dir);
