@@ -165,6 +165,33 @@ refuses "stream: a resume whose stream starts later" "the stream starts at epoch
 refuses "stream: a fresh run on a stream that starts later" "the stream starts at epoch 2, the run is at epoch 0" \
 	bash -c "'$A' -q --size 104 --first-epoch 2 '$T/mini.tsr' | '$TR' -q -o '$T/q7' --model '$TINY'"
 
+# ---- --ema: a moving average validated and saved, the training untouched ----
+train m4 --epochs 4 --ema 0.9 "$T/mini.tsr" && train n4 --epochs 2 --ema 0.9 "$T/mini.tsr" &&
+	"$TR" -q -o "$T/n4" --val "$T/mini.tsr" --resume "$T/n4/last.ckpt" --epochs 4 "$T/mini.tsr" 2>"$T/err"
+check "--ema: 2 epochs + --resume 2 = 4 straight, byte for byte (last.ckpt)" cmp "$T/m4/last.ckpt" "$T/n4/last.ckpt"
+log_cols "$T/m4/log.csv" val_loss >"$T/m4.val"
+log_cols "$T/s4/log.csv" val_loss >"$T/s4.val"
+check_sh "--ema: the same training losses as without it, other val losses (the average is validated)" \
+	"cmp <(cut -d, -f1-13 '$T/m4/log.csv') <(cut -d, -f1-13 '$T/s4/log.csv') && ! cmp -s '$T/m4.val' '$T/s4.val'"
+if have_numpy; then
+	check_sh "--ema: the model's names hold the average, train.live.<name> the trained weights (s4's, bit for bit)" \
+		"'$PYTHON' - '$T/m4/last.ckpt' '$T/s4/last.ckpt' <<'PY'
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: np.frombuffer(b, '<f4', (v['data_offsets'][1] - v['data_offsets'][0]) // 4, 8 + n + v['data_offsets'][0])
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
+m, s = load(sys.argv[1]), load(sys.argv[2])
+w = 'stem.conv.weight'
+assert np.array_equal(m['train.live.' + w], s[w]) and not np.array_equal(m[w], s[w])
+assert all(np.array_equal(m['train.live.' + k], s[k]) for k in s if not k.startswith(('optim.', 'train.')))
+PY"
+fi
+check_sh "--ema: tgs-mcdrop runs the average" "'$B/tgs-mcdrop' -q -m '$T/m4/best.ckpt' --threads 2 '$T/mini.tsr' | '$B/tgs-eval' -q | grep -q '^mAP'"
+refuses "--ema: a resume with another decay" "--ema 0.5: the run in .* has --ema '0.9'" "$TR" -q -o "$T/n4" --resume "$T/n4/last.ckpt" --ema 0.5 "$T/mini.tsr"
+refuses "--ema: a decay of 1" "--ema" "$TR" -q -o "$T/u" --ema 1 "$T/mini.tsr"
+
 # ---- SIGINT in the middle of an epoch ----
 train x30 --epochs 30 "$T/mini.tsr"
 "$TR" -q -o "$T/sig" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 --epochs 30 "$T/mini.tsr" 2>"$T/sigerr" &

@@ -42,7 +42,7 @@ static const char usage[] =
     "                 [--loss SPEC] [--loss2 SPEC --stage2-epoch E]\n"
     "                 [--optim adam|adamw|sgd] [--lr LR] [--wd WD] [--momentum M]\n"
     "                 [--nesterov] [--sched SPEC] [--sched-unit epoch|step] [--clip NORM]\n"
-    "                 [--batch N] [--epochs N] [--patience N] [--seed N]\n"
+    "                 [--batch N] [--epochs N] [--patience N] [--seed N] [--ema DECAY]\n"
     "                 [--init CKPT | --resume CKPT] [--threads N] [-q] [TRAIN]\n"
     "Train a model on the samples of TRAIN (or stdin): raw tiles from tgs-stack25d,\n"
     "or tgs-augment's padded inputs. Writes DIR/last.ckpt, DIR/best.ckpt (best val\n"
@@ -73,6 +73,8 @@ static const char usage[] =
     "                    noam:W:D, each with ,warmup=N and ,lr=LR\n"
     "  --sched-unit U    the schedule counts epochs (default) or steps\n"
     "  --clip NORM       clip the gradients' global L2 norm (default 0: off)\n"
+    "  --ema DECAY       validate and save a moving average of the weights,\n"
+    "                    updated each step with this decay, e.g. 0.999 (0: off)\n"
     "run:\n"
     "  --batch N         samples per step (default 16)\n"
     "  --epochs N        stop after N epochs (default: as many as the stream's\n"
@@ -94,7 +96,7 @@ static const char usage[] =
  * "options" JSON lists them. A resumed run takes them from there. */
 enum {
     K_MODEL, K_SIZE, K_NORM, K_LOSS, K_LOSS2, K_STAGE2, K_OPTIM, K_LR, K_WD, K_MOMENTUM, K_NESTEROV, K_SCHED,
-    K_SCHED_UNIT, K_CLIP, K_BATCH, K_EPOCHS, K_PATIENCE, K_SEED, K_INIT, NKEYS
+    K_SCHED_UNIT, K_CLIP, K_BATCH, K_EPOCHS, K_PATIENCE, K_SEED, K_INIT, K_EMA, NKEYS
 };
 static const struct {
     const char *key, *opt;
@@ -110,7 +112,7 @@ static const struct {
     [K_SCHED_UNIT] = {"sched_unit", "--sched-unit", 1, 0}, [K_CLIP] = {"clip", "--clip", 0, 0},
     [K_BATCH] = {"batch", "--batch", 0, 0},         [K_EPOCHS] = {"epochs", "--epochs", 0, 1},
     [K_PATIENCE] = {"patience", "--patience", 0, 1}, [K_SEED] = {"seed", "--seed", 0, 0},
-    [K_INIT] = {"init", "--init", 1, 0},
+    [K_INIT] = {"init", "--init", 1, 0},             [K_EMA] = {"ema", "--ema", 0, 0},
 };
 
 typedef struct {
@@ -129,6 +131,7 @@ typedef struct {
     long batch, epochs, patience;
     uint64_t seed;
     char init[1024];
+    float ema; /* decay of the weight average, 0: none */
     int set[NKEYS]; /* given on the command line (1) or taken from the checkpoint (2) */
     /* how to run it, not stored */
     const char *output, *val, *resume, *input;
@@ -195,6 +198,9 @@ static void set_opt(options *o, int k, const char *v) {
     case K_PATIENCE: o->patience = tgs_parse_long(v, opt, 0, 1000000); break;
     case K_SEED: o->seed = tgs_parse_seed(v); break;
     case K_INIT: copy_str(o->init, sizeof o->init, v, opt); break;
+    case K_EMA:
+        o->ema = (float)tgs_parse_double(v, opt, 0, 0.999999);
+        break;
     }
 }
 
@@ -227,6 +233,7 @@ static void fmt_opt(const options *o, int k, char *b, size_t n) {
     case K_PATIENCE: snprintf(b, n, "%ld", o->patience); break;
     case K_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
     case K_INIT: snprintf(b, n, "%s", o->init); break;
+    case K_EMA: tgs_fmt_float(b, n, o->ema); break;
     }
 }
 
@@ -279,6 +286,7 @@ static options parse_args(int argc, char **argv) {
         {"patience", required_argument, 0, OPT_KEY + K_PATIENCE},
         {"seed", required_argument, 0, OPT_KEY + K_SEED},
         {"init", required_argument, 0, OPT_KEY + K_INIT},
+        {"ema", required_argument, 0, OPT_KEY + K_EMA},
         {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
@@ -350,6 +358,7 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
         const char *stored = NULL;
         for (int i = 0; i < n; i++)
             if (strcmp(kv[i].key, keys[k].key) == 0) stored = kv[i].value;
+        if (!stored && k == K_EMA) stored = "0"; /* checkpoints from before --ema */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, keys[k].key);
         if (o->set[k] && !keys[k].may_change) {
             char mine[1024];
@@ -572,6 +581,7 @@ typedef struct {
     int c, s;              /* the training inputs' channels and side */
     struct tgs_params *ps;
     tgs_optim_state opt;
+    tgs_ema ema;           /* with --ema: the average, which is validated and saved */
     struct tgs_sched sched;
     train_state st;
     tgs_prep prep;
@@ -689,7 +699,13 @@ static void save_ckpt(run *r, const char *path, double metric) {
     bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
     fmt_opt(r->o, K_NORM, b, sizeof b);
     bad = bad || tgs_ckpt_meta_set(&c, "norm", b) < 0 || tgs_ckpt_meta_set(&c, "options", opts) < 0;
-    if (bad || tgs_ckpt_put_params(&c, r->ps) < 0 || tgs_optim_state_put(&r->opt, &c) < 0) die("%s", tgs_errmsg());
+    /* with --ema the model's own names hold the average (what tgs-mcdrop
+     * and --init read), and the weights being trained go beside it */
+    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
+    if (!bad) bad = tgs_ckpt_put_params(&c, r->ps) < 0;
+    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
+    if (bad || tgs_optim_state_put(&r->opt, &c) < 0 || (r->o->ema > 0 && tgs_ema_put_live(&r->ema, &c) < 0))
+        die("%s", tgs_errmsg());
     put_scalar_i64(&c, "train.step", r->st.step);
     put_scalar_i64(&c, "train.epoch", r->st.epoch);
     put_scalar_i64(&c, "train.pos", r->st.pos);
@@ -724,6 +740,9 @@ static void load_state(run *r, const tgs_ckpt *c, const char *path) {
     const char *arch = tgs_ckpt_meta_get(c, "arch");
     if (!arch || strcmp(arch, r->spec) != 0) die("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", r->spec);
     if (tgs_ckpt_get_params(c, r->ps, 1, NULL) < 0 || tgs_optim_state_get(&r->opt, c) < 0) die("%s: %s", path, tgs_errmsg());
+    if (r->o->ema > 0) { /* what was loaded is the average; the trained weights are beside it */
+        if (tgs_ema_init(&r->ema, r->ps, r->o->ema) < 0 || tgs_ema_get_live(&r->ema, c) < 0) die("%s: %s", path, tgs_errmsg());
+    }
 }
 
 /* ---- the log ---- */
@@ -981,6 +1000,7 @@ int main(int argc, char **argv) {
         tgs_ckpt_free(&ic);
     }
     tgs_ckpt_free(&rck);
+    if (o.ema > 0 && !o.resume && tgs_ema_init(&r.ema, r.ps, o.ema) < 0) die("%s", tgs_errmsg());
     log_start(r.log_path, r.st.epoch, o.resume != NULL);
 
     size_t plane = (size_t)r.s * (size_t)r.s, vplane = (size_t)r.val_s * (size_t)r.val_s;
@@ -1050,6 +1070,7 @@ int main(int argc, char **argv) {
             lr = current_lr(&r, e, r.st.step);
             tgs_optim_state_step(&r.opt, (float)lr, r.st.step + 1);
             r.st.step++;
+            if (o.ema > 0) tgs_ema_update(&r.ema, r.st.step);
             r.st.pos += n;
             images += n;
             for (int k = 0; k <= NP; k++)
@@ -1063,7 +1084,11 @@ int main(int argc, char **argv) {
         if (src.streaming) src.last_count = r.st.pos;
 
         val_result vr = {NAN, NAN, NAN, NAN, NAN};
-        if (o.val) vr = validate(&r, &metric, o.quiet);
+        if (o.val) {
+            if (o.ema > 0) tgs_ema_swap(&r.ema);
+            vr = validate(&r, &metric, o.quiet);
+            if (o.ema > 0) tgs_ema_swap(&r.ema);
+        }
         r.st.epoch++;
         int best = 0;
         if (o.val) {
@@ -1127,6 +1152,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < MAX_NETS; i++) tgs_net_free(&r.nets[i]);
     tgs_optim_state_free(&r.opt);
+    if (o.ema > 0) tgs_ema_free(&r.ema);
     tgs_params_free(r.ps);
     tgs_prep_free(&r.prep);
     source_close(&src);

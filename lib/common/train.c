@@ -382,6 +382,79 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
     return 0;
 }
 
+/* ---- weight averaging ---- */
+
+int tgs_ema_init(tgs_ema *e, struct tgs_params *ps, float decay) {
+    memset(e, 0, sizeof *e);
+    if (!(decay > 0 && decay < 1)) return tgs_err("EMA decay %g is not in (0, 1)", (double)decay);
+    e->ps = ps, e->decay = decay, e->count = tgs_params_count(ps);
+    e->avg = calloc((size_t)(e->count ? e->count : 1), sizeof *e->avg);
+    if (!e->avg) return tgs_err("out of memory");
+    for (int i = 0; i < e->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(ps, i);
+        if (!(e->avg[i] = malloc((size_t)t->size * sizeof(float)))) {
+            tgs_ema_free(e);
+            return tgs_err("out of memory for the weight average");
+        }
+        memcpy(e->avg[i], t->data, (size_t)t->size * sizeof(float));
+    }
+    return 0;
+}
+
+void tgs_ema_free(tgs_ema *e) {
+    for (int i = 0; e->avg && i < e->count; i++) free(e->avg[i]);
+    free(e->avg);
+    memset(e, 0, sizeof *e);
+}
+
+void tgs_ema_update(tgs_ema *e, int64_t step) {
+    double ramp = (1.0 + (double)step) / (10.0 + (double)step);
+    float d = (float)(ramp < e->decay ? ramp : e->decay), w = 1.0f - d;
+    for (int i = 0; i < e->count; i++) {
+        const struct tgs_tensor *t = tgs_params_at(e->ps, i);
+        float *a = e->avg[i];
+        const float *x = t->data;
+        for (int64_t k = 0; k < t->size; k++) a[k] = d * a[k] + w * x[k];
+    }
+}
+
+void tgs_ema_swap(tgs_ema *e) {
+    for (int i = 0; i < e->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(e->ps, i);
+        float *a = e->avg[i], *x = t->data;
+        for (int64_t k = 0; k < t->size; k++) {
+            float v = a[k];
+            a[k] = x[k], x[k] = v;
+        }
+    }
+}
+
+int tgs_ema_put_live(const tgs_ema *e, tgs_ckpt *c) {
+    for (int i = 0; i < e->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(e->ps, i);
+        int64_t shape[TGS_NN_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
+        char name[TGS_CKPT_MAX_NAME + 1];
+        snprintf(name, sizeof name, "train.live.%s", t->name);
+        if (tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, t->data) < 0) return -1;
+    }
+    return 0;
+}
+
+int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c) {
+    for (int i = 0; i < e->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(e->ps, i);
+        char name[TGS_CKPT_MAX_NAME + 1];
+        snprintf(name, sizeof name, "train.live.%s", t->name);
+        const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
+        int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
+        if (!same) return tgs_err("%s tensor '%s' (a checkpoint of a run without --ema?)", ct ? "misshapen" : "has no", name);
+        memcpy(t->data, ct->data, (size_t)t->size * sizeof(float));
+    }
+    return 0;
+}
+
 /* ---- a trained model ---- */
 
 int tgs_model_info_get(const tgs_ckpt *c, tgs_model_info *info) {

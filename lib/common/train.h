@@ -132,6 +132,34 @@ double tgs_optim_state_clip(tgs_optim_state *st, double max_norm);
 int tgs_optim_state_put(const tgs_optim_state *st, tgs_ckpt *c);
 int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c);
 
+/* ---- weight averaging ---- */
+
+/* An exponential moving average of every parameter and buffer (BN running
+ * statistics too) of ps, taken after each optimizer update t (1-based):
+ *     avg = d * avg + (1 - d) * w,   d = min(decay, (1 + t) / (10 + t))
+ * The ramp keeps the first updates from averaging in the random start
+ * (TensorFlow's ExponentialMovingAverage with num_updates). The average of
+ * the last few hundred updates is a smoother model than the last weights:
+ * tgs-train validates and deploys it, and trains the weights beside it.
+ * Host memory and host loops, like the optimizer state. */
+typedef struct {
+    struct tgs_params *ps;
+    float decay;
+    int count;
+    float **avg; /* per tensor of ps, its size */
+} tgs_ema;
+
+/* The average starts as the weights ps holds now. */
+int tgs_ema_init(tgs_ema *e, struct tgs_params *ps, float decay);
+void tgs_ema_free(tgs_ema *e);
+void tgs_ema_update(tgs_ema *e, int64_t step);
+/* Exchange ps's tensors with the average; a second call undoes it. */
+void tgs_ema_swap(tgs_ema *e);
+/* Into / out of a checkpoint: the weights being trained (not the average)
+ * as "train.live.<name>"; get refuses a missing or misshapen one. */
+int tgs_ema_put_live(const tgs_ema *e, tgs_ckpt *c);
+int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c);
+
 /* ---- a trained model from its checkpoint ---- */
 
 typedef struct {

@@ -374,8 +374,74 @@ static void test_model_state(void) {
     tgs_params_free(a), tgs_params_free(b), tgs_params_free(other);
 }
 
+/* The weight average: the update against the formula in double, the swap
+ * and its undo, and the trained weights through a checkpoint beside it. */
+static void test_ema(void) {
+    struct tgs_model_opts mo;
+    tgs_model_parse(&mo, TINY);
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu()), *back = tgs_params_new(tgs_backend_cpu());
+    tgs_model_params(ps, &mo, 1), tgs_model_params(back, &mo, 5);
+    tgs_ema e, f;
+    CHECK(tgs_ema_init(&e, ps, 1.0f) < 0 && strstr(tgs_errmsg(), "not in (0, 1)"), "ema: a decay of 1 refused");
+    CHECKF(tgs_ema_init(&e, ps, 0.9f) == 0, "ema: init", "%s", tgs_errmsg());
+    int n = tgs_params_count(ps);
+    double **want = calloc((size_t)n, sizeof *want);
+    for (int i = 0; i < n; i++) {
+        struct tgs_tensor *t = tgs_params_at(ps, i);
+        want[i] = malloc((size_t)t->size * sizeof **want);
+        for (int64_t k = 0; k < t->size; k++) want[i][k] = t->data[k];
+    }
+    /* three updates, each after the weights moved; the decay ramps up from
+     * 2/11 (t = 1) and is capped at 0.9 from t = 80 */
+    double worst = 0;
+    const int64_t steps[] = {1, 2, 500};
+    for (int u = 0; u < 3; u++) {
+        double d = fmin(0.9, (1.0 + (double)steps[u]) / (10.0 + (double)steps[u]));
+        for (int i = 0; i < n; i++) {
+            struct tgs_tensor *t = tgs_params_at(ps, i);
+            for (int64_t k = 0; k < t->size; k++) {
+                t->data[k] = t->data[k] * 0.5f + (float)(u + 1) * 0.25f;
+                want[i][k] = d * want[i][k] + (1 - d) * t->data[k];
+            }
+        }
+        tgs_ema_update(&e, steps[u]);
+    }
+    for (int i = 0; i < n; i++)
+        for (int64_t k = 0; k < tgs_params_at(ps, i)->size; k++)
+            worst = fmax(worst, fabs(e.avg[i][k] - want[i][k]) / (fabs(want[i][k]) + 1e-3));
+    CHECKF(worst < 1e-6, "ema: three updates agree with the formula in double", "worst relative error %g", worst);
+    struct tgs_tensor *t0 = tgs_params_at(ps, 0);
+    float live0 = t0->data[0], avg0 = e.avg[0][0];
+    tgs_ema_swap(&e);
+    CHECK(t0->data[0] == avg0 && e.avg[0][0] == live0, "ema: swap puts the average in the model");
+    tgs_ema_swap(&e);
+    CHECK(t0->data[0] == live0 && e.avg[0][0] == avg0, "ema: a second swap undoes it");
+    tgs_ckpt c;
+    tgs_ckpt_init(&c);
+    CHECKF(tgs_ema_put_live(&e, &c) == 0 && tgs_ckpt_find(&c, "train.live.stem.conv.weight") &&
+               tgs_ckpt_find(&c, "train.live.stem.bn.running_var"),
+           "ema: the trained weights and buffers as train.live.<name>", "%s", tgs_errmsg());
+    tgs_ema_init(&f, back, 0.9f);
+    CHECKF(tgs_ema_get_live(&f, &c) == 0, "ema: get them back", "%s", tgs_errmsg());
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        struct tgs_tensor *a = tgs_params_at(ps, i), *b = tgs_params_find(back, a->name);
+        same &= b && memcmp(a->data, b->data, (size_t)a->size * 4) == 0;
+    }
+    CHECK(same, "ema: the trained weights bit for bit");
+    tgs_ckpt d;
+    tgs_ckpt_init(&d);
+    CHECK(tgs_ema_get_live(&f, &d) < 0 && strstr(tgs_errmsg(), "has no tensor 'train.live."), "ema: a checkpoint without them refused");
+    for (int i = 0; i < n; i++) free(want[i]);
+    free(want);
+    tgs_ckpt_free(&c), tgs_ckpt_free(&d);
+    tgs_ema_free(&e), tgs_ema_free(&f);
+    tgs_params_free(ps), tgs_params_free(back);
+}
+
 int main(void) {
     tgs_cpu_set_threads(1);
+    test_ema();
     test_round_trip();
     test_damage();
     test_json();
