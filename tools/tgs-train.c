@@ -740,9 +740,6 @@ static void load_state(run *r, const tgs_ckpt *c, const char *path) {
     const char *arch = tgs_ckpt_meta_get(c, "arch");
     if (!arch || strcmp(arch, r->spec) != 0) die("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", r->spec);
     if (tgs_ckpt_get_params(c, r->ps, 1, NULL) < 0 || tgs_optim_state_get(&r->opt, c) < 0) die("%s: %s", path, tgs_errmsg());
-    if (r->o->ema > 0) { /* what was loaded is the average; the trained weights are beside it */
-        if (tgs_ema_init(&r->ema, r->ps, r->o->ema) < 0 || tgs_ema_get_live(&r->ema, c) < 0) die("%s: %s", path, tgs_errmsg());
-    }
 }
 
 /* ---- the log ---- */
@@ -999,8 +996,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, "init: %d of the model's %d tensors loaded from %s\n", matched, tgs_params_count(r.ps), o.init);
         tgs_ckpt_free(&ic);
     }
+    /* the average starts as the weights loaded; on --resume those are the
+     * checkpoint's average, and the trained weights are beside it */
+    if (o.ema > 0 && (tgs_ema_init(&r.ema, r.ps, o.ema) < 0 || (o.resume && tgs_ema_get_live(&r.ema, &rck) < 0)))
+        die("%s%s%s", o.resume ? o.resume : "", o.resume ? ": " : "", tgs_errmsg());
     tgs_ckpt_free(&rck);
-    if (o.ema > 0 && !o.resume && tgs_ema_init(&r.ema, r.ps, o.ema) < 0) die("%s", tgs_errmsg());
     log_start(r.log_path, r.st.epoch, o.resume != NULL);
 
     size_t plane = (size_t)r.s * (size_t)r.s, vplane = (size_t)r.val_s * (size_t)r.val_s;

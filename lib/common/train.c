@@ -344,18 +344,33 @@ static int state_parts(const struct tgs_optim_opts *o, const char *names[2]) {
     return 2;
 }
 
+/* Add data, F32 of t's shape, to c as name. */
+static int put_like(tgs_ckpt *c, const char *name, const struct tgs_tensor *t, const float *data) {
+    int64_t shape[TGS_NN_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
+    return tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, data);
+}
+
+/* The tensor of c called name if it is F32 of t's shape; else NULL and
+ * *found says whether it was there at all. */
+static const tgs_ckpt_tensor *find_like(const tgs_ckpt *c, const char *name, const struct tgs_tensor *t, int *found) {
+    const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
+    int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
+    *found = ct != NULL;
+    return same ? ct : NULL;
+}
+
 int tgs_optim_state_put(const tgs_optim_state *st, tgs_ckpt *c) {
     const char *parts[2];
     int np = state_parts(&st->o, parts);
     for (int i = 0; i < st->count; i++) {
         struct tgs_tensor *t = tgs_params_at(st->ps, i);
         if (!st->state[i]) continue;
-        int64_t shape[TGS_NN_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
         for (int k = 0; k < np; k++) {
             char name[TGS_CKPT_MAX_NAME + 1];
             snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
-            if (tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, st->state[i] + (size_t)k * (size_t)t->size) < 0) return -1;
+            if (put_like(c, name, t, st->state[i] + (size_t)k * (size_t)t->size) < 0) return -1;
         }
     }
     return 0;
@@ -370,12 +385,11 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
         for (int k = 0; k < np; k++) {
             char name[TGS_CKPT_MAX_NAME + 1];
             snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
-            const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
-            int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
-            for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
-            if (!same)
+            int found;
+            const tgs_ckpt_tensor *ct = find_like(c, name, t, &found);
+            if (!ct)
                 return tgs_err("%s optimizer state '%s' (a checkpoint of a run with another --optim?)",
-                               ct ? "misshapen" : "has no", name);
+                               found ? "misshapen" : "has no", name);
             memcpy(st->state[i] + (size_t)k * (size_t)t->size, ct->data, (size_t)t->size * sizeof(float));
         }
     }
@@ -432,11 +446,9 @@ void tgs_ema_swap(tgs_ema *e) {
 int tgs_ema_put_live(const tgs_ema *e, tgs_ckpt *c) {
     for (int i = 0; i < e->count; i++) {
         struct tgs_tensor *t = tgs_params_at(e->ps, i);
-        int64_t shape[TGS_NN_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
         char name[TGS_CKPT_MAX_NAME + 1];
         snprintf(name, sizeof name, "train.live.%s", t->name);
-        if (tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, t->data) < 0) return -1;
+        if (put_like(c, name, t, t->data) < 0) return -1;
     }
     return 0;
 }
@@ -446,10 +458,9 @@ int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c) {
         struct tgs_tensor *t = tgs_params_at(e->ps, i);
         char name[TGS_CKPT_MAX_NAME + 1];
         snprintf(name, sizeof name, "train.live.%s", t->name);
-        const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
-        int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
-        if (!same) return tgs_err("%s tensor '%s' (a checkpoint of a run without --ema?)", ct ? "misshapen" : "has no", name);
+        int found;
+        const tgs_ckpt_tensor *ct = find_like(c, name, t, &found);
+        if (!ct) return tgs_err("%s tensor '%s' (a checkpoint of a run without --ema?)", found ? "misshapen" : "has no", name);
         memcpy(t->data, ct->data, (size_t)t->size * sizeof(float));
     }
     return 0;
