@@ -221,6 +221,14 @@ static inline int opcheck_refs_load(struct opcheck_refs *rf, const char *rel)
     }
 }
 
+static inline void opcheck_refs_free(struct opcheck_refs *rf)
+{
+    for (int i = 0; i < rf->n; i++) tgs_sample_free(&rf->s[i]);
+    free(rf->s);
+    rf->s = NULL;
+    rf->n = 0;
+}
+
 static inline const tgs_sample *opcheck_refs_find(const struct opcheck_refs *rf, const char *name)
 {
     for (int i = 0; i < rf->n; i++) {

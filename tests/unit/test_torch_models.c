@@ -1,13 +1,16 @@
-/* A whole unet-ref training step against PyTorch (tests/torch/gen_unetref.py):
- * the outputs and loss, every parameter's gradient, and every parameter
- * and running statistic after 3 Adam steps. Widths 4,8,12,16,24, batch 2,
- * 1x32x32: the benchmark model's structure at a size a reference file can
- * hold. The torch side is float64, ours float32, so tolerances are those
+/* Whole training steps against PyTorch: unet-ref (tests/torch/gen_unetref.py)
+ * and resunet (tests/torch/gen_resunet.py), each at a size a reference file
+ * can hold, batch 2, 1x32x32: the outputs and loss, every parameter's
+ * gradient, and every parameter and running statistic after 3 Adam steps.
+ * The ops are each checked against torch on their own; this checks that
+ * model.c wires them as the torch models do (skips, upsampling order, the
+ * hypercolumn's stacking, scSE, the shortcuts, the presence head).
+ * The torch side is float64, ours float32, so tolerances are those
  * of float32 arithmetic through ~20 layers: outputs and loss 1e-4
  * relative, gradients 1e-3 relative to the tensor's largest value, and
  * parameters after 3 steps 2e-5 absolute (Adam moves each by ~1e-3 a step).
- * The reference starts BN's gamma and beta away from 1 and 0, so a mistake
- * in how they enter shows. It also keeps this test away from a float32
+ * The references start BN's gamma and beta away from 1 and 0, so a mistake
+ * in how they enter shows. That also keeps unet-ref away from a float32
  * kink: from torch's default BN start, one ReLU input of 4,096 in dec.2
  * lands within 3e-5 of zero at step 2, float32 and float64 take opposite
  * sides, and Adam's normalised steps spread that one difference over a
@@ -50,16 +53,25 @@ static double rel_err(const float *a, const float *b, int64_t n, double atol, do
     return worst;
 }
 
-int main(void)
+/* One model's case: file and case name of the reference, the model spec,
+ * and how many tensors (parameters and buffers) torch's state dict holds. */
+struct model_case {
+    const char *file, *name, *spec;
+    int count;
+};
+
+static void run_case(const struct model_case *mc)
 {
     struct opcheck_refs rf;
-    if (opcheck_refs_load(&rf, "tests/data/torch/unetref.tsr") < 0 || !(ref = opcheck_refs_find(&rf, "unetref"))) {
-        CHECKF(0, "unetref reference", "%s", tgs_errmsg());
-        CHECK_DONE();
+    char what[128];
+    if (opcheck_refs_load(&rf, mc->file) < 0 || !(ref = opcheck_refs_find(&rf, mc->name))) {
+        snprintf(what, sizeof what, "%s reference", mc->name);
+        CHECKF(0, what, "%s", tgs_errmsg());
+        return;
     }
-    tgs_cpu_set_threads(2);
     struct tgs_model_opts mo;
-    CHECK(tgs_model_parse(&mo, "unet-ref widths=4,8,12,16,24") == 0, "parse unet-ref spec");
+    snprintf(what, sizeof what, "parse %s", mc->spec);
+    CHECK(tgs_model_parse(&mo, mc->spec) == 0, what);
     struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
     struct tgs_graph *g = tgs_graph_new(ps);
     const int32_t N = 2, H = 32;
@@ -68,12 +80,17 @@ int main(void)
     struct tgs_tensor *c = tgs_input(g, "c", 2, (int32_t[]){N, 1});
     struct tgs_model_out mout;
     int rc = tgs_model_build(g, &mo, x, &mout);
-    CHECKF(rc == 0, "build unet-ref", "%s", tgs_errmsg());
+    CHECKF(rc == 0, "build the model", "%s: %s", mc->name, tgs_errmsg());
     struct tgs_tensor *loss = tgs_add(g, tgs_loss(g, TGS_OP_LOSS_BCE, mout.seg, y, 1),
                                       tgs_loss(g, TGS_OP_LOSS_BCE, mout.cls, c, 0.5f));
     rc = loss ? tgs_graph_plan(g, TGS_PLAN_TRAIN) : -1;
-    CHECKF(rc == 0, "plan unet-ref", "%s", loss ? tgs_errmsg() : tgs_graph_error(g));
-    if (rc) CHECK_DONE();
+    CHECKF(rc == 0, "plan the model", "%s: %s", mc->name, loss ? tgs_errmsg() : tgs_graph_error(g));
+    if (rc) {
+        tgs_graph_free(g);
+        tgs_params_free(ps);
+        opcheck_refs_free(&rf);
+        return;
+    }
 
     int np = tgs_params_count(ps), missing = 0;
     for (int i = 0; i < np; i++) {
@@ -82,10 +99,15 @@ int main(void)
         if (v) memcpy(t->data, v, t->size * sizeof(float));
         else missing++;
     }
-    CHECKF(missing == 0 && np == 58 + 36, "parameters and buffers match torch's state dict", "%d missing of %d",
-           missing, np);
+    snprintf(what, sizeof what, "%s: parameters and buffers match torch's state dict", mc->name);
+    CHECKF(missing == 0 && np == mc->count, what, "%d missing of %d (torch has %d)", missing, np, mc->count);
     const float *xv = rec("", "x", x->size), *yv = rec("", "y", y->size), *cv = rec("", "c", c->size);
-    if (missing || !xv || !yv || !cv) CHECK_DONE();
+    if (missing || np != mc->count || !xv || !yv || !cv) {
+        tgs_graph_free(g);
+        tgs_params_free(ps);
+        opcheck_refs_free(&rf);
+        return;
+    }
     tgs_tensor_set(g, x, xv);
     tgs_tensor_set(g, y, yv);
     tgs_tensor_set(g, c, cv);
@@ -100,22 +122,24 @@ int main(void)
         tgs_graph_exec(g)->step = step;
         tgs_params_zero_grad(ps);
         if (tgs_graph_forward(g) < 0 || tgs_graph_backward(g, loss) < 0) {
-            CHECKF(0, "unet-ref step", "%s", tgs_errmsg());
+            CHECKF(0, "a training step", "%s: %s", mc->name, tgs_errmsg());
             break;
         }
         float l;
         tgs_tensor_get(g, loss, &l);
         char nm[64];
-        snprintf(nm, sizeof nm, "loss of step %d = torch's", step);
+        snprintf(nm, sizeof nm, "%s: loss of step %d = torch's", mc->name, step);
         CHECKF(losses && fabs(l - losses[step - 1]) <= 1e-4 * fabs(losses[step - 1]), nm, "%.7g vs %.7g", l,
                losses ? losses[step - 1] : 0.0f);
         if (step == 1) {
             tgs_tensor_get(g, mout.seg, buf);
             double e = rel_err(buf, rec("", "seg", mout.seg->size), mout.seg->size, 1e-6, 1e-4);
-            CHECKF(e <= 1, "seg logits = torch's", "error %.3g of tolerance", e);
+            snprintf(what, sizeof what, "%s: seg logits = torch's", mc->name);
+            CHECKF(e <= 1, what, "error %.3g of tolerance", e);
             tgs_tensor_get(g, mout.cls, buf);
             e = rel_err(buf, rec("", "cls", mout.cls->size), mout.cls->size, 1e-6, 1e-4);
-            CHECKF(e <= 1, "cls logit = torch's", "error %.3g of tolerance", e);
+            snprintf(what, sizeof what, "%s: cls logit = torch's", mc->name);
+            CHECKF(e <= 1, what, "error %.3g of tolerance", e);
             double worst = 0;
             const char *worst_name = "";
             for (int i = 0; i < np; i++) {
@@ -125,7 +149,8 @@ int main(void)
                 e = gv ? rel_err(t->grad, gv, t->size, 1e-7, 1e-3) : 1e9;
                 if (e > worst) worst = e, worst_name = t->name;
             }
-            CHECKF(worst <= 1, "every gradient = torch's", "worst %s: %.3g of tolerance", worst_name, worst);
+            snprintf(what, sizeof what, "%s: every gradient = torch's", mc->name);
+            CHECKF(worst <= 1, what, "worst %s: %.3g of tolerance", worst_name, worst);
         }
         tgs_optim_state_step(&opt, 1e-3f, step);
     }
@@ -145,13 +170,26 @@ int main(void)
             else if (d > tol) loose++;
         }
     }
-    CHECKF(bad == 0 && loose * 1000 <= total, "parameters and running stats after 3 Adam steps = torch's",
+    snprintf(what, sizeof what, "%s: parameters and running stats after 3 Adam steps = torch's", mc->name);
+    CHECKF(bad == 0 && loose * 1000 <= total, what,
            "%lld beyond 3 lr (%s), %lld beyond tolerance of %lld", (long long)bad, bad_name, (long long)loose,
            (long long)total);
-    printf("# %lld of %lld values beyond 2e-5 after 3 steps\n", (long long)loose, (long long)total);
+    printf("# %s: %lld of %lld values beyond 2e-5 after 3 steps\n", mc->name, (long long)loose, (long long)total);
     tgs_optim_state_free(&opt);
     free(buf);
     tgs_graph_free(g);
     tgs_params_free(ps);
+    opcheck_refs_free(&rf);
+}
+
+int main(void)
+{
+    static const struct model_case cases[] = {
+        {"tests/data/torch/unetref.tsr", "unetref", "unet-ref widths=4,8,12,16,24", 58 + 36},
+        {"tests/data/torch/resunet.tsr", "resunet", "resunet widths=4,8,12 blocks=1,1,1 scse=2 hypercolumn=1 dropout=0",
+         86},
+    };
+    tgs_cpu_set_threads(2);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
     CHECK_DONE();
 }
