@@ -29,7 +29,7 @@ MANPAGES = $(sort $(wildcard man/*.[1-9]))
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-build fuzz-short bench bench-rle bench-engine refs install uninstall clean help demo
+.PHONY: all config deps test check sanitize test-sanitize fuzz fuzz-build fuzz-short bench bench-rle bench-engine bench-fit refs install uninstall clean help demo
 .DEFAULT_GOAL := all
 # keep objects make would see as intermediate (tool objects, unit objects)
 .SECONDARY:
@@ -111,6 +111,10 @@ bench-rle: all $(O)/bench/rle_bench
 	@TGS_BIN=$(B) PYTHON=$(PYTHON) RLE_BENCH=$(O)/bench/rle_bench sh bench/run.sh
 bench-engine: $(O)/bench/unet_bench
 	@UNET_BENCH=$(O)/bench/unet_bench PYTHON=$(PYTHON) O=$(O) sh bench/engine.sh
+# Not in bench: resunet trained by tgs-train and by its PyTorch twin, the
+# two train-loss curves side by side (about 10 minutes on 2 cores).
+bench-fit: all
+	@TGS_BIN=$(B) PYTHON=$(PYTHON) sh bench/fit.sh
 
 # PyTorch references of the engine's tests (tests/torch/gen_*.py into
 # tests/data/torch/); needs python3-torch. The files are committed, so the
@@ -144,6 +148,7 @@ help:
 	@echo "make check      deps, test, and the suite under ASan+UBSan"
 	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
 	@echo "make bench      benchmarks: tgs-rle against numpy, the engine against PyTorch"
+	@echo "make bench-fit  tgs-train and PyTorch fitting the same resunet: the curves side by side"
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
 	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
 	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"
