@@ -85,12 +85,7 @@ static void run_case(const struct model_case *mc)
                                       tgs_loss(g, TGS_OP_LOSS_BCE, mout.cls, c, 0.5f));
     rc = loss ? tgs_graph_plan(g, TGS_PLAN_TRAIN) : -1;
     CHECKF(rc == 0, "plan the model", "%s: %s", mc->name, loss ? tgs_errmsg() : tgs_graph_error(g));
-    if (rc) {
-        tgs_graph_free(g);
-        tgs_params_free(ps);
-        opcheck_refs_free(&rf);
-        return;
-    }
+    if (rc) goto done;
 
     int np = tgs_params_count(ps), missing = 0;
     for (int i = 0; i < np; i++) {
@@ -102,12 +97,7 @@ static void run_case(const struct model_case *mc)
     snprintf(what, sizeof what, "%s: parameters and buffers match torch's state dict", mc->name);
     CHECKF(missing == 0 && np == mc->count, what, "%d missing of %d (torch has %d)", missing, np, mc->count);
     const float *xv = rec("", "x", x->size), *yv = rec("", "y", y->size), *cv = rec("", "c", c->size);
-    if (missing || np != mc->count || !xv || !yv || !cv) {
-        tgs_graph_free(g);
-        tgs_params_free(ps);
-        opcheck_refs_free(&rf);
-        return;
-    }
+    if (missing || np != mc->count || !xv || !yv || !cv) goto done;
     tgs_tensor_set(g, x, xv);
     tgs_tensor_set(g, y, yv);
     tgs_tensor_set(g, c, cv);
@@ -177,6 +167,7 @@ static void run_case(const struct model_case *mc)
     printf("# %s: %lld of %lld values beyond 2e-5 after 3 steps\n", mc->name, (long long)loose, (long long)total);
     tgs_optim_state_free(&opt);
     free(buf);
+done:
     tgs_graph_free(g);
     tgs_params_free(ps);
     opcheck_refs_free(&rf);
