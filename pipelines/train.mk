@@ -4,7 +4,8 @@
 # The defaults keep the model's dropout for tgs-mcdrop's Monte Carlo
 # passes; they gave 0.772 val mAP on fold 0 of 5 when the tiles had three
 # channels. With MODEL="... dropout=0", AUG_FLAGS="--keep-empty 0.5",
-# EPOCHS=56 and STAGE2=21, on one channel, 0.7822 in 90 minutes on 2 cores.
+# EPOCHS=56 and STAGE2=21, on one channel, 0.7822 in 90 minutes on 2 cores;
+# with SGD (the last row of RESULTS.md) 0.7919 in 102 minutes.
 # Every run, its command and figure, and what they say: pipelines/RESULTS.md.
 
 FOLDS   ?= 5
