@@ -112,7 +112,8 @@ bench-rle: all $(O)/bench/rle_bench
 bench-engine: $(O)/bench/unet_bench
 	@UNET_BENCH=$(O)/bench/unet_bench PYTHON=$(PYTHON) O=$(O) sh bench/engine.sh
 # Not in bench: resunet trained by tgs-train and by its PyTorch twin, the
-# two train-loss curves side by side (about 10 minutes on 2 cores).
+# two train-loss curves side by side (about 10 minutes on 2 cores;
+# FIT_SEED=2 draws both sides again).
 bench-fit: $(addprefix $(B)/,tgs-stack25d tgs-fold tgs-info tgs-augment tgs-train)
 	@TGS_BIN=$(B) PYTHON=$(PYTHON) sh bench/fit.sh
 

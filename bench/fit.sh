@@ -8,7 +8,9 @@
 # runs share no weights or shuffles, so compare curves, not digits.
 # Tiles: one twelfth of ../shared/data/tgs/train (about 330), or the 12
 # tiles of tests/data/mini without it (and it says so).
-#   PYTHON (python with torch and numpy), TGS_BIN, SHARED, THREADS (2)
+#   PYTHON (python with torch and numpy), TGS_BIN, SHARED, THREADS (2),
+#   FIT_SEED (1: both sides' init and shuffle; a second seed tells a real
+#   gap between the curves from a lucky draw)
 set -eu
 cd "$(dirname "$0")/.."
 B=${TGS_BIN:-bin}
@@ -16,6 +18,7 @@ PY=${PYTHON:-/usr/bin/python3}
 SHARED=${SHARED:-../shared/data/tgs}
 EPOCHS=${FIT_EPOCHS:-30}
 THREADS=${THREADS:-2}
+SEED=${FIT_SEED:-1}
 T=$(mktemp -d "${TMPDIR:-/tmp}/tgs-fit.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
@@ -27,9 +30,9 @@ else
 	echo "bench-fit: no $SHARED; fitting the 12 tiles of tests/data/mini" >&2
 	"$B/tgs-stack25d" -q --images tests/data/mini/images --masks tests/data/mini/masks -o "$T/s.tsr"
 fi
-echo "== fit: resunet w12, $EPOCHS epochs on $("$B/tgs-info" "$T/s.tsr" | sed -n '1s/.*: \([0-9]*\) samples.*/\1/p') unaugmented tiles, $THREADS threads"
-"$B/tgs-augment" --size 112 --epochs "$EPOCHS" --shuffle --seed 1 -q -o "$T/pad.tsr" "$T/s.tsr"
+echo "== fit: resunet w12, seed $SEED, $EPOCHS epochs on $("$B/tgs-info" "$T/s.tsr" | sed -n '1s/.*: \([0-9]*\) samples.*/\1/p') unaugmented tiles, $THREADS threads"
+"$B/tgs-augment" --size 112 --epochs "$EPOCHS" --shuffle --seed "$SEED" -q -o "$T/pad.tsr" "$T/s.tsr"
 "$B/tgs-train" -q -o "$T/run" --model "resunet widths=12,24,48,96,192 blocks=1,1,1,1,1 dropout=0" \
-	--size 112 --epochs "$EPOCHS" --seed 1 --loss bce=1,dice=1,cls=0.1 --lr 0.002 --batch 16 \
+	--size 112 --epochs "$EPOCHS" --seed "$SEED" --loss bce=1,dice=1,cls=0.1 --lr 0.002 --batch 16 \
 	--threads "$THREADS" "$T/pad.tsr"
-"$PY" bench/fit_torch.py --epochs "$EPOCHS" --threads "$THREADS" --ours "$T/run/log.csv" "$T/s.tsr"
+"$PY" bench/fit_torch.py --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" --ours "$T/run/log.csv" "$T/s.tsr"
