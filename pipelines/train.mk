@@ -1,15 +1,14 @@
 # The training stage on the real tiles, one of K folds held out:
 #   make train FOLD=0        work/runs/f0/{best,last}.ckpt and log.csv
 #   make eval FOLD=0         the held-out fold scored by tgs-eval
-# The defaults are the best recipe measured (the last row of
-# pipelines/RESULTS.md): resunet w12 without dropout and with the
-# hypercolumn cut to 8 channels a level (hcw=8: a step 1.43x cheaper, so
-# 136 epochs fit where 96 did), half the empty tiles dropped each epoch,
-# SGD with Nesterov momentum, a cosine rate and an exponential weight
-# average, BCE+Dice then symmetric Lovasz from 3/8 of the way: 0.8031 val
-# mAP on fold 0 of 5 in 107 minutes of training (2 hours wall) on the
-# 2-core machine. EPOCHS scales the schedule; dropout=0 is measured, so
-# MODEL needs "dropout=..." put back before Monte Carlo passes mean anything.
+# The defaults are the best recipe measured, the last row of
+# pipelines/RESULTS.md, which has its figure and minutes: resunet w12
+# without dropout and with the hypercolumn cut to 8 channels a level
+# (hcw=8: a cheaper step buys more epochs), half the empty tiles dropped
+# each epoch, SGD with Nesterov momentum, a cosine rate and an exponential
+# weight average, BCE+Dice then symmetric Lovasz from 3/8 of the way.
+# EPOCHS scales the schedule; dropout=0 is measured, so MODEL needs
+# "dropout=..." put back before Monte Carlo passes mean anything.
 # Every run, its command and figure, and what they say: pipelines/RESULTS.md.
 
 FOLDS   ?= 5
