@@ -87,18 +87,6 @@ typedef struct {
     uint64_t seed;
 } options;
 
-/* --norm MEAN,STD */
-static void parse_norm(const char *s, float *mean, float *std) {
-    char *end;
-    double m = strtod(s, &end);
-    if (end == s || *end != ',') die_usage("--norm: '%s' is not MEAN,STD", s);
-    const char *t = end + 1;
-    double d = strtod(t, &end);
-    if (end == t || *end || !isfinite(m) || !isfinite(d)) die_usage("--norm: '%s' is not MEAN,STD", s);
-    if (!(d > 0)) die_usage("--norm: STD must be above 0, not %g", d);
-    *mean = (float)m, *std = (float)d;
-}
-
 static float prob(const char *s, const char *opt) { return (float)tgs_parse_double(s, opt, 0, 1); }
 
 static options parse_args(int argc, char **argv) {
@@ -142,7 +130,7 @@ static options parse_args(int argc, char **argv) {
             pad_given = 1;
             break;
         case OPT_RESIZE: a->resize = 1; break;
-        case OPT_NORM: parse_norm(optarg, &a->mean, &a->std); break;
+        case OPT_NORM: tgs_parse_norm(optarg, "--norm", &a->mean, &a->std); break;
         case OPT_TRAIN: train = 1; break;
         case OPT_HFLIP: a->hflip = prob(optarg, "--hflip"); break;
         case OPT_VFLIP: a->vflip = prob(optarg, "--vflip"); break;

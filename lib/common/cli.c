@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -78,20 +79,35 @@ void tgs_bad_option(int c, char **argv) {
 
 void tgs_print_version(void) { printf("%s (tgs) %s\n", tgs_prog, TGS_VERSION); }
 
+/* strtol, strtoull and strtod skip leading blanks and take a sign; an
+ * option's number is the whole string, and an unsigned one has no '-'
+ * (strtoull would wrap " -1" to 2^64 - 1). */
+static int starts_number(const char *s, int sign_ok) {
+    if (sign_ok && (*s == '-' || *s == '+')) s++;
+    return (*s >= '0' && *s <= '9') || (sign_ok && *s == '.');
+}
+
+/* s whole as a finite double: 0, else -1 */
+static int whole_double(const char *s, double *v) {
+    char *end;
+    errno = 0;
+    if (!starts_number(s, 1)) return -1;
+    *v = strtod(s, &end);
+    return errno || *end || !isfinite(*v) ? -1 : 0;
+}
+
 long tgs_parse_long(const char *s, const char *opt, long lo, long hi) {
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end) die_usage("%s: '%s' is not an integer", opt, s);
+    long v = starts_number(s, 1) ? strtol(s, &end, 10) : 0;
+    if (!starts_number(s, 1) || errno || *end) die_usage("%s: '%s' is not an integer", opt, s);
     if (v < lo || v > hi) die_usage("%s: %ld is out of range [%ld, %ld]", opt, v, lo, hi);
     return v;
 }
 
 double tgs_parse_double(const char *s, const char *opt, double lo, double hi) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) die_usage("%s: '%s' is not a number", opt, s);
+    double v;
+    if (whole_double(s, &v) < 0) die_usage("%s: '%s' is not a number", opt, s);
     if (v < lo || v > hi) die_usage("%s: %g is out of range [%g, %g]", opt, v, lo, hi);
     return v;
 }
@@ -99,15 +115,40 @@ double tgs_parse_double(const char *s, const char *opt, double lo, double hi) {
 uint64_t tgs_parse_seed(const char *s) {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *end || *s == '-') die_usage("--seed: '%s' is not a non-negative integer", s);
+    unsigned long long v = starts_number(s, 0) ? strtoull(s, &end, 0) : 0;
+    if (!starts_number(s, 0) || errno || *end) die_usage("--seed: '%s' is not a non-negative integer", s);
     return (uint64_t)v;
 }
 
+/* One side of "WxH": digits only, no sign, no wrap past 16384. */
+static int size_side(const char *s, const char **end) {
+    long v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9' && v <= 16384) v = v * 10 + (*p++ - '0');
+    *end = p;
+    return p == s || (*p >= '0' && *p <= '9') || v < 1 || v > 16384 ? -1 : (int)v;
+}
+
 void tgs_parse_size(const char *s, const char *opt, int *w, int *h) {
-    int n = 0;
-    if (sscanf(s, "%dx%d%n", w, h, &n) != 2 || s[n] || *w < 1 || *h < 1 || *w > 16384 || *h > 16384)
-        die_usage("%s: '%s' is not WxH (each side 1..16384)", opt, s);
+    const char *p;
+    int a = size_side(s, &p), b = -1;
+    if (a > 0 && *p == 'x') b = size_side(p + 1, &p);
+    if (a < 0 || b < 0 || *p) die_usage("%s: '%s' is not WxH (each side 1..16384)", opt, s);
+    *w = a, *h = b;
+}
+
+void tgs_parse_norm(const char *s, const char *opt, float *mean, float *std) {
+    const char *comma = strchr(s, ',');
+    char m[64];
+    size_t n = comma ? (size_t)(comma - s) : 0;
+    double a, b;
+    if (!comma || n >= sizeof m) die_usage("%s: '%s' is not MEAN,STD", opt, s);
+    memcpy(m, s, n);
+    m[n] = 0;
+    if (whole_double(m, &a) < 0 || whole_double(comma + 1, &b) < 0 || fabs(a) > FLT_MAX || b > FLT_MAX)
+        die_usage("%s: '%s' is not MEAN,STD", opt, s);
+    if (!(b > 0)) die_usage("%s: STD must be above 0, not %g", opt, b);
+    *mean = (float)a, *std = (float)b;
 }
 
 void tgs_refuse_tty(FILE *fp, const char *what) {

@@ -33,12 +33,16 @@ void tgs_print_version(void);
  * names the unknown option or the one missing its value, exits 2. */
 _Noreturn void tgs_bad_option(int c, char **argv);
 
-/* Parse a whole string as a number in [lo, hi] or die naming the option. */
+/* Parse a whole string as a number in [lo, hi] or die naming the option
+ * (exit 2). No leading blanks; a number too large for the type is out of
+ * range, never wrapped. */
 long tgs_parse_long(const char *s, const char *opt, long lo, long hi);
 double tgs_parse_double(const char *s, const char *opt, double lo, double hi);
 uint64_t tgs_parse_seed(const char *s);
 /* "WxH", each side 1..16384. */
 void tgs_parse_size(const char *s, const char *opt, int *w, int *h);
+/* "MEAN,STD", both finite, STD > 0 (--norm). */
+void tgs_parse_norm(const char *s, const char *opt, float *mean, float *std);
 
 /* Die if fp is a terminal: binary streams belong in files and pipes. */
 void tgs_refuse_tty(FILE *fp, const char *what);
