@@ -210,6 +210,10 @@ int main(int argc, char **argv) {
                     tgs_err("the model's output is %g at pixel %zu (a damaged checkpoint?)", (double)p[k], k);
                     bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
                 }
+            if (!(m.salt_acc[i] >= 0 && m.salt_acc[i] <= 1)) {
+                tgs_err("the model's salt probability is %g (a damaged checkpoint?)", (double)m.salt_acc[i]);
+                bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
+            }
             uint32_t dims[3] = {1, (uint32_t)cr[2], (uint32_t)cr[3]};
             tgs_record *pr = tgs_sample_put(&batch[i], "prob", TGS_F32, 3, dims);
             if (!pr || tgs_sample_put_f32(&batch[i], "salt", m.salt_acc[i]) < 0) die("%s", tgs_errmsg());

@@ -7,6 +7,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,9 +312,34 @@ int tgs_ckpt_serialize(const tgs_ckpt *c, unsigned char **out, size_t *outlen) {
     return 0;
 }
 
+int64_t tgs_ckpt_tensor_nonfinite(const tgs_ckpt_tensor *t, double *value) {
+    int64_t n = (int64_t)(t->nbytes / (uint64_t)dtype_size(t->dtype));
+    if (t->dtype == TGS_F32) {
+        const float *x = t->data;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i])) return *value = x[i], i;
+    } else if (t->dtype == TGS_F64) {
+        const double *x = t->data;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i])) return *value = x[i], i;
+    }
+    return -1;
+}
+
+const char *tgs_nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }
+
 int tgs_ckpt_save(const tgs_ckpt *c, const char *path) {
     unsigned char *b;
     size_t n;
+    /* a checkpoint is the last good state: a NaN in it would be loaded
+     * and spread through every prediction made from it */
+    for (int k = 0; k < c->n; k++) {
+        double v;
+        int64_t at = tgs_ckpt_tensor_nonfinite(&c->t[k], &v);
+        if (at >= 0)
+            return tgs_err("%s: tensor '%s' holds %s at element %lld; not written (a checkpoint holds finite numbers only)",
+                           path, c->t[k].name, tgs_nonfinite_name(v), (long long)at);
+    }
     if (tgs_ckpt_serialize(c, &b, &n) < 0) return tgs_err_prefix("%s", path);
     tgs_outfile o;
     if (tgs_outfile_open(&o, path) < 0) {
@@ -1009,6 +1035,9 @@ int tgs_ckpt_get_params(const tgs_ckpt *c, struct tgs_params *ps, int strict, in
             shape_str(b, sizeof b, t->ndim, want);
             return tgs_err("tensor '%s' is %s %s, the model's is F32 %s", t->name, tgs_ckpt_dtype_name(ct->dtype), a, b);
         }
+        double v;
+        int64_t at = tgs_ckpt_tensor_nonfinite(ct, &v);
+        if (at >= 0) return tgs_err("tensor '%s' holds %s at element %lld", t->name, tgs_nonfinite_name(v), (long long)at);
         be->upload(t->data, ct->data, t->size);
         got++;
     }

@@ -73,7 +73,8 @@ int tgs_ckpt_meta_set(tgs_ckpt *c, const char *key, const char *value);
 const char *tgs_ckpt_meta_get(const tgs_ckpt *c, const char *key);
 
 /* Write c to path atomically (lib/common/outfile.h). Metadata is written
- * only when there is some. */
+ * only when there is some. Refused, writing nothing, when an F32 or F64
+ * tensor holds a NaN or an infinity: a checkpoint is a good state. */
 int tgs_ckpt_save(const tgs_ckpt *c, const char *path);
 /* The bytes tgs_ckpt_save writes, in one malloc'd buffer (tests, fuzzing). */
 int tgs_ckpt_serialize(const tgs_ckpt *c, unsigned char **buf, size_t *len);
@@ -82,6 +83,12 @@ int tgs_ckpt_serialize(const tgs_ckpt *c, unsigned char **buf, size_t *len);
 int tgs_ckpt_load(tgs_ckpt *c, const char *path);
 /* The same on bytes in memory; name is used in messages. */
 int tgs_ckpt_parse(tgs_ckpt *c, const unsigned char *buf, size_t len, const char *name);
+
+/* The index of t's first NaN or infinity (F32, F64; other dtypes have
+ * none) with *value set to it, or -1 when every element is finite. */
+int64_t tgs_ckpt_tensor_nonfinite(const tgs_ckpt_tensor *t, double *value);
+/* "NaN", "+Inf" or "-Inf" for a value that is not finite. */
+const char *tgs_nonfinite_name(double v);
 
 /* safetensors dtype names: "F32" for TGS_F32 ..., NULL for others. */
 const char *tgs_ckpt_dtype_name(int dtype);
@@ -96,7 +103,8 @@ int tgs_ckpt_put_params(tgs_ckpt *c, struct tgs_params *ps);
  * checkpoint of this very model).
  * !strict (an --init from another model): tensors whose names match are
  * loaded, a matching name with another shape or dtype is an error, the
- * rest is left alone; *matched (may be NULL) gets the count loaded. */
+ * rest is left alone; *matched (may be NULL) gets the count loaded.
+ * Either way a tensor holding a NaN or an infinity is refused by name. */
 int tgs_ckpt_get_params(const tgs_ckpt *c, struct tgs_params *ps, int strict, int *matched);
 
 /* ---- JSON for metadata values ---- */

@@ -351,14 +351,25 @@ static int put_like(tgs_ckpt *c, const char *name, const struct tgs_tensor *t, c
     return tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, data);
 }
 
-/* The tensor of c called name if it is F32 of t's shape; else NULL and
- * *found says whether it was there at all. */
-static const tgs_ckpt_tensor *find_like(const tgs_ckpt *c, const char *name, const struct tgs_tensor *t, int *found) {
+/* The tensor of c called name if it is F32 of t's shape and finite; else
+ * NULL and a message naming it: missing or misshapen (why: what a run of
+ * another kind would lack), or not finite. */
+static const tgs_ckpt_tensor *need_like(const tgs_ckpt *c, const char *name, const struct tgs_tensor *t, const char *why) {
     const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, name);
     int same = ct && ct->dtype == TGS_F32 && ct->ndim == t->ndim;
     for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
-    *found = ct != NULL;
-    return same ? ct : NULL;
+    if (!same) {
+        tgs_err("%s %s '%s' (%s)", ct ? "misshapen" : "has no", strncmp(name, "optim.", 6) ? "tensor" : "optimizer state",
+                name, why);
+        return NULL;
+    }
+    double v;
+    int64_t at = tgs_ckpt_tensor_nonfinite(ct, &v);
+    if (at >= 0) {
+        tgs_err("tensor '%s' holds %s at element %lld", name, tgs_nonfinite_name(v), (long long)at);
+        return NULL;
+    }
+    return ct;
 }
 
 int tgs_optim_state_put(const tgs_optim_state *st, tgs_ckpt *c) {
@@ -385,11 +396,8 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
         for (int k = 0; k < np; k++) {
             char name[TGS_CKPT_MAX_NAME + 1];
             snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
-            int found;
-            const tgs_ckpt_tensor *ct = find_like(c, name, t, &found);
-            if (!ct)
-                return tgs_err("%s optimizer state '%s' (a checkpoint of a run with another --optim?)",
-                               found ? "misshapen" : "has no", name);
+            const tgs_ckpt_tensor *ct = need_like(c, name, t, "a checkpoint of a run with another --optim?");
+            if (!ct) return -1;
             memcpy(st->state[i] + (size_t)k * (size_t)t->size, ct->data, (size_t)t->size * sizeof(float));
         }
     }
@@ -458,9 +466,8 @@ int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c) {
         struct tgs_tensor *t = tgs_params_at(e->ps, i);
         char name[TGS_CKPT_MAX_NAME + 1];
         snprintf(name, sizeof name, "train.live.%s", t->name);
-        int found;
-        const tgs_ckpt_tensor *ct = find_like(c, name, t, &found);
-        if (!ct) return tgs_err("%s tensor '%s' (a checkpoint of a run without --ema?)", found ? "misshapen" : "has no", name);
+        const tgs_ckpt_tensor *ct = need_like(c, name, t, "a checkpoint of a run without --ema?");
+        if (!ct) return -1;
         memcpy(t->data, ct->data, (size_t)t->size * sizeof(float));
     }
     return 0;

@@ -115,6 +115,16 @@ static void test_round_trip(void) {
     char path[] = "/tmp/tgs-ckpt-XXXXXX";
     int fd = mkstemp(path);
     close(fd);
+    /* the bytes above keep a NaN payload and -inf; a file holds finite
+     * numbers only, so make those two finite before saving */
+    CHECKF(tgs_ckpt_save(&c, path) < 0 && strstr(tgs_errmsg(), "'w.weight' holds NaN at element 0"),
+           "save refuses the NaN", "%s", tgs_errmsg());
+    tgs_ckpt_tensor *w = NULL;
+    for (int i = 0; i < c.n; i++)
+        if (!strcmp(c.t[i].name, "w.weight")) w = &c.t[i];
+    ((float *)w->data)[0] = 1.5f, ((float *)w->data)[1] = -2.5f;
+    free(buf);
+    tgs_ckpt_serialize(&c, &buf, &len);
     CHECKF(tgs_ckpt_save(&c, path) == 0, "save to a file", "%s", tgs_errmsg());
     CHECKF(tgs_ckpt_load(&e, path) == 0 && same_ckpt(&c, &e), "load from the file, the same", "%s", tgs_errmsg());
     FILE *fp = fopen(path, "rb");
@@ -355,6 +365,39 @@ static void test_model_state(void) {
     tgs_optim_state_init(&ss, &sgd, b);
     CHECK(tgs_optim_state_get(&ss, &d) < 0 && strstr(tgs_errmsg(), "optim.momentum_buffer."), "SGD state from an Adam run refused");
     tgs_optim_state_free(&ss);
+
+    /* a checkpoint is finite: the writer refuses NaN and Inf, and so do
+     * the readers of a model's tensors and of the optimizer's */
+    tgs_ckpt_tensor *wt = NULL, *ot = NULL;
+    for (int i = 0; i < d.n; i++) {
+        if (!strcmp(d.t[i].name, "enc.0.0.conv1.weight")) wt = &d.t[i];
+        if (!strcmp(d.t[i].name, "optim.exp_avg_sq.stem.bn.weight")) ot = &d.t[i];
+    }
+    CHECK(wt && ot, "the tensors to spoil are there");
+    if (wt && ot) {
+        float keep = ((float *)wt->data)[5];
+        ((float *)wt->data)[5] = NAN;
+        char path[] = "/tmp/tgs-ckpt-nan-XXXXXX";
+        int fd = mkstemp(path);
+        close(fd);
+        unlink(path);
+        CHECKF(tgs_ckpt_save(&d, path) < 0 && strstr(tgs_errmsg(), "tensor 'enc.0.0.conv1.weight' holds NaN at element 5") &&
+                   access(path, F_OK) != 0,
+               "save: a NaN weight refused, naming it, and no file written", "%s", tgs_errmsg());
+        CHECKF(tgs_ckpt_get_params(&d, b, 1, NULL) < 0 && strstr(tgs_errmsg(), "'enc.0.0.conv1.weight' holds NaN at element 5"),
+               "get_params: a NaN weight refused", "%s", tgs_errmsg());
+        CHECK(tgs_ckpt_get_params(&d, b, 0, &matched) < 0, "get_params (--init): a NaN weight refused");
+        ((float *)wt->data)[5] = keep;
+        ((float *)ot->data)[0] = -INFINITY;
+        CHECKF(tgs_optim_state_get(&sb, &d) < 0 && strstr(tgs_errmsg(), "'optim.exp_avg_sq.stem.bn.weight' holds -Inf at element 0"),
+               "optimizer state: -Inf refused", "%s", tgs_errmsg());
+        double nan = NAN;
+        tgs_ckpt f;
+        tgs_ckpt_init(&f);
+        tgs_ckpt_add(&f, "train.metric", TGS_F64, 0, NULL, &nan);
+        CHECK(tgs_ckpt_save(&f, path) < 0 && strstr(tgs_errmsg(), "'train.metric' holds NaN"), "save: an F64 NaN refused too");
+        tgs_ckpt_free(&f);
+    }
 
     /* model info */
     tgs_model_info info;
