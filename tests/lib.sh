@@ -46,6 +46,16 @@ refuses() {
 	fi
 }
 
+# usage_error NAME PATTERN CMD...: as refuses, and the exit status must be
+# 2, a usage error (refuses takes 1 or 2).
+usage_error() {
+	refuses "$@" >"$T/usage.line"
+	case $(cat "$T/usage.line") in
+	"ok - "*) [ "$rc" -eq 2 ] || { fail "$1" "exit $rc, want 2 (a usage error): $(head -c 300 "$T/err")"; return; } ;;
+	esac
+	cat "$T/usage.line"
+}
+
 # log_cols FILE NAME...: the named columns of a tgs-train log.csv, by its
 # header (so a new column moves nothing), comma-separated, a line per row;
 # a name the header lacks is an error, not column 0 (the whole line).

@@ -107,6 +107,20 @@ def check(path, epoch):
 def meta(path, key):
     print(load(path)[2][key])
 
+def finite(path):
+    """every F32 and F64 tensor of PATH is finite"""
+    t = load(path)[3]
+    bad = [k for k in t if t[k].dtype.kind == "f" and not np.isfinite(t[k]).all()]
+    assert not bad, "not finite: " + ", ".join(bad)
+
+def poison(src, dst, name, value):
+    """SRC with element 0 of tensor NAME set to VALUE (nan, inf), as DST"""
+    n, h, _, _ = load(src)
+    b = bytearray(open(src, "rb").read())
+    at = 8 + n + h[name]["data_offsets"][0]
+    b[at:at + 4] = struct.pack("<f", float(value))
+    open(dst, "wb").write(b)
+
 def corrupt(src, d):
     b = open(src, "rb").read()
     n, = struct.unpack("<Q", b[:8])
@@ -228,6 +242,23 @@ refuses "NaN at once: stopped, no checkpoint" "epoch 1, step [0-9]+: the (loss|g
 check_sh "NaN at once: no checkpoint written" "[ ! -e '$T/nan1/last.ckpt' ] && ! ls '$T/nan1' | grep -q tmp"
 refuses "NaN in epoch 3 (lr x 1e30 from epoch 3)" "epoch 3, step [0-9]+: .* is (NaN|[+-]Inf); stopped, .*nan2/last.ckpt left as it was" \
 	train nan2 --epochs 6 --sched step:2:1e30 "$T/mini.tsr"
+# weights that go bad while the loss stays finite: an infinite batch norm
+# variance reached the checkpoint before it was checked
+"$TR" -q -o "$T/nan3" --model "resunet widths=4,8 blocks=1,1" --threads 1 --epochs 8 --sched step:3:1e15 "$T/mini1.tsr" 2>"$T/nan3.err"
+check_sh "lr x 1e15 from epoch 4: stopped in one line naming what is not finite" \
+	"[ \$(wc -l < '$T/nan3.err') -eq 1 ] && grep -Eq '^tgs-train: epoch [0-9]+, step [0-9]+: .* is (NaN|[+-]Inf); stopped' '$T/nan3.err'"
+if have_numpy; then
+	check "... and every tensor of the last.ckpt kept is finite" "$PYTHON" "$T/st.py" finite "$T/nan3/last.ckpt"
+fi
+"$B/tgs-mcdrop" -q -m "$T/nan3/last.ckpt" --threads 2 "$T/mini1.tsr" >"$T/nan3.tsr" 2>"$T/err"
+rc=$?
+if [ $rc -eq 0 ] && "$B/tgs-info" "$T/nan3.tsr" | awk '$1 == "prob" || $1 == "salt" { n++; if ($6 !~ /^[0-9.e+-]+$/ || $7 !~ /^[0-9.e+-]+$/) bad = 1 } END { exit !(n == 2 && !bad) }'; then
+	ok "tgs-mcdrop on it: finite predictions"
+elif [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "a damaged checkpoint" "$T/err"; then
+	ok "tgs-mcdrop on it: refused in one line ($(cat "$T/err"))"
+else
+	fail "tgs-mcdrop on a checkpoint of weights gone huge: finite output or one line" "exit $rc: $(head -c 300 "$T/err")"
+fi
 if have_numpy; then
 	check_sh "NaN: last.ckpt is the good one of epoch 2" "[ \"\$('$PYTHON' '$T/st.py' meta '$T/nan2/last.ckpt' epoch)\" = 2 ] && [ \$(wc -l < '$T/nan2/log.csv') -eq 3 ]"
 fi
@@ -272,6 +303,17 @@ fi
 refuses "--resume with another --lr" "--lr 0.02: the run in .* has --lr '0.01'" "$TR" -q -o "$T/r4" --resume "$T/r4/last.ckpt" --lr 0.02 "$T/mini.tsr"
 check_sh "--resume with the same options repeated is fine" \
 	"'$TR' -q -o '$T/r4' --val '$T/mini.tsr' --model '$TINY' --batch 5 --lr 0.01 --resume '$T/r4/last.ckpt' '$T/mini.tsr'"
+# raw tiles have no epoch records: without --epochs the file is read once
+timeout 60 "$TR" -q -o "$T/once" --model "$TINY" --batch 5 --threads 2 "$T/mini1.tsr" 2>"$T/err"
+check_sh "raw tiles without --epochs: one epoch, as --help says" "[ \$(wc -l < '$T/once/log.csv') -eq 2 ]"
+usage_error "--resume with --epochs below the epochs done: a usage error" "--epochs 2: the run in .*a/last.ckpt has done 8 epochs already" \
+	"$TR" -q -o "$T/less" --resume "$T/a/last.ckpt" --epochs 2 "$T/mini.tsr"
+if "$TR" -o "$T/same" --resume "$T/a/last.ckpt" --epochs 8 "$T/mini.tsr" 2>"$T/same.err"; then
+	check_sh "--resume with --epochs as done: nothing to train, said, exit 0, nothing written" \
+		"grep -qx 'nothing to train: the run in .*a/last.ckpt has done its 8 epochs' '$T/same.err' && [ ! -e '$T/less' ] && [ ! -e '$T/same' ]"
+else
+	fail "--resume with --epochs as done: exit 0" "$(cat "$T/same.err")"
+fi
 refuses "a fresh run into a run's directory" "already holds a run .*--resume" train a --epochs 1 "$T/mini.tsr"
 check_sh "-o: a run directory whose parents are missing is made with them" \
 	"'$TR' -q -o '$T/new/runs/f0/' --model '$TINY' --batch 5 --threads 2 --epochs 1 '$T/mini.tsr' && [ -f '$T/new/runs/f0/last.ckpt' ]"
@@ -285,12 +327,43 @@ refuses "--momentum with adam" "--momentum and --nesterov are for --optim sgd" "
 refuses "a bad --sched" "--sched: " "$TR" -o "$T/u" --sched warm "$T/mini.tsr"
 refuses "a bad --model" "--model: model: unknown architecture 'vgg'" "$TR" -q -o "$T/u" --model vgg "$T/mini.tsr"
 refuses "samples of 3 channels for a 1-channel model" "'image' has 3 channels, the model .* takes 1" "$TR" -q -o "$T/u" --model "$TINY in=1" "$T/mini.tsr"
-refuses "--size not a multiple of the stride" "input size 105 is not a multiple of the model's stride 4" "$TR" -q -o "$T/u" --model "$TINY" --size 105 "$T/mini.tsr"
+usage_error "--size not a multiple of the stride: a usage error" "--size 105 is not a multiple of the model's stride 4" \
+	"$TR" -q -o "$T/u" --model "$TINY" --size 105 "$T/mini.tsr"
 refuses "validation samples without masks" "sample 1 \([0-9a-f]+\): no 'mask' record" \
 	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --model '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
 head -c 50000 "$T/mini.tsr" >"$T/trunc.tsr"
 refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --model "$TINY" "$T/trunc.tsr"
-check_sh "refused starts leave no run directory behind" "[ ! -e '$T/u' ] && [ ! -e '$T/u2' ] && [ ! -e '$T/u3' ]"
+refuses "--init of another model" "--init: .*a/last.ckpt: tensor 'stem.conv.weight' is F32" \
+	"$TR" -q -o "$T/u5/deeper" --model "resunet widths=8,16 blocks=1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
+refuses "a stream that starts at epoch 1 (tgs-augment --first-epoch 1)" "starts at epoch 1, the run is at epoch 0" \
+	bash -c "'$B/tgs-augment' -q --first-epoch 1 --size 104 '$T/mini.tsr' | '$TR' -q -o '$T/u6' --model '$TINY'"
+if have_numpy; then
+	# sample 7 of 12 has a mask of 255s: found in the first epoch, after the run directory was made
+	"$PYTHON" - "$T/mini1.tsr" "$T/mask255.tsr" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import tgs_stream
+s = list(tgs_stream.read(sys.argv[1]))
+s[6]["mask"] = s[6]["mask"] * 255
+tgs_stream.write(sys.argv[2], s)
+PY
+	refuses "a mask of 255s in sample 7" "mask255.tsr: sample 7 \([0-9a-f]+\): .*mask.* holds 255" "$TR" -q -o "$T/u7" --model "$TINY" "$T/mask255.tsr"
+	"$PYTHON" "$T/st.py" poison "$T/a/last.ckpt" "$T/nanw.ckpt" stem.conv.weight nan
+	refuses "--resume: a checkpoint holding a NaN weight" "nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
+		"$TR" -q -o "$T/u8" --resume "$T/nanw.ckpt" --epochs 9 "$T/mini.tsr"
+	refuses "--init: a checkpoint holding a NaN weight" "--init: .*nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
+		"$TR" -q -o "$T/u9" --model "$TINY" --init "$T/nanw.ckpt" "$T/mini.tsr"
+	refuses "tgs-mcdrop: a checkpoint holding a NaN weight" "nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
+		"$B/tgs-mcdrop" -q -m "$T/nanw.ckpt" "$T/mini.tsr"
+	"$PYTHON" "$T/st.py" poison "$T/a/last.ckpt" "$T/infv.ckpt" enc.0.0.bn1.running_var inf
+	refuses "tgs-mcdrop: a checkpoint holding an infinite running variance" "infv.ckpt: tensor 'enc.0.0.bn1.running_var' holds \+Inf" \
+		"$B/tgs-mcdrop" -q -m "$T/infv.ckpt" "$T/mini.tsr"
+	"$PYTHON" "$T/st.py" poison "$T/a/last.ckpt" "$T/nanopt.ckpt" optim.exp_avg_sq.stem.conv.weight nan
+	refuses "--resume: a checkpoint holding NaN optimizer state" "nanopt.ckpt: tensor 'optim.exp_avg_sq.stem.conv.weight' holds NaN" \
+		"$TR" -q -o "$T/u10" --resume "$T/nanopt.ckpt" --epochs 9 "$T/mini.tsr"
+fi
+check_sh "refused starts leave no run directory behind" \
+	"for d in u u2 u3 u5 u6 u7 u8 u9 u10; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
 refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --model "$TINY" "$T/nothere.tsr"
 check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
 exit 0

@@ -15,13 +15,11 @@
  * loss sums and the early-stopping state: so --resume from any checkpoint,
  * even one written mid-epoch on SIGINT, continues byte for byte as the
  * uninterrupted run (same --threads, same input). */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -147,22 +145,10 @@ static void copy_str(char *dst, size_t size, const char *src, const char *opt) {
 /* Set option k from text, as on the command line. */
 static void set_opt(options *o, int k, const char *v) {
     const char *opt = keys[k].opt;
-    char *end;
     switch (k) {
     case K_MODEL: copy_str(o->model, sizeof o->model, v, opt); break;
     case K_SIZE: o->size = (int)tgs_parse_long(v, opt, 0, 4096); break;
-    case K_NORM: {
-        double m = strtod(v, &end), s = NAN;
-        if (end != v && *end == ',') {
-            const char *t = end + 1;
-            s = strtod(t, &end);
-            if (end == t) s = NAN;
-        }
-        if (*end || !isfinite(m) || !isfinite(s)) die_usage("--norm: '%s' is not MEAN,STD", v);
-        if (!(s > 0)) die_usage("--norm: STD must be above 0, not %g", s);
-        o->mean = (float)m, o->std = (float)s;
-        break;
-    }
+    case K_NORM: tgs_parse_norm(v, opt, &o->mean, &o->std); break;
     case K_LOSS:
         if (tgs_loss_mix_parse(v, o->loss) < 0) die_usage("--loss: %s", tgs_errmsg());
         break;
@@ -589,6 +575,8 @@ typedef struct {
     int stage;             /* the loss the nets were built with: 1 or 2 */
     float *img, *mask, *salt, *out; /* one batch, host side */
     char last_path[4200], best_path[4200], log_path[4200];
+    int log_begun;         /* log.csv is written (with the first checkpoint) */
+    int64_t log_keep;      /* the epochs of the old log to keep on --resume; -1: a fresh log */
     /* validation */
     tgs_sample *val;
     size_t nval;
@@ -675,73 +663,6 @@ static void losses_text(const run *r, const double v[NP + 1], char *buf, size_t 
             k += (size_t)snprintf(buf + k, size - k, "%s%s %.4g", k ? " " : "", tgs_loss_part_name(p), v[p]);
 }
 
-/* ---- checkpoints ---- */
-
-static void put_scalar_i64(tgs_ckpt *c, const char *name, int64_t v) {
-    if (tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
-}
-static void put_scalar_f64(tgs_ckpt *c, const char *name, double v) {
-    if (tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
-}
-
-static void save_ckpt(run *r, const char *path, double metric) {
-    tgs_ckpt c;
-    char b[64], opts[8192];
-    tgs_ckpt_init(&c);
-    options_json(r->o, opts, sizeof opts);
-    snprintf(b, sizeof b, "%lld", (long long)r->st.epoch);
-    int bad = tgs_ckpt_meta_set(&c, "format", "tgs") < 0 || tgs_ckpt_meta_set(&c, "tgs_version", TGS_VERSION) < 0 ||
-              tgs_ckpt_meta_set(&c, "arch", r->spec) < 0 || tgs_ckpt_meta_set(&c, "epoch", b) < 0;
-    if (!bad && isfinite(metric)) bad = tgs_ckpt_meta_set(&c, "metric", tgs_fmt_double(b, sizeof b, metric)) < 0;
-    snprintf(b, sizeof b, "%lld", (long long)r->st.step);
-    bad = bad || tgs_ckpt_meta_set(&c, "step", b) < 0;
-    snprintf(b, sizeof b, "%d", r->s);
-    bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
-    fmt_opt(r->o, K_NORM, b, sizeof b);
-    bad = bad || tgs_ckpt_meta_set(&c, "norm", b) < 0 || tgs_ckpt_meta_set(&c, "options", opts) < 0;
-    /* with --ema the model's own names hold the average (what tgs-mcdrop
-     * and --init read), and the weights being trained go beside it */
-    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
-    if (!bad) bad = tgs_ckpt_put_params(&c, r->ps) < 0;
-    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
-    if (bad || tgs_optim_state_put(&r->opt, &c) < 0 || (r->o->ema > 0 && tgs_ema_put_live(&r->ema, &c) < 0))
-        die("%s", tgs_errmsg());
-    put_scalar_i64(&c, "train.step", r->st.step);
-    put_scalar_i64(&c, "train.epoch", r->st.epoch);
-    put_scalar_i64(&c, "train.pos", r->st.pos);
-    put_scalar_i64(&c, "train.seed", (int64_t)r->o->seed);
-    put_scalar_f64(&c, "train.best_metric", r->st.best_metric);
-    put_scalar_i64(&c, "train.best_epoch", r->st.best_epoch);
-    put_scalar_f64(&c, "train.last_metric", r->st.last_metric);
-    if (tgs_ckpt_add(&c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, r->st.sums) < 0) die("%s", tgs_errmsg());
-    if (tgs_ckpt_save(&c, path) < 0) die("%s", tgs_errmsg());
-    tgs_ckpt_free(&c);
-}
-
-static void load_state(run *r, const tgs_ckpt *c, const char *path) {
-    const void *p;
-#define GET(name, type, dtype, n, dst)                                                                                 \
-    do {                                                                                                               \
-        if (!(p = tgs_ckpt_expect(c, name, dtype, n))) die("%s: %s", path, tgs_errmsg());                            \
-        memcpy(dst, p, sizeof(type) * (n));                                                                            \
-    } while (0)
-    int64_t seed;
-    GET("train.step", int64_t, TGS_I64, 1, &r->st.step);
-    GET("train.epoch", int64_t, TGS_I64, 1, &r->st.epoch);
-    GET("train.pos", int64_t, TGS_I64, 1, &r->st.pos);
-    GET("train.seed", int64_t, TGS_I64, 1, &seed);
-    GET("train.best_metric", double, TGS_F64, 1, &r->st.best_metric);
-    GET("train.best_epoch", int64_t, TGS_I64, 1, &r->st.best_epoch);
-    GET("train.last_metric", double, TGS_F64, 1, &r->st.last_metric);
-    GET("train.loss_sums", double, TGS_F64, NP + 1, r->st.sums);
-#undef GET
-    if ((uint64_t)seed != r->o->seed) die("%s: train.seed %llu differs from the options' seed", path, (unsigned long long)seed);
-    if (r->st.step < 0 || r->st.epoch < 0 || r->st.pos < 0) die("%s: negative counters", path);
-    const char *arch = tgs_ckpt_meta_get(c, "arch");
-    if (!arch || strcmp(arch, r->spec) != 0) die("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", r->spec);
-    if (tgs_ckpt_get_params(c, r->ps, 1, NULL) < 0 || tgs_optim_state_get(&r->opt, c) < 0) die("%s: %s", path, tgs_errmsg());
-}
-
 /* ---- the log ---- */
 
 static const char log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
@@ -772,11 +693,113 @@ static void log_start(const char *path, int64_t keep_epochs, int resume) {
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
 }
 
+/* The log is begun with the run's first checkpoint, not before: a run that
+ * fails before that leaves its directory as it found it. */
+static void log_begin(run *r) {
+    if (r->log_begun) return;
+    log_start(r->log_path, r->log_keep < 0 ? 0 : r->log_keep, r->log_keep >= 0);
+    r->log_begun = 1;
+}
+
 static void log_row(const char *path, const char *row) {
     FILE *fp = fopen(path, "a");
     if (!fp) die("%s:", path);
     fputs(row, fp);
     if (fclose(fp) != 0) die("%s: write error:", path);
+}
+
+/* ---- checkpoints ---- */
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void put_scalar_i64(tgs_ckpt *c, const char *name, int64_t v) {
+    if (tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
+}
+static void put_scalar_f64(tgs_ckpt *c, const char *name, double v) {
+    if (tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
+}
+
+/* Stop on a number that is not finite in epoch e (from 1) at step k (from
+ * 1): the checkpoints already written stay as they are, the last good ones. */
+_Noreturn static void not_finite(run *r, int64_t e, int64_t k, const char *what, double v) {
+    const char *val = tgs_nonfinite_name(v);
+    if (file_exists(r->last_path))
+        die("epoch %lld, step %lld: %s is %s; stopped, %s left as it was", (long long)e, (long long)k, what, val,
+            r->last_path);
+    die("epoch %lld, step %lld: %s is %s; stopped before any checkpoint was written", (long long)e, (long long)k, what, val);
+}
+
+static void save_ckpt(run *r, const char *path, double metric) {
+    tgs_ckpt c;
+    char b[64], opts[8192];
+    tgs_ckpt_init(&c);
+    options_json(r->o, opts, sizeof opts);
+    snprintf(b, sizeof b, "%lld", (long long)r->st.epoch);
+    int bad = tgs_ckpt_meta_set(&c, "format", "tgs") < 0 || tgs_ckpt_meta_set(&c, "tgs_version", TGS_VERSION) < 0 ||
+              tgs_ckpt_meta_set(&c, "arch", r->spec) < 0 || tgs_ckpt_meta_set(&c, "epoch", b) < 0;
+    if (!bad && isfinite(metric)) bad = tgs_ckpt_meta_set(&c, "metric", tgs_fmt_double(b, sizeof b, metric)) < 0;
+    snprintf(b, sizeof b, "%lld", (long long)r->st.step);
+    bad = bad || tgs_ckpt_meta_set(&c, "step", b) < 0;
+    snprintf(b, sizeof b, "%d", r->s);
+    bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
+    fmt_opt(r->o, K_NORM, b, sizeof b);
+    bad = bad || tgs_ckpt_meta_set(&c, "norm", b) < 0 || tgs_ckpt_meta_set(&c, "options", opts) < 0;
+    /* with --ema the model's own names hold the average (what tgs-mcdrop
+     * and --init read), and the weights being trained go beside it */
+    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
+    if (!bad) bad = tgs_ckpt_put_params(&c, r->ps) < 0;
+    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
+    if (bad || tgs_optim_state_put(&r->opt, &c) < 0 || (r->o->ema > 0 && tgs_ema_put_live(&r->ema, &c) < 0))
+        die("%s", tgs_errmsg());
+    put_scalar_i64(&c, "train.step", r->st.step);
+    put_scalar_i64(&c, "train.epoch", r->st.epoch);
+    put_scalar_i64(&c, "train.pos", r->st.pos);
+    put_scalar_i64(&c, "train.seed", (int64_t)r->o->seed);
+    /* no metric yet (NaN) is an absent tensor: a checkpoint is finite */
+    if (isfinite(r->st.best_metric)) put_scalar_f64(&c, "train.best_metric", r->st.best_metric);
+    put_scalar_i64(&c, "train.best_epoch", r->st.best_epoch);
+    if (isfinite(r->st.last_metric)) put_scalar_f64(&c, "train.last_metric", r->st.last_metric);
+    if (tgs_ckpt_add(&c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, r->st.sums) < 0) die("%s", tgs_errmsg());
+    /* weights can go bad while the loss stays finite (an infinite batch
+     * norm variance): stop here and keep the checkpoint already written */
+    for (int k = 0; k < c.n; k++) {
+        double v;
+        int64_t at = tgs_ckpt_tensor_nonfinite(&c.t[k], &v);
+        if (at >= 0) {
+            char what[TGS_CKPT_MAX_NAME + 64];
+            snprintf(what, sizeof what, "tensor '%s' at element %lld", c.t[k].name, (long long)at);
+            not_finite(r, r->st.pos ? r->st.epoch + 1 : r->st.epoch, r->st.step, what, v);
+        }
+    }
+    log_begin(r);
+    if (tgs_ckpt_save(&c, path) < 0) die("%s", tgs_errmsg());
+    tgs_ckpt_free(&c);
+}
+
+static void load_state(run *r, const tgs_ckpt *c, const char *path) {
+    const void *p;
+#define GET(name, type, dtype, n, dst)                                                                                 \
+    do {                                                                                                               \
+        if (!(p = tgs_ckpt_expect(c, name, dtype, n))) die("%s: %s", path, tgs_errmsg());                            \
+        memcpy(dst, p, sizeof(type) * (n));                                                                            \
+    } while (0)
+    int64_t seed;
+    GET("train.step", int64_t, TGS_I64, 1, &r->st.step);
+    GET("train.epoch", int64_t, TGS_I64, 1, &r->st.epoch);
+    GET("train.pos", int64_t, TGS_I64, 1, &r->st.pos);
+    GET("train.seed", int64_t, TGS_I64, 1, &seed);
+    /* the metrics are absent (or NaN, before this was written) until the
+     * first validation */
+    if (tgs_ckpt_find(c, "train.best_metric")) GET("train.best_metric", double, TGS_F64, 1, &r->st.best_metric);
+    GET("train.best_epoch", int64_t, TGS_I64, 1, &r->st.best_epoch);
+    if (tgs_ckpt_find(c, "train.last_metric")) GET("train.last_metric", double, TGS_F64, 1, &r->st.last_metric);
+    GET("train.loss_sums", double, TGS_F64, NP + 1, r->st.sums);
+#undef GET
+    if ((uint64_t)seed != r->o->seed) die("%s: train.seed %llu differs from the options' seed", path, (unsigned long long)seed);
+    if (r->st.step < 0 || r->st.epoch < 0 || r->st.pos < 0) die("%s: negative counters", path);
+    const char *arch = tgs_ckpt_meta_get(c, "arch");
+    if (!arch || strcmp(arch, r->spec) != 0) die("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", r->spec);
+    if (tgs_ckpt_get_params(c, r->ps, 1, NULL) < 0 || tgs_optim_state_get(&r->opt, c) < 0) die("%s: %s", path, tgs_errmsg());
 }
 
 /* ---- validation ---- */
@@ -877,31 +900,6 @@ static void load_val(run *r, const char *path) {
 
 /* ---- main ---- */
 
-/* mkdir -p: a run directory such as work/runs/f0 on a fresh checkout has
- * missing parents too. */
-static void make_dir(const char *dir) {
-    struct stat sb;
-    char parent[4096];
-    if (mkdir(dir, 0777) == 0) return;
-    if (errno == ENOENT) {
-        size_t n = strlen(dir);
-        if (n >= sizeof parent) die("%s: path too long", dir);
-        memcpy(parent, dir, n + 1);
-        while (n > 1 && parent[n - 1] == '/') parent[--n] = 0; /* "a/b/" -> "a/b" */
-        char *slash = strrchr(parent, '/');
-        if (slash && slash != parent) {
-            *slash = 0;
-            make_dir(parent);
-            if (mkdir(dir, 0777) == 0) return;
-        }
-    }
-    if (errno != EEXIST) die("%s:", dir);
-    if (stat(dir, &sb) != 0) die("%s:", dir);
-    if (!S_ISDIR(sb.st_mode)) die("%s: not a directory", dir);
-}
-
-static int file_exists(const char *path) { return access(path, F_OK) == 0; }
-
 _Noreturn static void stop_now(run *r) {
     int sig = stop_signal;
     save_ckpt(r, r->last_path, r->st.last_metric);
@@ -909,15 +907,6 @@ _Noreturn static void stop_now(run *r) {
             sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)r->st.epoch + 1, (long long)r->st.step, r->last_path,
             r->last_path);
     exit(128 + sig);
-}
-
-_Noreturn static void not_finite(run *r, const char *what, double v) {
-    const char *val = isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
-    if (file_exists(r->last_path))
-        die("epoch %lld, step %lld: %s is %s; stopped, %s left as it was", (long long)r->st.epoch + 1,
-            (long long)r->st.step + 1, what, val, r->last_path);
-    die("epoch %lld, step %lld: %s is %s; stopped before any checkpoint was written", (long long)r->st.epoch + 1,
-        (long long)r->st.step + 1, what, val);
 }
 
 /* "42s", "3m05s" or "1h07m" */
@@ -945,6 +934,17 @@ int main(int argc, char **argv) {
         options_merge(&o, &rck, o.resume);
     }
     options_defaults(&o);
+    if (o.resume) { /* asked for no more than is done: say so before touching anything */
+        const int64_t *done = tgs_ckpt_expect(&rck, "train.epoch", TGS_I64, 1);
+        if (!done) die("%s: %s", o.resume, tgs_errmsg());
+        if (o.epochs && *done > o.epochs)
+            die_usage("--epochs %ld: the run in %s has done %lld epochs already", o.epochs, o.resume, (long long)*done);
+        if (o.epochs && *done == o.epochs) {
+            if (!o.quiet) fprintf(stderr, "nothing to train: the run in %s has done its %ld epochs\n", o.resume, o.epochs);
+            tgs_ckpt_free(&rck);
+            return 0;
+        }
+    }
     if (o.patience && !o.val) die_usage("--patience needs --val: it counts epochs without a better val mAP");
     r.sched.base_lr = o.lr;
     if (tgs_sched_parse(o.sched, &r.sched) < 0) die_usage("--sched: %s", tgs_errmsg());
@@ -966,7 +966,10 @@ int main(int argc, char **argv) {
     source src;
     source_open(&src, o.input, o.seed, o.quiet);
     const tgs_sample *first = src.streaming ? &src.next : &src.all[0];
+    if (!src.streaming && !o.epochs) o.epochs = 1; /* as --help says: the file once */
     model_opts(o.model, 0, &r.mo);
+    if (o.size % tgs_model_stride(&r.mo))
+        die_usage("--size %d is not a multiple of the model's stride %d", o.size, tgs_model_stride(&r.mo));
     tgs_prep_init(&r.prep, tgs_model_stride(&r.mo));
     r.prep.size = o.size, r.prep.mean = o.mean, r.prep.std = o.std;
     tgs_prep_view v;
@@ -978,7 +981,10 @@ int main(int argc, char **argv) {
     tgs_model_format(&r.mo, r.spec, sizeof r.spec);
     copy_str(o.model, sizeof o.model, r.spec, "--model");
     if (o.val) load_val(&r, o.val);
-    make_dir(o.output); /* only once the inputs have been read: a failed start leaves no empty run directory */
+    /* made once the inputs have been read, and removed again by die()
+     * while it is empty: a run that fails before its first checkpoint
+     * leaves no run directory behind */
+    if (tgs_outdir_make(o.output) < 0) die("-o: %s", tgs_errmsg());
 
     /* the model, the optimizer, and where they start from */
     r.ps = tgs_params_new(tgs_backend_cpu());
@@ -1001,7 +1007,7 @@ int main(int argc, char **argv) {
     if (o.ema > 0 && (tgs_ema_init(&r.ema, r.ps, o.ema) < 0 || (o.resume && tgs_ema_get_live(&r.ema, &rck) < 0)))
         die("%s%s%s", o.resume ? o.resume : "", o.resume ? ": " : "", tgs_errmsg());
     tgs_ckpt_free(&rck);
-    log_start(r.log_path, r.st.epoch, o.resume != NULL);
+    r.log_keep = o.resume ? r.st.epoch : -1;
 
     size_t plane = (size_t)r.s * (size_t)r.s, vplane = (size_t)r.val_s * (size_t)r.val_s;
     if (vplane > plane) plane = vplane;
@@ -1062,11 +1068,11 @@ int main(int argc, char **argv) {
                 losses_text(&r, parts, t, sizeof t);
                 char what[300];
                 snprintf(what, sizeof what, "the loss (%s)", t);
-                not_finite(&r, what, parts[NP]);
+                not_finite(&r, e + 1, r.st.step + 1, what, parts[NP]);
             }
             if (tgs_graph_backward(net->g, net->total) < 0) die("epoch %lld: %s", (long long)e + 1, tgs_errmsg());
             double norm = tgs_optim_state_clip(&r.opt, o.clip);
-            if (!isfinite(norm)) not_finite(&r, "the gradients' norm", norm);
+            if (!isfinite(norm)) not_finite(&r, e + 1, r.st.step + 1, "the gradients' norm", norm);
             lr = current_lr(&r, e, r.st.step);
             tgs_optim_state_step(&r.opt, (float)lr, r.st.step + 1);
             r.st.step++;

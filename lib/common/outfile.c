@@ -96,7 +96,42 @@ void tgs_outfile_abort(tgs_outfile *o) {
     }
 }
 
+/* The directories tgs_outdir_make made, parents first; fixed storage, so
+ * that a signal handler can walk it without malloc. */
+#define MADE_MAX 32
+static char made_dirs[MADE_MAX][4096];
+static int nmade;
+
 void tgs_outfile_abort_all(void) {
     for (tgs_outfile *o = open_list; o; o = o->next)
         if (o->tmp[0]) unlink(o->tmp);
+    /* deepest first; rmdir removes only an empty directory, and is
+     * async-signal-safe */
+    for (int i = nmade - 1; i >= 0; i--) rmdir(made_dirs[i]);
+}
+
+int tgs_outdir_make(const char *dir) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0) return tgs_err("an empty directory name");
+    if (n >= sizeof path) return tgs_err("%.200s...: path too long", dir);
+    memcpy(path, dir, n + 1);
+    while (n > 1 && path[n - 1] == '/') path[--n] = 0; /* "a/b/" -> "a/b" */
+    /* each prefix ending before a '/', then the whole: "a", "a/b", "a/b/c" */
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && path[i] != '/') continue;
+        if (i < n && path[i - 1] == '/') continue; /* "a//b" */
+        char saved = path[i];
+        path[i] = 0;
+        struct stat st;
+        if (mkdir(path, 0777) == 0) {
+            if (nmade < MADE_MAX) memcpy(made_dirs[nmade++], path, i + 1);
+        } else if (errno != EEXIST || stat(path, &st) != 0) {
+            return tgs_err("%s:", path);
+        } else if (!S_ISDIR(st.st_mode)) {
+            return tgs_err("%s: not a directory", path);
+        }
+        path[i] = saved;
+    }
+    return 0;
 }

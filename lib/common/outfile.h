@@ -27,4 +27,12 @@ void tgs_outfile_abort(tgs_outfile *o);
  * use only unlink, which is async-signal-safe). */
 void tgs_outfile_abort_all(void);
 
+/* Output directories (tgs-train's -o DIR, tgs-rle decode --png DIR).
+ * tgs_outdir_make makes dir and its missing parents, as mkdir -p, and
+ * remembers the ones it made: die() and a fatal signal remove those that
+ * are still empty (after the temporaries inside them), so a run that fails
+ * before writing anything leaves no directory behind. An existing
+ * directory is used as it is and never removed. */
+int tgs_outdir_make(const char *dir);
+
 #endif
