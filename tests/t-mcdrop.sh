@@ -73,6 +73,7 @@ printf 'not a checkpoint at all, just text\n' >"$T/text.ckpt"
 refuses "no -m" "no -m CKPT" "$MC" "$T/mini.tsr"
 refuses "a missing checkpoint" "nope.ckpt: No such file" "$MC" -m "$T/nope.ckpt" "$T/mini.tsr"
 refuses "a truncated checkpoint" "cut.ckpt: header length [0-9]+ runs past the end" "$MC" -m "$T/cut.ckpt" "$T/mini.tsr"
+refuses "a directory as a checkpoint" "$T: read error: Is a directory" "$MC" -m "$T" "$T/mini.tsr"
 refuses "a text file as a checkpoint" "text.ckpt: header length" "$MC" -m "$T/text.ckpt" "$T/mini.tsr"
 refuses "1-channel tiles into a 3-channel model" "mini1.tsr: sample 1 \([0-9a-f]+\): 'image' has 1 channels, the model takes 3" \
 	"$MC" -m "$T/run/best.ckpt" -o "$T/bad.tsr" "$T/mini1.tsr"

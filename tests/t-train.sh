@@ -320,6 +320,8 @@ check_sh "-o: a run directory whose parents are missing is made with them" \
 : >"$T/plainfile"
 refuses "-o: a parent that is a file" "plainfile" "$TR" -q -o "$T/plainfile/run" --model "$TINY" "$T/mini.tsr"
 refuses "no -o" "no -o DIR" "$TR" "$T/mini.tsr"
+usage_error "-o ''" "-o: an empty directory name" "$TR" -o "" "$T/mini.tsr"
+refuses "--resume: a directory" "--resume|$T: read error: Is a directory" "$TR" -q -o "$T/u11" --resume "$T" "$T/mini.tsr"
 refuses "a bad --loss" "--loss: loss 'bce=1,mse=2': unknown loss 'mse'" "$TR" -o "$T/u" --loss bce=1,mse=2
 refuses "--loss2 without --stage2-epoch" "--loss2 needs --stage2-epoch" "$TR" -o "$T/u" --loss2 lovasz=1 "$T/mini.tsr"
 refuses "--patience without --val" "--patience needs --val" "$TR" -o "$T/u" --patience 3 "$T/mini.tsr"

@@ -302,6 +302,7 @@ static options parse_args(int argc, char **argv) {
     if (optind < argc) o.input = argv[optind++];
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
     if (!o.output) die_usage("no -o DIR: where the checkpoints and the log go");
+    if (!*o.output) die_usage("-o: an empty directory name");
     if (o.resume && o.set[K_INIT]) die_usage("--init and --resume: a resumed run has its weights already");
     return o;
 }

@@ -916,11 +916,12 @@ int tgs_ckpt_load(tgs_ckpt *c, const char *path) {
         len += got;
         if (got == 0) break;
     }
-    int bad = ferror(fp);
+    int bad = ferror(fp), e = errno;
     fclose(fp);
     if (bad) {
         free(buf);
-        return tgs_err("%s: read error", path);
+        errno = e;
+        return tgs_err("%s: read error:", path); /* a directory: "Is a directory" */
     }
     int rc = tgs_ckpt_parse(c, buf, len, path);
     free(buf);
