@@ -113,8 +113,11 @@ def _read_record(fp, path, nrec, offset):
     if code == STR:
         if 0 in data:
             raise err("string holds a NUL byte", name)
-        # surrogateescape: bytes that are not UTF-8 survive a read and write
-        value = bytes(data).decode("utf-8", "surrogateescape")
+        # strict, as lib/common/stream.c: the format's strings are UTF-8
+        try:
+            value = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise err("string is not valid UTF-8 (its byte %d)" % e.start, name) from None
     else:
         value = np.frombuffer(data, DTYPES[code]).reshape(dims)
     return name, value, flags, len(header) + 4 + nbytes + 4
@@ -156,7 +159,11 @@ def _encode_record(name, value, flags):
     if not isinstance(name, str) or not _name_ok(name):
         raise ValueError("invalid record name %r (1..255 printable ASCII, no space or comma)" % (name,))
     if isinstance(value, str):
-        data = value.encode("utf-8", "surrogateescape")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate, e.g. from os.fsdecode of a bad name
+            raise ValueError("record '%s': string is not valid UTF-8 (a lone surrogate at character %d)"
+                             % (name, e.start)) from None
         if b"\0" in data:
             raise ValueError("record '%s': a string cannot hold a NUL" % name)
         code, dims = STR, (len(data),)

@@ -36,6 +36,51 @@ int tgs_dtype_parse(const char *name) {
     return 0;
 }
 
+/* Length of the UTF-8 sequence at p (p < end, *p >= 0x80), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0], cp;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
+    else return 0; /* a continuation byte, or a lead of an overlong or too large form */
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+int tgs_utf8_valid(const void *s, size_t n, size_t *bad) {
+    const unsigned char *p = s, *end = p + n;
+    while (p < end) {
+        size_t k = *p < 0x80 ? 1 : utf8_len(p, end);
+        if (!k) {
+            if (bad) *bad = (size_t)(p - (const unsigned char *)s);
+            return 0;
+        }
+        p += k;
+    }
+    return 1;
+}
+
+/* A str record's text must be UTF-8 without NUL bytes; the message says
+ * where it is not. */
+static int str_check(const void *data, uint64_t n, char *msg, size_t len) {
+    size_t bad;
+    if (n && memchr(data, 0, n)) {
+        snprintf(msg, len, "string holds a NUL byte");
+        return -1;
+    }
+    if (n && !tgs_utf8_valid(data, n, &bad)) {
+        snprintf(msg, len, "string is not valid UTF-8 (its byte %zu)", bad);
+        return -1;
+    }
+    return 0;
+}
+
 /* Names are printable ASCII without space or comma, so they print in
  * messages and CSV headers as they are. */
 static int name_valid(const char *name, size_t len) {
@@ -211,7 +256,7 @@ int tgs_read_record(tgs_reader *r, tgs_record *rec, unsigned *flags) {
     if (got < 0) return tgs_err("%s: read error:", r->path);
     if (got < 4) return rec_err(r, at, "truncated data checksum", name);
     if (tgs_crc32(0, rec->data, rec->nbytes) != le32(c)) return rec_err(r, at, "data checksum mismatch", name);
-    if (dtype == TGS_STR && memchr(rec->data, 0, rec->nbytes)) return rec_err(r, at, "string holds a NUL byte", name);
+    if (dtype == TGS_STR && str_check(rec->data, rec->nbytes, msg, sizeof msg) < 0) return rec_err(r, at, msg, name);
     r->nrecords++;
     if (flags) *flags = fl;
     return 1;
@@ -272,6 +317,9 @@ int tgs_write_record(tgs_writer *w, const tgs_record *rec, unsigned flags) {
     if (!name_valid(rec->name, name_len)) return tgs_err("invalid record name '%s'", rec->name);
     if (rec->ndim < 0 || rec->ndim > TGS_MAX_DIMS || !tgs_dtype_size(rec->dtype))
         return tgs_err("record '%s': bad header", rec->name);
+    char msg[80];
+    if (rec->dtype == TGS_STR && str_check(rec->data, rec->nbytes, msg, sizeof msg) < 0)
+        return tgs_err("record '%s': %s", rec->name, msg);
     memcpy(h, magic, 4);
     h[4] = VERSION;
     h[5] = (unsigned char)rec->dtype;
@@ -333,7 +381,10 @@ tgs_record *tgs_sample_put(tgs_sample *s, const char *name, int dtype, int ndim,
 }
 
 int tgs_sample_put_str(tgs_sample *s, const char *name, const char *text) {
-    uint32_t len = (uint32_t)strlen(text);
+    size_t n = strlen(text), bad;
+    if (!tgs_utf8_valid(text, n, &bad)) return tgs_err("record '%s': string is not valid UTF-8 (its byte %zu)", name, bad);
+    if (n > UINT32_MAX) return tgs_err("record '%s': string of %zu bytes is too long", name, n);
+    uint32_t len = (uint32_t)n;
     tgs_record *rec = tgs_sample_put(s, name, TGS_STR, 1, &len);
     if (!rec) return -1;
     memcpy(rec->data, text, len);

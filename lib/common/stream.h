@@ -7,6 +7,7 @@
 #ifndef TGS_STREAM_H
 #define TGS_STREAM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -56,6 +57,12 @@ typedef struct {
     FILE *fp;
     uint64_t nrecords, nsamples;
 } tgs_writer;
+
+/* Whether s[0..n) is UTF-8 as the format means it (no overlong forms,
+ * surrogates or code points past U+10FFFF: what Python's strict decode
+ * takes); if not, *bad (when not NULL) gets the offset of the first bad
+ * byte. A str record must be UTF-8: the reader and the writer both check. */
+int tgs_utf8_valid(const void *s, size_t n, size_t *bad);
 
 int tgs_dtype_size(int dtype);            /* bytes per element, 0 if unknown */
 const char *tgs_dtype_name(int dtype);    /* "u8", ..., "?" if unknown */

@@ -192,6 +192,72 @@ static void test_huge_claim(void) {
                    "truncated data (8 of 4294967296 bytes)");
 }
 
+/* str records are UTF-8 (issue 21): the check itself, then the builder,
+ * the writer and the reader each refuse text that is not. */
+static void test_utf8(void) {
+    static const char *const good[] = {"", "28f865caaa", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+    static const struct {
+        const char *s;
+        size_t at;
+    } bad[] = {
+        {"a\xff", 1},            /* never in UTF-8 */
+        {"ab\x80", 2},           /* a continuation byte alone */
+        {"\xc0\xaf", 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 0},     /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 0},     /* a surrogate, U+D800 */
+        {"\xf4\x90\x80\x80", 0}, /* past U+10FFFF */
+        {"x\xe2\x82", 1},        /* cut short */
+        {"\xc3(", 0},            /* lead byte, then no continuation */
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) ok &= tgs_utf8_valid(good[i], strlen(good[i]), NULL);
+    CHECK(ok, "utf8: ASCII, 2-, 3- and 4-byte forms, U+10FFFF pass");
+    ok = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t at = 99;
+        int v = tgs_utf8_valid(bad[i].s, strlen(bad[i].s), &at);
+        if (v || at != bad[i].at) {
+            printf("# utf8 case %zu: valid %d, at %zu (want %zu)\n", i, v, at, bad[i].at);
+            ok = 0;
+        }
+    }
+    CHECK(ok, "utf8: bad bytes, overlongs, surrogates, > U+10FFFF, cut short refused at the right byte");
+
+    tgs_sample s = {0};
+    CHECKF(tgs_sample_put_str(&s, "id", "a\xff") < 0 && strstr(tgs_errmsg(), "record 'id': string is not valid UTF-8 (its byte 1)"),
+           "put_str refuses text that is not UTF-8", "'%s'", tgs_errmsg());
+    CHECK(tgs_sample_put_str(&s, "id", "\xc3\x96l\xc3\xbc") == 0, "put_str takes UTF-8");
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    tgs_writer w;
+    tgs_writer_init(&w, fp);
+    tgs_record r = {0};
+    uint32_t three = 3;
+    tgs_record_init(&r, "note", TGS_STR, 1, &three);
+    memcpy(r.data, "a\xc0z", 3);
+    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "record 'note': string is not valid UTF-8"),
+           "writer refuses a str record that is not UTF-8", "'%s'", tgs_errmsg());
+    memcpy(r.data, "a\0z", 3);
+    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "NUL"),
+           "writer refuses a str record holding a NUL", "'%s'", tgs_errmsg());
+    memcpy(r.data, "abc", 3);
+    tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
+    fclose(fp);
+    CHECK(len > 0 && w.nrecords == 1, "only the good record was written");
+    /* the same record with its text made bad and its data CRC made right:
+     * the last 7 bytes are the 3 of text and the CRC */
+    char *at = buf + len - 7;
+    at[1] = (char)0xff;
+    uint32_t crc = tgs_crc32(0, at, 3);
+    memcpy(at + 3, &crc, 4);
+    expect_refused("reader refuses a str record that is not UTF-8", buf, len, "mem: record 1 'note' (byte 0): string is not valid UTF-8 (its byte 1)");
+    free(buf);
+    tgs_record_free(&r);
+    tgs_sample_free(&s);
+}
+
 static void test_sample_edit(void) {
     tgs_sample s = {0};
     tgs_sample_put_str(&s, "id", "a");
@@ -212,5 +278,6 @@ int main(void) {
     test_limits();
     test_sample_edit();
     test_huge_claim();
+    test_utf8();
     CHECK_DONE();
 }
