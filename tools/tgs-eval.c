@@ -19,6 +19,7 @@
 #include "outfile.h"
 #include "progress.h"
 #include "stream.h"
+#include "tiles.h"
 
 static const char usage[] =
     "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
@@ -113,6 +114,8 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
     /* the truth as bytes, when it is f32 */
     uint8_t *buf = NULL;
     size_t buf_cap = 0;
+    /* a tile scored twice would weigh twice in the mAP */
+    tgs_id_log ids = {0};
     tgs_progress bar;
     tgs_progress_start(&bar, "eval", "images", 0, o->quiet);
     int rc;
@@ -121,6 +124,7 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
         const char *id = tgs_sample_id(&s);
         if (id) snprintf(at, sizeof at, "%s: sample %llu (%.200s)", rd.path, (unsigned long long)rd.nsamples, id);
         else snprintf(at, sizeof at, "%s: sample %llu", rd.path, (unsigned long long)rd.nsamples);
+        if (id && tgs_id_log_add(&ids, id, (long)rd.nsamples) < 0) die("%s: %s", at, tgs_errmsg());
         const tgs_record *pr = tgs_sample_get(&s, o->prob), *mr = tgs_sample_get(&s, o->mask);
         if (!pr) die("%s: no '%s' record", at, o->prob);
         if (!mr) die("%s: no '%s' record", at, o->mask);
@@ -154,6 +158,8 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
     if (rc < 0) die("%s", tgs_errmsg());
     tgs_progress_end(&bar);
     if (rd.nsamples == 0) die("%s: empty stream, no images to score", rd.path);
+    if (tgs_id_log_check(&ids, rd.path, "sample") < 0) die("%s", tgs_errmsg());
+    tgs_id_log_free(&ids);
     free(buf);
     tgs_sample_free(&s);
     tgs_reader_close(&rd);

@@ -6,7 +6,9 @@
  * split. The input is parsed once: from a regular file the tool keeps only
  * each sample's offset, length and coverage and copies the chosen byte
  * ranges afterwards; from a pipe it holds the stream in memory. Nothing is
- * written until all the input has been read and checked. */
+ * written until all the input has been read and checked, ids included: a
+ * tile that comes twice could land in a fold and in its complement, a
+ * train/validation leak. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "outfile.h"
 #include "progress.h"
 #include "stream.h"
+#include "tiles.h"
 
 static const char usage[] =
     "usage: tgs-fold -k K -i I [--complement] [--seed S] [--bins B] [--mask NAME]\n"
@@ -113,12 +116,14 @@ static void read_input(const options *o, input *in) {
     tgs_progress bar;
     tgs_progress_start(&bar, "fold", "samples", 0, o->quiet);
     uint64_t before = 0;
+    tgs_id_log ids = {0};
     int rc;
     while ((rc = tgs_read_sample(&rd, &s)) > 0) {
         const char *id = tgs_sample_id(&s);
         char at[800];
         if (id) snprintf(at, sizeof at, "%s: sample %llu (%.200s)", in->path, (unsigned long long)rd.nsamples, id);
         else snprintf(at, sizeof at, "%s: sample %llu", in->path, (unsigned long long)rd.nsamples);
+        if (id && tgs_id_log_add(&ids, id, (long)rd.nsamples) < 0) die("%s: %s", at, tgs_errmsg());
         const tgs_record *m = tgs_sample_get(&s, o->mask);
         if (!m) die("%s: no '%s' record", at, o->mask);
         if (in->n == in->cap) {
@@ -139,6 +144,8 @@ static void read_input(const options *o, input *in) {
     if (rc < 0) die("%s", tgs_errmsg());
     tgs_progress_end(&bar);
     if (in->n == 0) die("%s: empty stream, nothing to split", in->path);
+    if (tgs_id_log_check(&ids, in->path, "sample") < 0) die("%s", tgs_errmsg());
+    tgs_id_log_free(&ids);
     tgs_sample_free(&s);
     if (src != fp) fclose(src);
     in->fp = fp;

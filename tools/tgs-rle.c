@@ -4,12 +4,10 @@
  *           record), "id,rle_mask" CSV out;
  *   decode: CSV in, a sample stream (id, mask) or a folder of PNGs out.
  * Both read all their input before writing, so bad input leaves no output. */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "csv.h"
@@ -28,7 +26,7 @@ static const char usage[] =
     "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
     "                  one, else 'mask'); u8/u16/i32 are salt where non-zero,\n"
     "                  f32/f64 where greater than the threshold\n"
-    "  --threshold T   probability threshold (default 0.5)\n"
+    "  --threshold T   probability threshold in [0,1] (default 0.5)\n"
     "decode: read an id,rle_mask CSV and write one sample (id, mask) per row.\n"
     "  --size WxH      mask size (default 101x101)\n"
     "  --png DIR       write DIR/<id>.png (8-bit, 0 or 255) instead of a stream\n"
@@ -49,30 +47,14 @@ typedef struct {
     size_t len, cap;
 } text;
 
-static void text_reserve(text *t, size_t more) {
-    if (t->len + more + 1 <= t->cap) return;
+static int text_reserve(text *t, size_t more) {
+    if (t->len + more + 1 <= t->cap) return 0;
     size_t cap = t->cap ? t->cap : 1 << 16;
     while (cap < t->len + more + 1) cap *= 2;
     char *p = realloc(t->p, cap);
-    if (!p) die("out of memory");
+    if (!p) return tgs_err("out of memory for a CSV of %zu bytes", cap);
     t->p = p, t->cap = cap;
-}
-
-typedef struct {
-    char *id;
-    long where; /* sample number or CSV line, for messages */
-} id_at;
-
-static int cmp_id_at(const void *a, const void *b) { return strcmp(((const id_at *)a)->id, ((const id_at *)b)->id); }
-
-/* Die on the first id seen twice; what names the unit ("sample", "line"). */
-static void check_unique_ids(id_at *ids, long n, const char *path, const char *what) {
-    qsort(ids, (size_t)n, sizeof *ids, cmp_id_at);
-    for (long i = 1; i < n; i++)
-        if (strcmp(ids[i - 1].id, ids[i].id) == 0) {
-            long a = ids[i - 1].where, b = ids[i].where;
-            die("%s: %s %ld: id %s repeats %s %ld", path, what, a > b ? a : b, ids[i].id, what, a < b ? a : b);
-        }
+    return 0;
 }
 
 /* The h x w mask of a mask or probability record: salt where an integer is
@@ -128,13 +110,12 @@ static void encode(const options *o) {
     text csv = {0};
     uint8_t *buf = NULL; /* 0/1 masks made from non-u8 records */
     size_t buf_cap = 0;
-    id_at *ids = NULL;
-    long nids = 0, ids_cap = 0;
+    tgs_id_log ids = {0};
     char *rle = NULL;
     size_t rle_cap = 0;
     tgs_progress bar;
     tgs_progress_start(&bar, "encode", "masks", 0, o->quiet);
-    text_reserve(&csv, 16);
+    if (text_reserve(&csv, 16) < 0) die("%s", tgs_errmsg());
     csv.len = (size_t)sprintf(csv.p, "id,rle_mask\n");
     int rc;
     while ((rc = tgs_read_sample(&rd, &s)) > 0) {
@@ -152,39 +133,31 @@ static void encode(const options *o) {
         size_t need = tgs_rle_max_len(h, w);
         if (need > rle_cap) {
             char *p = realloc(rle, need);
-            if (!p) die("out of memory");
+            if (!p) die("%s: sample %ld (%s): out of memory for a %dx%d mask's text", rd.path, k, id, w, h);
             rle = p, rle_cap = need;
         }
         size_t len = tgs_rle_encode(mask, h, w, rle);
         size_t idlen = strlen(id);
-        text_reserve(&csv, idlen + len + 2);
+        if (text_reserve(&csv, idlen + len + 2) < 0) die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
         memcpy(csv.p + csv.len, id, idlen);
         csv.p[csv.len + idlen] = ',';
         memcpy(csv.p + csv.len + idlen + 1, rle, len);
         csv.len += idlen + len + 2;
         csv.p[csv.len - 1] = '\n';
-        if (nids == ids_cap) {
-            ids_cap = ids_cap ? 2 * ids_cap : 4096;
-            id_at *p = realloc(ids, sizeof *p * (size_t)ids_cap);
-            if (!p) die("out of memory");
-            ids = p;
-        }
-        ids[nids].id = strdup(id);
-        if (!ids[nids].id) die("out of memory");
-        ids[nids++].where = k;
-        tgs_progress_update(&bar, (uint64_t)nids);
+        if (tgs_id_log_add(&ids, id, k) < 0) die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+        tgs_progress_update(&bar, (uint64_t)k);
     }
     if (rc < 0) die("%s", tgs_errmsg());
     tgs_progress_end(&bar);
-    check_unique_ids(ids, nids, rd.path, "sample");
+    if (tgs_id_log_check(&ids, rd.path, "sample") < 0) die("%s", tgs_errmsg());
 
     tgs_outfile out;
     if (tgs_outfile_open(&out, o->output) < 0) die("%s", tgs_errmsg());
     if (fwrite(csv.p, 1, csv.len, out.fp) != csv.len) die("%s: write error:", out.path);
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
 
-    for (long i = 0; i < nids; i++) free(ids[i].id);
-    free(ids), free(csv.p), free(buf), free(rle);
+    tgs_id_log_free(&ids);
+    free(csv.p), free(buf), free(rle);
     tgs_sample_free(&s);
     tgs_reader_close(&rd);
 }
@@ -195,43 +168,39 @@ static void decode(const options *o) {
     static const char *const header[] = {"id", "rle_mask"};
     if (tgs_csv_expect_header(&c, header, 2) < 0) die("%s", tgs_errmsg());
     size_t npx = (size_t)o->w * (size_t)o->h;
-    uint8_t *masks = NULL;
-    id_at *ids = NULL;
-    long n = 0, cap = 0;
+    uint8_t *masks = NULL; /* ids.n masks of h x w, in the CSV's order */
+    size_t cap = 0;        /* masks there is room for */
+    tgs_id_log ids = {0};  /* and their ids, in the same order */
     int rc;
     while ((rc = tgs_csv_next(&c)) > 0) {
         if (c.nfield != 2) die("%s: line %ld: %d fields, expected 2 (id,rle_mask)", c.path, c.line, c.nfield);
         if (!tgs_id_valid(c.field[0])) die("%s: line %ld: '%s' is not a valid tile id", c.path, c.line, c.field[0]);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            masks = realloc(masks, npx * (size_t)cap);
-            id_at *p = realloc(ids, sizeof *p * (size_t)cap);
-            if (!masks || !p) die("out of memory");
-            ids = p;
+        size_t have = (size_t)ids.n;
+        if (have == cap) {
+            /* room for 1 MiB of masks, then double: a few rows of a large
+             * --size cost what they hold, not thousands of masks */
+            size_t want = cap ? 2 * cap : npx < (1 << 20) ? (1 << 20) / npx : 1;
+            uint8_t *p = want > SIZE_MAX / npx ? NULL : realloc(masks, npx * want);
+            if (!p) die("%s: line %ld: out of memory for the %dx%d masks", c.path, c.line, o->w, o->h);
+            masks = p, cap = want;
         }
-        if (tgs_rle_decode(c.field[1], o->h, o->w, masks + npx * (size_t)n) < 0)
+        if (tgs_rle_decode(c.field[1], o->h, o->w, masks + npx * have) < 0)
             die("%s: line %ld (%s): %s", c.path, c.line, c.field[0], tgs_errmsg());
-        ids[n].id = strdup(c.field[0]);
-        if (!ids[n].id) die("out of memory");
-        ids[n++].where = c.line;
+        if (tgs_id_log_add(&ids, c.field[0], c.line) < 0) die("%s: line %ld: %s", c.path, c.line, tgs_errmsg());
     }
     if (rc < 0) die("%s", tgs_errmsg());
-    /* check duplicates on a sorted copy: the output keeps the CSV's order */
-    id_at *sorted = malloc(sizeof *sorted * (size_t)(n ? n : 1));
-    if (!sorted) die("out of memory");
-    memcpy(sorted, ids, sizeof *ids * (size_t)n);
-    check_unique_ids(sorted, n, c.path, "line");
-    free(sorted);
+    if (tgs_id_log_check(&ids, c.path, "line") < 0) die("%s", tgs_errmsg());
+    long n = ids.n; /* 0 for a CSV of just the header: an empty stream, or no PNGs */
 
     tgs_progress bar;
     tgs_progress_start(&bar, "decode", "masks", (uint64_t)n, o->quiet);
     if (o->png_dir) {
-        if (mkdir(o->png_dir, 0777) != 0 && errno != EEXIST) die("%s:", o->png_dir);
+        if (tgs_outdir_make(o->png_dir) < 0) die("--png: %s", tgs_errmsg());
         uint8_t *gray = malloc(npx);
-        if (!gray) die("out of memory");
+        if (!gray) die("%s: out of memory for a %dx%d PNG", o->png_dir, o->w, o->h);
         for (long i = 0; i < n; i++) {
             char path[4096];
-            if ((size_t)snprintf(path, sizeof path, "%s/%s.png", o->png_dir, ids[i].id) >= sizeof path) die("%s: path too long", o->png_dir);
+            if ((size_t)snprintf(path, sizeof path, "%s/%s.png", o->png_dir, ids.at[i].id) >= sizeof path) die("%s: path too long", o->png_dir);
             for (size_t k = 0; k < npx; k++) gray[k] = masks[npx * (size_t)i + k] ? 255 : 0;
             if (tgs_png_write_gray8(path, gray, o->w, o->h) < 0) die("%s", tgs_errmsg());
             tgs_progress_update(&bar, (uint64_t)i + 1);
@@ -248,7 +217,7 @@ static void decode(const options *o) {
         for (long i = 0; i < n; i++) {
             tgs_sample_clear(&s);
             tgs_record *m;
-            if (tgs_sample_put_str(&s, "id", ids[i].id) < 0 || !(m = tgs_sample_put(&s, "mask", TGS_U8, 3, dims)))
+            if (tgs_sample_put_str(&s, "id", ids.at[i].id) < 0 || !(m = tgs_sample_put(&s, "mask", TGS_U8, 3, dims)))
                 die("%s", tgs_errmsg());
             memcpy(m->data, masks + npx * (size_t)i, npx);
             if (tgs_write_sample(&wr, &s) < 0) die("%s: %s", out.path, tgs_errmsg());
@@ -258,8 +227,8 @@ static void decode(const options *o) {
         tgs_sample_free(&s);
     }
     tgs_progress_end(&bar);
-    for (long i = 0; i < n; i++) free(ids[i].id);
-    free(ids), free(masks);
+    tgs_id_log_free(&ids);
+    free(masks);
     tgs_csv_close(&c);
 }
 
@@ -276,7 +245,7 @@ int main(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", -1e30, 1e30); break;
+        case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", 0, 1); /* as tgs-eval */ break;
         case OPT_RECORD: o.record = optarg; break;
         case OPT_SIZE: tgs_parse_size(optarg, "--size", &o.w, &o.h); break;
         case OPT_PNG: o.png_dir = optarg; break;

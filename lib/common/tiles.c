@@ -8,6 +8,7 @@
 #include "csv.h"
 #include "err.h"
 #include "pngio.h"
+#include "stream.h"
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -16,6 +17,61 @@ int tgs_id_valid(const char *id) {
     for (const char *p = id; *p; p++)
         if (*p <= ' ' || *p > '~' || *p == '/' || *p == ',' || *p == '"') return 0;
     return 1;
+}
+
+/* s for a one-line message: bytes outside printable ASCII as \xNN. */
+static const char *printable(const char *s, char *buf, size_t n) {
+    size_t k = 0;
+    for (; *s && k + 5 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < ' ' || c > '~' || c == '\\') k += (size_t)snprintf(buf + k, n - k, "\\x%02x", c);
+        else buf[k++] = (char)c;
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+int tgs_id_log_add(tgs_id_log *log, const char *id, long where) {
+    if (log->n == log->cap) {
+        long cap = log->cap ? 2 * log->cap : 256;
+        tgs_id_at *p = realloc(log->at, sizeof *p * (size_t)cap);
+        if (!p) return tgs_err("out of memory for %ld ids", cap);
+        log->at = p, log->cap = cap;
+    }
+    char *copy = strdup(id);
+    if (!copy) return tgs_err("out of memory");
+    log->at[log->n].id = copy;
+    log->at[log->n++].where = where;
+    return 0;
+}
+
+/* By id, then by place, so each id's run starts where it was first met. */
+static int cmp_id_at(const void *a, const void *b) {
+    const tgs_id_at *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->where > y->where) - (x->where < y->where);
+}
+
+int tgs_id_log_check(const tgs_id_log *log, const char *path, const char *unit) {
+    if (log->n < 2) return 0;
+    tgs_id_at *s = malloc(sizeof *s * (size_t)log->n);
+    if (!s) return tgs_err("%s: out of memory checking %ld ids", path, log->n);
+    memcpy(s, log->at, sizeof *s * (size_t)log->n);
+    qsort(s, (size_t)log->n, sizeof *s, cmp_id_at);
+    /* the repeat met first: the earliest second place of a run */
+    long first = 0;
+    for (long i = 1; i < log->n; i++)
+        if (strcmp(s[i - 1].id, s[i].id) == 0 && (!first || s[i].where < s[first].where)) first = i;
+    int rc = 0;
+    if (first) rc = tgs_err("%s: %s %ld: id %s repeats %s %ld", path, unit, s[first].where, s[first].id, unit, s[first - 1].where);
+    free(s);
+    return rc;
+}
+
+void tgs_id_log_free(tgs_id_log *log) {
+    for (long i = 0; i < log->n; i++) free(log->at[i].id);
+    free(log->at);
+    memset(log, 0, sizeof *log);
 }
 
 static int idlist_add(tgs_idlist *ids, const char *id, size_t len) {
@@ -47,8 +103,19 @@ int tgs_ids_from_dir(tgs_idlist *ids, const char *dir) {
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len <= 4 || strcmp(e->d_name + len - 4, ".png") != 0) continue;
-        if (idlist_add(ids, e->d_name, len - 4) < 0) {
+        /* the name becomes the id record (UTF-8) and a CSV field */
+        char shown[1024];
+        int rc = 0;
+        if (!tgs_utf8_valid(e->d_name, len, NULL))
+            rc = tgs_err("%s/%s: the file name is not UTF-8", dir, printable(e->d_name, shown, sizeof shown));
+        else if (idlist_add(ids, e->d_name, len - 4) < 0)
+            rc = -1;
+        else if (!tgs_id_valid(ids->id[ids->n - 1]))
+            rc = tgs_err("%s/%s: the name is not a valid tile id (printable ASCII, no '/', ',' or '\"')", dir,
+                         printable(e->d_name, shown, sizeof shown));
+        if (rc < 0) {
             closedir(d);
+            tgs_idlist_free(ids);
             return -1;
         }
     }
@@ -58,23 +125,11 @@ int tgs_ids_from_dir(tgs_idlist *ids, const char *dir) {
     return 0;
 }
 
-/* Report the first repeated id, if any, in a sorted copy of the list. */
-static int check_unique(const tgs_idlist *ids, const char *path) {
-    char **s = malloc(sizeof *s * (size_t)ids->n);
-    if (!s) return tgs_err("out of memory");
-    memcpy(s, ids->id, sizeof *s * (size_t)ids->n);
-    qsort(s, (size_t)ids->n, sizeof *s, cmp_str);
-    int rc = 0;
-    for (int i = 1; i < ids->n && rc == 0; i++)
-        if (strcmp(s[i - 1], s[i]) == 0) rc = tgs_err("%s: id %s is listed twice", path, s[i]);
-    free(s);
-    return rc;
-}
-
 int tgs_ids_from_file(tgs_idlist *ids, const char *path) {
     memset(ids, 0, sizeof *ids);
     tgs_csv c;
     if (tgs_csv_open(&c, path) < 0) return -1;
+    tgs_id_log seen = {0};
     int rc;
     while ((rc = tgs_csv_next(&c)) > 0) {
         const char *id = c.field[0];
@@ -83,12 +138,14 @@ int tgs_ids_from_file(tgs_idlist *ids, const char *path) {
             rc = tgs_err("%s: line %ld: '%s' is not a valid tile id", path, c.line, id);
             break;
         }
-        if ((rc = idlist_add(ids, id, strlen(id))) < 0) break;
+        if ((rc = idlist_add(ids, id, strlen(id))) < 0 || (rc = tgs_id_log_add(&seen, id, c.line)) < 0) break;
     }
     tgs_csv_close(&c);
-    if (rc < 0) return -1;
-    if (ids->n == 0) return tgs_err("%s: no ids", path);
-    return check_unique(ids, path);
+    if (rc == 0 && ids->n == 0) rc = tgs_err("%s: no ids", path);
+    if (rc == 0) rc = tgs_id_log_check(&seen, path, "line");
+    tgs_id_log_free(&seen);
+    if (rc < 0) tgs_idlist_free(ids);
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- depths ---- */

@@ -19,6 +19,25 @@ void tgs_idlist_free(tgs_idlist *ids);
 /* An id must name a file: non-empty, printable, no '/', no ','. */
 int tgs_id_valid(const char *id);
 
+/* The ids a tool has met, each with where it met it (a sample number or a
+ * CSV line), to refuse a repeat naming both places: a tile that comes
+ * twice is scored twice, or lands on both sides of a train/val split. */
+typedef struct {
+    char *id;
+    long where;
+} tgs_id_at;
+typedef struct {
+    tgs_id_at *at; /* in the order added */
+    long n, cap;
+} tgs_id_log;
+
+/* Add a copy of id, met at where. */
+int tgs_id_log_add(tgs_id_log *log, const char *id, long where);
+/* Refuse the first repeat in the order met, as "PATH: UNIT B: id X repeats
+ * UNIT A" (UNIT: "sample" or "line"). 0 when every id is unique. */
+int tgs_id_log_check(const tgs_id_log *log, const char *path, const char *unit);
+void tgs_id_log_free(tgs_id_log *log);
+
 typedef struct {
     char **id; /* sorted, for lookup by bisection */
     float *z;
