@@ -130,3 +130,109 @@ if command -v script >/dev/null 2>&1; then
 else
 	skip "binary never goes to a terminal" "no script(1) to make a terminal"
 fi
+
+# ---- issue 21: the hostile-input sweep ----
+# Streams made by hand (the tools no longer write such things): rec(NAME,
+# DTYPE, DIMS, DATA, FLAGS) is a record as in formats/tensor-stream.md,
+# CRCs included; text(NAME, BYTES, FLAGS) a str record.
+mkstream() { # FILE PYTHON-EXPRESSION (a bytes object made with rec())
+	"$PYTHON" - "$1" "$2" <<'PY'
+import struct, sys, zlib
+def rec(name, code, dims, data, flags):
+    h = b"TGSR" + bytes([1, code, len(dims), flags]) + struct.pack("<HH", len(name), 0) + struct.pack("<%dI" % len(dims), *dims) + name
+    return h + struct.pack("<I", zlib.crc32(h)) + data + struct.pack("<I", zlib.crc32(data))
+def text(name, b, flags): return rec(name, 7, [len(b)], b, flags)
+def f32(*v): return struct.pack("<%df" % len(v), *v)
+nan, inf = float("nan"), float("inf")
+open(sys.argv[1], "wb").write(eval(sys.argv[2]))
+PY
+}
+# 7: decode grows its buffer by bytes, not by 4096 masks (64 GiB at
+# 4096x4096); out of memory names the file and line. The address-space
+# limits are left out under ASan, which reserves terabytes of shadow.
+printf 'id,rle_mask\nbig,1 5\n' >"$T/big.csv"
+if [ -z "${TGS_SANITIZED:-}" ]; then
+	check_sh "decode --size 4096x4096 of one row fits in 1 GB" \
+		"(ulimit -v 1000000; '$B/tgs-rle' decode -q --size 4096x4096 '$T/big.csv') | '$B/tgs-info' | grep -Eq '^  mask +1 u8 +\[1,4096,4096\]'"
+	refuses "decode out of memory names the file and line" "big.csv: line 2: out of memory" \
+		sh -c "ulimit -v 150000; exec '$B/tgs-rle' decode -q --size 16384x16384 -o '$T/huge.tsr' '$T/big.csv'"
+else
+	check_sh "decode --size 4096x4096 of one row" "'$B/tgs-rle' decode -q --size 4096x4096 '$T/big.csv' | '$B/tgs-info' | grep -Eq '^  mask +1 u8 +\[1,4096,4096\]'"
+fi
+# 8: encode takes the thresholds tgs-eval takes, 0..1
+refuses "encode --threshold 2 (every mask empty)" "--threshold: 2 is out of range \[0, 1\]" "$B/tgs-rle" encode --threshold 2 "$T/good.tsr"
+refuses "encode --threshold -0.5 (every pixel salt)" "--threshold: -0.5 is out of range \[0, 1\]" "$B/tgs-rle" encode --threshold -0.5 "$T/good.tsr"
+check "encode --threshold 0 and 1 are taken" sh -c "'$B/tgs-rle' encode -q --threshold 0 '$T/good.tsr' && '$B/tgs-rle' encode -q --threshold 1 '$T/good.tsr'"
+# 9: str records are UTF-8, checked by the reader and the writer
+mkdir -p "$T/badname" "$T/commaname"
+cp "$MINI/images/$(ls "$MINI/images" | head -n 1)" "$T/badname/$(printf 'a\377b').png"
+cp "$MINI/images/$(ls "$MINI/images" | head -n 1)" "$T/commaname/a,b.png"
+refuses "stack: a file name that is not UTF-8" 'badname/a\\xffb.png: the file name is not UTF-8' "$B/tgs-stack25d" -q --images "$T/badname" -o "$T/bad.tsr"
+refuses "stack: a file name that is not a tile id" "commaname/a,b.png: the name is not a valid tile id" "$B/tgs-stack25d" -q --images "$T/commaname" -o "$T/bad.tsr"
+if [ -e "$T/bad.tsr" ]; then fail "no output from a refused folder" "bad.tsr was written"; else ok "no output from a refused folder"; fi
+if command -v "$PYTHON" >/dev/null 2>&1; then
+	mkstream "$T/latin1.tsr" 'text(b"id", b"a\xffb", 0) + rec(b"mask", 1, [1, 1, 1], b"\x01", 1)'
+	refuses "info: an id that is not UTF-8" "latin1.tsr: record 1 'id' \(byte 0\): string is not valid UTF-8 \(its byte 1\)" "$B/tgs-info" "$T/latin1.tsr"
+	refuses "fold: an id that is not UTF-8" "latin1.tsr: record 1 'id' .*not valid UTF-8" "$B/tgs-fold" -k 2 -i 0 "$T/latin1.tsr"
+	refuses "encode: an id that is not UTF-8" "record 1 'id' .*not valid UTF-8" sh -c "cat '$T/latin1.tsr' | '$B/tgs-rle' encode"
+	mkstream "$T/overlong.tsr" 'text(b"note", b"\xc0\xaf", 1)'
+	refuses "info: an overlong UTF-8 form" "record 1 'note' .*not valid UTF-8 \(its byte 0\)" "$B/tgs-info" "$T/overlong.tsr"
+	mkstream "$T/utf8.tsr" 'text(b"id", "\u00d6l\u00fc".encode(), 1)'
+	check_sh "info: UTF-8 text is read" "'$B/tgs-info' -v '$T/utf8.tsr' | grep -q 'id=\"Ölü\"'"
+	mkstream "$T/long.tsr" 'text(b"id", b"x" * 46 + "\u00e9\u00e9".encode(), 1)'
+	check_sh "info: a long example is cut between characters" "'$B/tgs-info' '$T/long.tsr' | '$PYTHON' -c 'import sys; sys.stdin.buffer.read().decode(\"utf-8\")'"
+	# 12: NaN and infinities are counted, not folded into min/max/mean
+	mkstream "$T/nan.tsr" 'text(b"id", b"a", 0) + rec(b"prob", 5, [1, 2, 2], f32(nan, nan, nan, nan), 0) + rec(b"odd", 5, [5], f32(0, nan, 1, inf, -inf), 0) + rec(b"one", 5, [], f32(nan), 1)'
+	"$B/tgs-info" -v "$T/nan.tsr" >"$T/nan.out" 2>&1
+	if grep -Eq '^  prob +1 f32 +\[1,2,2\] +- +- +-  \(4 nan\)$' "$T/nan.out" && grep -Eq '^  odd +1 f32 +\[5\] +0 +1 +0.5  \(1 nan, 1 \+inf, 1 -inf\)$' "$T/nan.out" &&
+		grep -Eq '^  one +1 f32 +\[\] +- +- +-  \(1 nan\)$' "$T/nan.out" && grep -q ' prob:f32\[1,2,2\](4 nan) odd:f32\[5\](0..1 mean 0.5; 1 nan, 1 +inf, 1 -inf) one:f32=nan$' "$T/nan.out"; then
+		ok "info: NaN and inf counted apart from min/max/mean"
+	else
+		fail "info: NaN and inf counted apart from min/max/mean" "$(cat "$T/nan.out")"
+	fi
+else
+	skip "hand-made streams" "no $PYTHON"
+fi
+if have_numpy; then
+	cat >"$T/utf8.py" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import tgs_stream
+try:
+    list(tgs_stream.read(sys.argv[1]))
+    print("read: no error")
+except tgs_stream.StreamError as e:
+    print("read: %s" % e)
+try:
+    tgs_stream.write(sys.argv[2], [{"id": "a\udcffb"}])
+    print("write: no error")
+except ValueError as e:
+    print("write: %s" % e)
+PY
+	"$PYTHON" "$T/utf8.py" "$T/latin1.tsr" "$T/py.tsr" >"$T/py.out" 2>&1
+	if grep -q "^read: .*latin1.tsr: record 1 'id' (byte 0): string is not valid UTF-8 (its byte 1)$" "$T/py.out" &&
+		grep -q "^write: record 'id': string is not valid UTF-8" "$T/py.out"; then
+		ok "tgs_stream.py refuses text that is not UTF-8, reading and writing"
+	else
+		fail "tgs_stream.py refuses text that is not UTF-8, reading and writing" "$(cat "$T/py.out")"
+	fi
+else
+	skip "tgs_stream.py and UTF-8" "no numpy"
+fi
+# 10: a CSV of just the header is an empty submission, both ways
+printf 'id,rle_mask\n' >"$T/empty.csv"
+check_sh "decode of a header-only CSV: an empty stream" "'$B/tgs-rle' decode -q -o '$T/empty.tsr' '$T/empty.csv' 2>'$T/empty.err' && [ ! -s '$T/empty.err' ] && [ -f '$T/empty.tsr' ] && [ ! -s '$T/empty.tsr' ]"
+check_sh "decode --png of a header-only CSV: an empty folder" "'$B/tgs-rle' decode -q --png '$T/emptypng' '$T/empty.csv' 2>'$T/empty.err' && [ ! -s '$T/empty.err' ] && [ -d '$T/emptypng' ] && [ -z \"\$(ls '$T/emptypng')\" ]"
+check_sh "encode of an empty stream: a header-only CSV" ": >'$T/none.tsr' && '$B/tgs-rle' encode -q '$T/none.tsr' 2>'$T/empty.err' | cmp - '$T/empty.csv' && [ ! -s '$T/empty.err' ]"
+# 13: an id twice is refused by every tool that relies on ids being unique
+refuses "fold: duplicate ids (a train/val leak)" "twice.tsr: sample 13: id 28f865caaa repeats sample 1" "$B/tgs-fold" -q -k 5 -i 0 -o "$T/leak.tsr" "$T/twice.tsr"
+refuses "fold --complement from a pipe: duplicate ids" "<stdin>: sample 13: id 28f865caaa repeats sample 1" sh -c "cat '$T/twice.tsr' | '$B/tgs-fold' -q -k 5 -i 0 --complement -o '$T/leak.tsr'"
+if [ -e "$T/leak.tsr" ]; then fail "no fold written from duplicate ids" "leak.tsr was written"; else ok "no fold written from duplicate ids"; fi
+refuses "eval: duplicate ids (scored twice)" "twice.tsr: sample 13: id 28f865caaa repeats sample 1" "$B/tgs-eval" -q --prob mask "$T/twice.tsr"
+printf '%s\n' 28f865caaa 302ea1ac81 28f865caaa 302ea1ac81 >"$T/ids2"
+refuses "stack --ids: a repeat names both lines" "ids2: line 3: id 28f865caaa repeats line 1" "$B/tgs-stack25d" -q --images "$MINI/images" --ids "$T/ids2"
+# output directories: made with their parents, and removed again when the tool fails before writing into them
+check_sh "decode --png: a folder whose parents are missing is made with them" \
+	"'$B/tgs-rle' decode -q --png '$T/pngs/a/b' '$T/small.csv' && [ -f '$T/pngs/a/b/smalltile.png' ]"
+: >"$T/aplainfile"
+refuses "decode --png: a parent that is a file" "--png: .*aplainfile: not a directory" "$B/tgs-rle" decode -q --png "$T/aplainfile/x" "$T/empty.csv"

@@ -2,7 +2,8 @@
  *
  * Default: per file, the number of samples and, per record name, how many
  * samples carry it, its dtype and shape, and the range and mean of its
- * values. -v: one line per sample as well. */
+ * finite values, with a count of the NaN and infinite ones when there are
+ * any. -v: one line per sample as well. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,15 +20,55 @@ static const char usage[] =
     "  -v, --verbose   also one line per sample\n"
     "  -h, --help      this text;  -V, --version  the version\n";
 
+/* Range and mean over the finite values; NaN and infinities are counted
+ * apart, so one NaN neither hides the range nor turns it into inf..-inf. */
+typedef struct {
+    double min, max, sum;
+    uint64_t nfinite, nnan, npinf, nninf;
+} value_stats;
+
 typedef struct {
     char name[TGS_MAX_NAME + 1];
     long count;
     int dtype, ndim, mixed_dtype, mixed_shape;
     uint32_t dims[TGS_MAX_DIMS];
-    double min, max, sum;
-    uint64_t nvalues;
+    value_stats v;
     char example[48];
 } name_stats;
+
+static void stats_init(value_stats *v) {
+    memset(v, 0, sizeof *v);
+    v->min = INFINITY, v->max = -INFINITY;
+}
+
+static void stats_add(value_stats *v, double x) {
+    if (isnan(x)) {
+        v->nnan++;
+    } else if (isinf(x)) {
+        if (x > 0) v->npinf++;
+        else v->nninf++;
+    } else {
+        v->min = x < v->min ? x : v->min, v->max = x > v->max ? x : v->max;
+        v->sum += x, v->nfinite++;
+    }
+}
+
+static void stats_merge(value_stats *to, const value_stats *v) {
+    to->min = v->min < to->min ? v->min : to->min, to->max = v->max > to->max ? v->max : to->max;
+    to->sum += v->sum, to->nfinite += v->nfinite;
+    to->nnan += v->nnan, to->npinf += v->npinf, to->nninf += v->nninf;
+}
+
+/* The non-finite counts as "3 nan, 1 +inf"; "" when there are none. */
+static const char *nonfinite_str(char *buf, size_t n, const value_stats *v) {
+    const uint64_t count[3] = {v->nnan, v->npinf, v->nninf};
+    const char *what[3] = {"nan", "+inf", "-inf"};
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 3 && len < n; i++)
+        if (count[i]) len += (size_t)snprintf(buf + len, n - len, "%s%llu %s", len ? ", " : "", (unsigned long long)count[i], what[i]);
+    return buf;
+}
 
 static double value_at(const tgs_record *r, uint64_t i) {
     switch (r->dtype) {
@@ -73,28 +114,32 @@ static void describe(const char *path, int verbose) {
                 strcpy(t->name, r->name);
                 t->dtype = r->dtype, t->ndim = r->ndim;
                 memcpy(t->dims, r->dims, sizeof t->dims);
-                t->min = INFINITY, t->max = -INFINITY;
-                if (r->dtype == TGS_STR) snprintf(t->example, sizeof t->example, "%s", (const char *)r->data);
+                stats_init(&t->v);
+                if (r->dtype == TGS_STR) {
+                    snprintf(t->example, sizeof t->example, "%s", (const char *)r->data);
+                    /* cut short at a character, not inside one */
+                    size_t len = strlen(t->example);
+                    while (!tgs_utf8_valid(t->example, len, NULL)) t->example[--len] = 0;
+                }
             }
             t->count++;
             t->mixed_dtype |= t->dtype != r->dtype;
             t->mixed_shape |= t->ndim != r->ndim || memcmp(t->dims, r->dims, sizeof(uint32_t) * (size_t)r->ndim) != 0;
-            double lo = INFINITY, hi = -INFINITY, sum = 0;
+            value_stats v;
+            stats_init(&v);
             uint64_t n = r->dtype == TGS_STR ? 0 : tgs_record_count(r);
-            for (uint64_t k = 0; k < n; k++) {
-                double v = value_at(r, k);
-                lo = v < lo ? v : lo, hi = v > hi ? v : hi, sum += v;
-            }
-            if (n) {
-                t->min = lo < t->min ? lo : t->min, t->max = hi > t->max ? hi : t->max;
-                t->sum += sum, t->nvalues += n;
-            }
+            for (uint64_t k = 0; k < n; k++) stats_add(&v, value_at(r, k));
+            stats_merge(&t->v, &v);
             if (verbose) {
-                char shape[96];
+                char shape[96], odd[96];
                 shape_str(shape, sizeof shape, r->ndim, r->dims);
+                nonfinite_str(odd, sizeof odd, &v);
+                const char *dt = tgs_dtype_name(r->dtype);
                 if (r->dtype == TGS_STR) printf(" %s=\"%s\"", r->name, (const char *)r->data);
-                else if (n == 1) printf(" %s:%s=%g", r->name, tgs_dtype_name(r->dtype), lo);
-                else printf(" %s:%s%s(%g..%g mean %.4g)", r->name, tgs_dtype_name(r->dtype), shape, lo, hi, n ? sum / (double)n : 0.0);
+                else if (n == 1) printf(" %s:%s=%g", r->name, dt, value_at(r, 0));
+                else if (n == 0) printf(" %s:%s%s", r->name, dt, shape);
+                else if (v.nfinite == 0) printf(" %s:%s%s(%s)", r->name, dt, shape, odd);
+                else printf(" %s:%s%s(%g..%g mean %.4g%s%s)", r->name, dt, shape, v.min, v.max, v.sum / (double)v.nfinite, *odd ? "; " : "", odd);
             }
         }
         if (verbose) putchar('\n');
@@ -111,11 +156,16 @@ static void describe(const char *path, int verbose) {
         const char *dt = t->mixed_dtype ? "mixed" : tgs_dtype_name(t->dtype);
         if (t->dtype == TGS_STR && !t->mixed_dtype)
             printf("  %-12s %8ld %-5s %-16s e.g. \"%s\"\n", t->name, t->count, dt, shape, t->example);
-        else if (t->nvalues)
-            printf("  %-12s %8ld %-5s %-16s %12.6g %12.6g %12.6g\n", t->name, t->count, dt, shape, t->min, t->max,
-                   t->sum / (double)t->nvalues);
-        else
+        else if (t->v.nfinite + t->v.nnan + t->v.npinf + t->v.nninf == 0)
             printf("  %-12s %8ld %-5s %-16s\n", t->name, t->count, dt, shape);
+        else {
+            char odd[96];
+            printf("  %-12s %8ld %-5s %-16s", t->name, t->count, dt, shape);
+            if (t->v.nfinite) printf(" %12.6g %12.6g %12.6g", t->v.min, t->v.max, t->v.sum / (double)t->v.nfinite);
+            else printf(" %12s %12s %12s", "-", "-", "-"); /* no finite value to range over */
+            if (*nonfinite_str(odd, sizeof odd, &t->v)) printf("  (%s)", odd);
+            putchar('\n');
+        }
     }
     free(st);
     tgs_sample_free(&s);
