@@ -314,6 +314,15 @@ if "$TR" -o "$T/same" --resume "$T/a/last.ckpt" --epochs 8 "$T/mini.tsr" 2>"$T/s
 else
 	fail "--resume with --epochs as done: exit 0" "$(cat "$T/same.err")"
 fi
+# validation tiles that are also training tiles: said once, unless -q
+"$TR" -o "$T/leak" --val "$T/mini.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/leak.err"
+check_sh "training on the validation tiles: one warning, in the first epoch" \
+	"[ \$(grep -c 'warning: 12 training samples of this epoch are validation tiles (.*mini.tsr): the val mAP is not a held-out score' '$T/leak.err') -eq 1 ]"
+"$B/tgs-fold" -q -k 3 -i 0 -o "$T/f0.tsr" "$T/mini.tsr" && "$B/tgs-fold" -q -k 3 -i 0 --complement -o "$T/f0c.tsr" "$T/mini.tsr"
+"$TR" -o "$T/noleak" --val "$T/f0.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 1 "$T/f0c.tsr" 2>"$T/noleak.err"
+check_sh "a fold and its complement: no warning" "grep -q '^epoch 1:' '$T/noleak.err' && ! grep -q warning '$T/noleak.err'"
+cat "$T/mini.tsr" "$T/mini.tsr" >"$T/val2.tsr"
+refuses "--val holding a tile twice (scored twice)" "val2.tsr: sample 13: id [0-9a-f]+ repeats sample 1" "$TR" -q -o "$T/dupval" --val "$T/val2.tsr" "$T/mini.tsr"
 refuses "a fresh run into a run's directory" "already holds a run .*--resume" train a --epochs 1 "$T/mini.tsr"
 check_sh "-o: a run directory whose parents are missing is made with them" \
 	"'$TR' -q -o '$T/new/runs/f0/' --model '$TINY' --batch 5 --threads 2 --epochs 1 '$T/mini.tsr' && [ -f '$T/new/runs/f0/last.ckpt' ]"
@@ -365,7 +374,7 @@ PY
 		"$TR" -q -o "$T/u10" --resume "$T/nanopt.ckpt" --epochs 9 "$T/mini.tsr"
 fi
 check_sh "refused starts leave no run directory behind" \
-	"for d in u u2 u3 u5 u6 u7 u8 u9 u10; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
+	"for d in u u2 u3 u5 u6 u7 u8 u9 u10 dupval; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
 refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --model "$TINY" "$T/nothere.tsr"
 check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
 exit 0

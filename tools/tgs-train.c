@@ -33,6 +33,7 @@
 #include "progress.h"
 #include "rng.h"
 #include "stream.h"
+#include "tiles.h"
 #include "train.h"
 
 static const char usage[] =
@@ -583,6 +584,9 @@ typedef struct {
     size_t nval;
     int val_s;
     const char *val_path;
+    const char **val_ids;  /* sorted, for spotting training tiles that are also validation tiles */
+    size_t nval_ids;
+    size_t overlap;        /* training samples of the first epoch that are validation tiles */
 } run;
 
 static const float *stage_weights(const run *r, int stage) { return stage == 2 ? r->o->loss2 : r->o->loss; }
@@ -868,7 +872,9 @@ static val_result validate(run *r, tgs_metric *m, int quiet) {
     return v;
 }
 
-/* Read every validation sample and check it once, up front. */
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Read every validation sample and check it once, up front: ids unique. */
 static void load_val(run *r, const char *path) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, path) < 0) die("%s", tgs_errmsg());
@@ -897,6 +903,25 @@ static void load_val(run *r, const char *path) {
     tgs_sample_free(&r->val[r->nval]);
     if (r->nval == 0) die("%s: no validation samples", rd.path);
     tgs_reader_close(&rd);
+    /* a tile twice would count twice in the mAP */
+    tgs_id_log log = {0};
+    for (size_t i = 0; i < r->nval; i++) {
+        const char *id = tgs_sample_id(&r->val[i]);
+        if (id && tgs_id_log_add(&log, id, (long)i + 1) < 0) die("%s", tgs_errmsg());
+    }
+    if (tgs_id_log_check(&log, r->val_path, "sample") < 0) die("%s", tgs_errmsg());
+    tgs_id_log_free(&log);
+    r->val_ids = malloc(sizeof *r->val_ids * r->nval);
+    if (!r->val_ids) die("out of memory");
+    for (size_t i = 0; i < r->nval; i++)
+        if (tgs_sample_id(&r->val[i])) r->val_ids[r->nval_ids++] = tgs_sample_id(&r->val[i]);
+    qsort(r->val_ids, r->nval_ids, sizeof *r->val_ids, cmp_str_ptr);
+}
+
+/* Whether a training sample is one of the validation tiles. */
+static int is_val_tile(const run *r, const tgs_sample *smp) {
+    const char *id = tgs_sample_id(smp);
+    return id && r->nval_ids && bsearch(&id, r->val_ids, r->nval_ids, sizeof *r->val_ids, cmp_str_ptr);
 }
 
 /* ---- main ---- */
@@ -1037,6 +1062,7 @@ int main(int argc, char **argv) {
             if (!source_next(&src, &index))
                 die("%s: epoch %lld has %lld samples, the checkpoint was saved after %lld of them", src.rd.path,
                     (long long)e, (long long)k, (long long)r.st.pos);
+        int first_process_epoch = first_epoch;
         first_epoch = 0;
         char label[64];
         if (o.epochs) snprintf(label, sizeof label, "epoch %lld/%ld", (long long)e + 1, o.epochs);
@@ -1053,7 +1079,10 @@ int main(int argc, char **argv) {
             }
             int n = 0;
             const tgs_sample *smp;
-            while (n < o.batch && (smp = source_next(&src, &index))) fill_slot(&r, n++, r.s, smp, src.rd.path, index, NULL);
+            while (n < o.batch && (smp = source_next(&src, &index))) {
+                if (first_process_epoch && is_val_tile(&r, smp)) r.overlap++;
+                fill_slot(&r, n++, r.s, smp, src.rd.path, index, NULL);
+            }
             if (n == 0) break;
             tgs_net *net = get_net(&r, n, r.s);
             net_inputs(net, &r);
@@ -1087,6 +1116,9 @@ int main(int argc, char **argv) {
         }
         if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
         double secs = tgs_now() - t0;
+        if (first_process_epoch && r.overlap && !o.quiet) /* a leak, or a deliberate fit check: say it once */
+            fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
+                            "not a held-out score\n", tgs_prog, r.overlap, r.val_path);
         if (r.st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
         if (src.streaming) src.last_count = r.st.pos;
 
@@ -1164,7 +1196,7 @@ int main(int argc, char **argv) {
     tgs_prep_free(&r.prep);
     source_close(&src);
     for (size_t i = 0; i < r.nval; i++) tgs_sample_free(&r.val[i]);
-    free(r.val), free((void *)r.val_path);
+    free(r.val), free((void *)r.val_path), free(r.val_ids);
     free(r.img), free(r.mask), free(r.out), free(r.salt);
     return 0;
 }
