@@ -118,6 +118,8 @@ def _read_record(fp, path, nrec, offset):
             value = bytes(data).decode("utf-8")
         except UnicodeDecodeError as e:
             raise err("string is not valid UTF-8 (its byte %d)" % e.start, name) from None
+        if name == "id" and _id_problem(data):
+            raise err(_id_problem(data), name)
     else:
         value = np.frombuffer(data, DTYPES[code]).reshape(dims)
     return name, value, flags, len(header) + 4 + nbytes + 4
@@ -154,6 +156,20 @@ def read(f):
             fp.close()
 
 
+MAX_ID = 200
+
+
+def _id_problem(data):
+    """Why the bytes of an 'id' record are not a tile id (printable ASCII
+    without space, '/', ',' or '"', 1 to 200 bytes), or None."""
+    if not 1 <= len(data) <= MAX_ID:
+        return "a tile id of %d bytes (1 to %d)" % (len(data), MAX_ID)
+    for i, c in enumerate(data):
+        if c <= 0x20 or c > 0x7e or c in b'/,"':
+            return ("not a tile id: its byte %d is 0x%02x (printable ASCII only, no space, '/', ',' or '\"')" % (i, c))
+    return None
+
+
 def _encode_record(name, value, flags):
     """The bytes of one record."""
     if not isinstance(name, str) or not _name_ok(name):
@@ -166,6 +182,8 @@ def _encode_record(name, value, flags):
                              % (name, e.start)) from None
         if b"\0" in data:
             raise ValueError("record '%s': a string cannot hold a NUL" % name)
+        if name == "id" and _id_problem(data):
+            raise ValueError("record 'id': " + _id_problem(data))
         code, dims = STR, (len(data),)
     else:
         a = np.asarray(value)

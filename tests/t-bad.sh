@@ -177,9 +177,9 @@ if command -v "$PYTHON" >/dev/null 2>&1; then
 	refuses "encode: an id that is not UTF-8" "record 1 'id' .*not valid UTF-8" sh -c "cat '$T/latin1.tsr' | '$B/tgs-rle' encode"
 	mkstream "$T/overlong.tsr" 'text(b"note", b"\xc0\xaf", 1)'
 	refuses "info: an overlong UTF-8 form" "record 1 'note' .*not valid UTF-8 \(its byte 0\)" "$B/tgs-info" "$T/overlong.tsr"
-	mkstream "$T/utf8.tsr" 'text(b"id", "\u00d6l\u00fc".encode(), 1)'
-	check_sh "info: UTF-8 text is read" "'$B/tgs-info' -v '$T/utf8.tsr' | grep -q 'id=\"Ölü\"'"
-	mkstream "$T/long.tsr" 'text(b"id", b"x" * 46 + "\u00e9\u00e9".encode(), 1)'
+	mkstream "$T/utf8.tsr" 'text(b"note", "\u00d6l\u00fc".encode(), 1)'
+	check_sh "info: UTF-8 text is read" "'$B/tgs-info' -v '$T/utf8.tsr' | grep -q 'note=\"Ölü\"'"
+	mkstream "$T/long.tsr" 'text(b"note", b"x" * 46 + "\u00e9\u00e9".encode(), 1)'
 	check_sh "info: a long example is cut between characters" "'$B/tgs-info' '$T/long.tsr' | '$PYTHON' -c 'import sys; sys.stdin.buffer.read().decode(\"utf-8\")'"
 	# 12: NaN and infinities are counted, not folded into min/max/mean
 	mkstream "$T/nan.tsr" 'text(b"id", b"a", 0) + rec(b"prob", 5, [1, 2, 2], f32(nan, nan, nan, nan), 0) + rec(b"odd", 5, [5], f32(0, nan, 1, inf, -inf), 0) + rec(b"one", 5, [], f32(nan), 1)'
@@ -236,3 +236,18 @@ check_sh "decode --png: a folder whose parents are missing is made with them" \
 	"'$B/tgs-rle' decode -q --png '$T/pngs/a/b' '$T/small.csv' && [ -f '$T/pngs/a/b/smalltile.png' ]"
 : >"$T/aplainfile"
 refuses "decode --png: a parent that is a file" "--png: .*aplainfile: not a directory" "$B/tgs-rle" decode -q --png "$T/aplainfile/x" "$T/empty.csv"
+# an 'id' that is not a tile id (a comma breaks the CSV, a newline the one-line messages): refused by every reader
+if have_numpy; then
+	"$PYTHON" - "$T/badid.tsr" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import numpy as np, tgs_stream
+tgs_stream._id_problem = lambda data: None # write what the writer would refuse
+tgs_stream.write(sys.argv[1], [{"id": "a,b", "mask": np.zeros((1, 101, 101), np.uint8)}, {"id": "c\nd", "mask": np.zeros((1, 101, 101), np.uint8)}])
+PY
+	for tool in "tgs-info" "tgs-fold -k 2 -i 0" "tgs-rle encode" "tgs-eval --prob mask"; do
+		refuses "$tool: an id holding a comma" "badid.tsr: record 1 'id' \(byte 0\): not a tile id: its byte 1 is 0x2c" $B/$tool "$T/badid.tsr"
+	done
+else
+	skip "ids that are not tile ids" "no numpy"
+fi

@@ -120,7 +120,7 @@ a = [
      "i64": np.int64(-2**63), "f32": r.random((1, 5, 7), np.float32), "f64": np.float64(np.pi),
      "big": np.arange(6, dtype=">f4").reshape(2, 3), "strided": np.arange(20, dtype=np.int32)[::3],
      "t": np.arange(12, dtype=np.uint16).reshape(3, 4).T, "b": np.array([True, False])},
-    {"id": "Zürich, ünïcödé", "empty": np.zeros((0, 4), np.float64), "s": "",
+    {"id": "tile-b", "name": "Zürich, ünïcödé", "empty": np.zeros((0, 4), np.float64), "s": "",
      "eight": np.ones((1, 2, 1, 2, 1, 2, 1, 2), np.uint8), "nan": np.array([np.nan, -np.inf], np.float32)},
     {"x": 1.5, "n": 7},  # Python scalars: f64, i64; no id needed by the format
 ]
@@ -149,7 +149,7 @@ with open(p, "rb") as f:
 assert data == buf.getvalue()
 with open(p, "wb") as f:
     f.write(data + data)
-assert [s.get("id") for s in tgs_stream.read(p)] == ["tile-a", "Zürich, ünïcödé", None] * 2
+assert [s.get("id") for s in tgs_stream.read(p)] == ["tile-a", "tile-b", None] * 2
 PY
 py "python writer refuses what the format cannot hold" <<'PY'
 import io, numpy as np, tgs_stream
@@ -157,6 +157,7 @@ bad = [
     [{"x": np.zeros(3, np.int8)}], [{"x": np.zeros(3, np.float16)}], [{"x": np.zeros(3, np.uint32)}],
     [{"a b": np.uint8(1)}], [{"a,b": np.uint8(1)}], [{"": np.uint8(1)}], [{"x" * 256: np.uint8(1)}],
     [{"x": np.zeros((1,) * 9, np.uint8)}], [{"x": "nul\0inside"}], [{}], [{"x": np.array(["a"])}],
+    [{"id": "a,b"}], [{"id": ""}], [{"id": "Zürich"}],
 ]
 for samples in bad:
     buf = io.BytesIO()

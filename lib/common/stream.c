@@ -66,9 +66,22 @@ int tgs_utf8_valid(const void *s, size_t n, size_t *bad) {
     return 1;
 }
 
-/* A str record's text must be UTF-8 without NUL bytes; the message says
- * where it is not. */
-static int str_check(const void *data, uint64_t n, char *msg, size_t len) {
+/* The first byte of p[0..n) a tile id may not hold, n if none; an id
+ * names a PNG file and a CSV field, and is printed in one-line messages. */
+static size_t id_bad_byte(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] <= ' ' || p[i] > '~' || p[i] == '/' || p[i] == ',' || p[i] == '"') return i;
+    return n;
+}
+
+int tgs_id_valid(const char *id) {
+    size_t n = strlen(id);
+    return n >= 1 && n <= TGS_MAX_ID && id_bad_byte(id, n) == n;
+}
+
+/* A str record's text must be UTF-8 without NUL bytes, and the one named
+ * 'id' a tile id; the message says where it is not. */
+static int str_check(const char *name, const void *data, uint64_t n, char *msg, size_t len) {
     size_t bad;
     if (n && memchr(data, 0, n)) {
         snprintf(msg, len, "string holds a NUL byte");
@@ -76,6 +89,12 @@ static int str_check(const void *data, uint64_t n, char *msg, size_t len) {
     }
     if (n && !tgs_utf8_valid(data, n, &bad)) {
         snprintf(msg, len, "string is not valid UTF-8 (its byte %zu)", bad);
+        return -1;
+    }
+    if (strcmp(name, "id") == 0 && (n == 0 || n > TGS_MAX_ID || (bad = id_bad_byte(data, n)) < n)) {
+        if (n == 0 || n > TGS_MAX_ID) snprintf(msg, len, "a tile id of %llu bytes (1 to %d)", (unsigned long long)n, TGS_MAX_ID);
+        else snprintf(msg, len, "not a tile id: its byte %zu is 0x%02x (printable ASCII only, no space, '/', ',' or '\"')", bad,
+                      ((const unsigned char *)data)[bad]);
         return -1;
     }
     return 0;
@@ -256,7 +275,7 @@ int tgs_read_record(tgs_reader *r, tgs_record *rec, unsigned *flags) {
     if (got < 0) return tgs_err("%s: read error:", r->path);
     if (got < 4) return rec_err(r, at, "truncated data checksum", name);
     if (tgs_crc32(0, rec->data, rec->nbytes) != le32(c)) return rec_err(r, at, "data checksum mismatch", name);
-    if (dtype == TGS_STR && str_check(rec->data, rec->nbytes, msg, sizeof msg) < 0) return rec_err(r, at, msg, name);
+    if (dtype == TGS_STR && str_check(name, rec->data, rec->nbytes, msg, sizeof msg) < 0) return rec_err(r, at, msg, name);
     r->nrecords++;
     if (flags) *flags = fl;
     return 1;
@@ -318,7 +337,7 @@ int tgs_write_record(tgs_writer *w, const tgs_record *rec, unsigned flags) {
     if (rec->ndim < 0 || rec->ndim > TGS_MAX_DIMS || !tgs_dtype_size(rec->dtype))
         return tgs_err("record '%s': bad header", rec->name);
     char msg[80];
-    if (rec->dtype == TGS_STR && str_check(rec->data, rec->nbytes, msg, sizeof msg) < 0)
+    if (rec->dtype == TGS_STR && str_check(rec->name, rec->data, rec->nbytes, msg, sizeof msg) < 0)
         return tgs_err("record '%s': %s", rec->name, msg);
     memcpy(h, magic, 4);
     h[4] = VERSION;
@@ -381,8 +400,9 @@ tgs_record *tgs_sample_put(tgs_sample *s, const char *name, int dtype, int ndim,
 }
 
 int tgs_sample_put_str(tgs_sample *s, const char *name, const char *text) {
-    size_t n = strlen(text), bad;
-    if (!tgs_utf8_valid(text, n, &bad)) return tgs_err("record '%s': string is not valid UTF-8 (its byte %zu)", name, bad);
+    size_t n = strlen(text);
+    char msg[160];
+    if (str_check(name, text, n, msg, sizeof msg) < 0) return tgs_err("record '%s': %s", name, msg);
     if (n > UINT32_MAX) return tgs_err("record '%s': string of %zu bytes is too long", name, n);
     uint32_t len = (uint32_t)n;
     tgs_record *rec = tgs_sample_put(s, name, TGS_STR, 1, &len);

@@ -23,6 +23,7 @@ enum tgs_dtype {
 
 #define TGS_MAX_DIMS 8
 #define TGS_MAX_NAME 255
+#define TGS_MAX_ID 200 /* bytes of a tile id */
 #define TGS_RECORD_MAX_BYTES ((uint64_t)1 << 32) /* refuse larger: likely corrupt */
 #define TGS_SAMPLE_MAX_RECORDS 256
 #define TGS_FLAG_END_OF_SAMPLE 1u
@@ -63,6 +64,12 @@ typedef struct {
  * takes); if not, *bad (when not NULL) gets the offset of the first bad
  * byte. A str record must be UTF-8: the reader and the writer both check. */
 int tgs_utf8_valid(const void *s, size_t n, size_t *bad);
+
+/* Whether id is a tile id: 1 to TGS_MAX_ID bytes of printable ASCII
+ * without space, '/', ',' or '"', so that it names a file, fills a CSV
+ * field and prints in a one-line message as it is. The str record named
+ * 'id' must be one: the reader and the writer both check. */
+int tgs_id_valid(const char *id);
 
 int tgs_dtype_size(int dtype);            /* bytes per element, 0 if unknown */
 const char *tgs_dtype_name(int dtype);    /* "u8", ..., "?" if unknown */

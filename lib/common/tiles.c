@@ -12,12 +12,6 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int tgs_id_valid(const char *id) {
-    if (!*id || strlen(id) > 200) return 0;
-    for (const char *p = id; *p; p++)
-        if (*p <= ' ' || *p > '~' || *p == '/' || *p == ',' || *p == '"') return 0;
-    return 1;
-}
 
 /* s for a one-line message: bytes outside printable ASCII as \xNN. */
 static const char *printable(const char *s, char *buf, size_t n) {

@@ -16,8 +16,8 @@ int tgs_ids_from_dir(tgs_idlist *ids, const char *dir);
  * (train.csv, a submission) also works. Order is kept; duplicates refused. */
 int tgs_ids_from_file(tgs_idlist *ids, const char *path);
 void tgs_idlist_free(tgs_idlist *ids);
-/* An id must name a file: non-empty, printable, no '/', no ','. */
-int tgs_id_valid(const char *id);
+/* tgs_id_valid, what a tile id may be, is in stream.h: the stream's 'id'
+ * record is held to it. */
 
 /* The ids a tool has met, each with where it met it (a sample number or a
  * CSV line), to refuse a repeat naming both places: a tile that comes

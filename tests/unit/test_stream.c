@@ -226,7 +226,7 @@ static void test_utf8(void) {
     tgs_sample s = {0};
     CHECKF(tgs_sample_put_str(&s, "id", "a\xff") < 0 && strstr(tgs_errmsg(), "record 'id': string is not valid UTF-8 (its byte 1)"),
            "put_str refuses text that is not UTF-8", "'%s'", tgs_errmsg());
-    CHECK(tgs_sample_put_str(&s, "id", "\xc3\x96l\xc3\xbc") == 0, "put_str takes UTF-8");
+    CHECK(tgs_sample_put_str(&s, "note", "\xc3\x96l\xc3\xbc") == 0, "put_str takes UTF-8");
 
     char *buf = NULL;
     size_t len = 0;
@@ -258,6 +258,47 @@ static void test_utf8(void) {
     tgs_sample_free(&s);
 }
 
+/* The record named 'id' is a tile id: it names a file and a CSV field and
+ * prints in one-line messages. */
+static void test_tile_id(void) {
+    static const char *const bad[] = {"", "a,b", "a b", "a/b", "a\"b", "a\nb", "\xc3\xa9", "a\tb"};
+    int ok = tgs_id_valid("28f865caaa") && tgs_id_valid("a.b-c_d");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) ok &= !tgs_id_valid(bad[i]);
+    char longest[TGS_MAX_ID + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[TGS_MAX_ID] = 0;
+    ok &= tgs_id_valid(longest);
+    longest[TGS_MAX_ID] = 'a', longest[TGS_MAX_ID + 1] = 0;
+    ok &= !tgs_id_valid(longest);
+    CHECK(ok, "tile ids: printable ASCII, no space / , \", 1 to 200 bytes");
+    tgs_sample s = {0};
+    CHECKF(tgs_sample_put_str(&s, "id", "c\nd") < 0 && strstr(tgs_errmsg(), "record 'id': not a tile id: its byte 1 is 0x0a"),
+           "put_str refuses an id with a newline", "'%s'", tgs_errmsg());
+    CHECK(tgs_sample_put_str(&s, "name", "c d") == 0, "... and takes the same text under another name");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    tgs_writer w;
+    tgs_writer_init(&w, fp);
+    tgs_record r = {0};
+    uint32_t three = 3;
+    tgs_record_init(&r, "id", TGS_STR, 1, &three);
+    memcpy(r.data, "a,b", 3);
+    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "record 'id': not a tile id: its byte 1 is 0x2c"),
+           "writer refuses an id with a comma", "'%s'", tgs_errmsg());
+    memcpy(r.data, "abc", 3);
+    tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
+    fclose(fp);
+    char *at = buf + len - 7; /* the text, then its CRC */
+    at[1] = ',';
+    uint32_t crc = tgs_crc32(0, at, 3);
+    memcpy(at + 3, &crc, 4);
+    expect_refused("reader refuses an id with a comma", buf, len, "mem: record 1 'id' (byte 0): not a tile id: its byte 1 is 0x2c");
+    free(buf);
+    tgs_record_free(&r);
+    tgs_sample_free(&s);
+}
+
 static void test_sample_edit(void) {
     tgs_sample s = {0};
     tgs_sample_put_str(&s, "id", "a");
@@ -279,5 +320,6 @@ int main(void) {
     test_sample_edit();
     test_huge_claim();
     test_utf8();
+    test_tile_id();
     CHECK_DONE();
 }
