@@ -159,6 +159,7 @@ int tgs_depths_load(tgs_depths *d, const char *path) {
         return -1;
     }
     tgs_idlist ids = {0};
+    tgs_id_log seen = {0};
     float *z = NULL;
     int rc, cap = 0;
     while ((rc = tgs_csv_next(&c)) > 0) {
@@ -186,10 +187,13 @@ int tgs_depths_load(tgs_depths *d, const char *path) {
             z = p;
         }
         z[ids.n] = (float)v;
-        if ((rc = idlist_add(&ids, c.field[0], strlen(c.field[0]))) < 0) break;
+        if ((rc = idlist_add(&ids, c.field[0], strlen(c.field[0]))) < 0 || (rc = tgs_id_log_add(&seen, c.field[0], c.line)) < 0)
+            break;
     }
     tgs_csv_close(&c);
     if (rc == 0 && ids.n == 0) rc = tgs_err("%s: no rows", path);
+    if (rc == 0) rc = tgs_id_log_check(&seen, path, "line"); /* a tile with two depths */
+    tgs_id_log_free(&seen);
     if (rc < 0) {
         tgs_idlist_free(&ids);
         free(z);
@@ -213,11 +217,6 @@ int tgs_depths_load(tgs_depths *d, const char *path) {
     free(perm), free(z), free(ids.id);
     d->zmin = d->zmax = d->z[0];
     for (int i = 0; i < n; i++) {
-        if (i && strcmp(d->id[i - 1], d->id[i]) == 0) {
-            tgs_err("%s: id %s has two depths", path, d->id[i]);
-            tgs_depths_free(d);
-            return -1;
-        }
         if (d->z[i] < d->zmin) d->zmin = d->z[i];
         if (d->z[i] > d->zmax) d->zmax = d->z[i];
     }

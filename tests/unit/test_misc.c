@@ -98,7 +98,7 @@ static void test_depths(void) {
     tgs_depths_free(&d);
     unlink(p);
     p = write_tmp("id,z\na,1\na,2\n");
-    CHECKF(tgs_depths_load(&d, p) < 0 && strstr(tgs_errmsg(), "two depths"), "repeated id refused", "'%s'", tgs_errmsg());
+    CHECKF(tgs_depths_load(&d, p) < 0 && strstr(tgs_errmsg(), "repeats line"), "repeated id refused, naming both lines", "'%s'", tgs_errmsg());
     unlink(p);
     p = write_tmp("id,z\na,deep\n");
     CHECKF(tgs_depths_load(&d, p) < 0 && strstr(tgs_errmsg(), "line 2"), "bad number refused with its line", "'%s'", tgs_errmsg());
