@@ -296,7 +296,7 @@ static options parse_args(int argc, char **argv) {
         case 'o': o.output = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': fputs(usage, stdout); exit(0);
-        case 'V': tgs_print_version(); exit(0);
+        case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0);
         default: tgs_bad_option(c, argv);
         }
     }

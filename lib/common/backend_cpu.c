@@ -5,12 +5,24 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* OpenBLAS's own controls (cblas.h declares them in OpenBLAS builds). */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+const char *tgs_cpu_describe(void)
+{
+    static char buf[256];
+    /* the config starts "OpenBLAS 0.3.21 ..." */
+    snprintf(buf, sizeof buf, "cpu: %s (%s kernels), %s direct convolutions", openblas_get_config(), openblas_get_corename(),
+             tgs_cpu_conv_direct(-1) ? "AVX2" : "no");
+    return buf;
+}
 
 static void *cpu_alloc(size_t bytes)
 {

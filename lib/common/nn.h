@@ -187,6 +187,10 @@ struct tgs_backend {
 };
 
 const struct tgs_backend *tgs_backend_cpu(void);
+/* What decides the CPU backend's bytes, for --version and bug reports:
+ * the OpenBLAS build and the kernels it chose for this processor, and
+ * whether the AVX2 direct convolutions run. */
+const char *tgs_cpu_describe(void);
 /* Threads for the CPU backend's own loops and OpenBLAS; 0 = all cores. */
 void tgs_cpu_set_threads(int n);
 int tgs_cpu_threads(void);
