@@ -21,7 +21,10 @@ ALL_CFLAGS = -std=c11 $(WARN) -fno-math-errno $(CFLAGS) -MMD -MP
 LDLIBS  += -lpng -lopenblas -lm -lpthread
 
 TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop
-LIB_SRC  = $(sort $(wildcard lib/common/*.c))
+# lib/common: what every tool shares; nn/: the engine; nn/cpu/: its CPU backend
+LIB_DIRS = lib/common lib/common/nn lib/common/nn/cpu
+LIB_SRC  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_HDR  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h $(d)/*.def)))
 LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
 UNIT_SRC = $(sort $(wildcard tests/unit/*.c))
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
@@ -41,8 +44,10 @@ all: config $(TOOLS:%=$(B)/%) $(UNIT_BIN)
 config:
 	@sh tools/detect-cuda.sh "$(NVCC)" "$(CUDA_HOME)"
 
+# Made afresh: nn/op_conv.o and nn/cpu/op_conv.o are members of one name.
 $(O)/libtgs.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(O)/%.o: %.c
@@ -90,7 +95,7 @@ FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-
 # One clang command per target over the library's sources (not libtgs.a,
 # which is built without coverage); the headers are listed so an edit to
 # one rebuilds, and filtered out of the command line.
-$(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/common/*.h)
+$(O)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) -g -O1 $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZ_TARGETS:%=$(O)/fuzz/%)

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "nn.h"
-#include "ops_cpu.h"
+#include "nn/nn.h"
+#include "nn/cpu/ops_cpu.h"
 #include "rng.h"
 
 

@@ -12,9 +12,9 @@
  * optimizer, per step and as a share of the step. */
 #include "cli.h"
 #include "err.h"
-#include "model.h"
-#include "nn.h"
-#include "optim.h"
+#include "nn/model.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "train.h"
 #include "progress.h"
 #include "rng.h"

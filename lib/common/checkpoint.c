@@ -1,9 +1,9 @@
 /* checkpoint: safetensors read and write (see checkpoint.h and
  * formats/safetensors.md). The reader trusts nothing in the file: every
  * length is checked against what is left before it is used, every number
- * for overflow, and the JSON is parsed by a small strict parser written
- * for exactly this header (an object of objects; strings, unsigned
- * integers and arrays of them). */
+ * for overflow, and the JSON is parsed by a small strict reader (json.c)
+ * written for exactly this header (an object of objects; strings,
+ * unsigned integers and arrays of them). */
 #include "checkpoint.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "grow.h"
 #include "outfile.h"
 
 /* ---- tensors and metadata ---- */
@@ -72,15 +73,6 @@ static int check_name(const char *name, const char *what) {
     return 0;
 }
 
-static int grow(void **p, int *cap, int n, size_t elem) {
-    if (n < *cap) return 0;
-    int nc = *cap ? 2 * *cap : 64;
-    void *q = realloc(*p, (size_t)nc * elem);
-    if (!q) return tgs_err("out of memory");
-    *p = q, *cap = nc;
-    return 0;
-}
-
 /* Element count of a shape, or -1 past 2^62 (a corrupt shape). */
 static int64_t shape_count(int ndim, const int64_t *shape) {
     int64_t n = 1;
@@ -106,7 +98,7 @@ int tgs_ckpt_add(tgs_ckpt *c, const char *name, int dtype, int ndim, const int64
     int64_t count = shape_count(ndim, shape);
     if (count < 0 || count > ((int64_t)1 << 40)) return tgs_err("tensor '%s': bad shape", name);
     if (tgs_ckpt_find(c, name)) return tgs_err("tensor '%s' added twice", name);
-    if (grow((void **)&c->t, &c->cap, c->n, sizeof *c->t) < 0) return -1;
+    if (tgs_grow((void **)&c->t, &c->cap, c->n, sizeof *c->t) < 0) return -1;
     tgs_ckpt_tensor *t = &c->t[c->n];
     memset(t, 0, sizeof *t);
     t->dtype = dtype, t->ndim = ndim;
@@ -123,7 +115,7 @@ int tgs_ckpt_add(tgs_ckpt *c, const char *name, int dtype, int ndim, const int64
     return 0;
 }
 
-static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+void tgs_ckpt_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     size_t k = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (k < cap) snprintf(buf + k, cap - k, "]");
@@ -137,7 +129,7 @@ const void *tgs_ckpt_expect(const tgs_ckpt *c, const char *name, int dtype, int6
     }
     if (t->dtype != dtype || shape_count(t->ndim, t->shape) != count) {
         char s[128];
-        shape_str(s, sizeof s, t->ndim, t->shape);
+        tgs_ckpt_shape_str(s, sizeof s, t->ndim, t->shape);
         tgs_err("tensor '%s' is %s %s, expected %s of %lld elements", name, tgs_ckpt_dtype_name(t->dtype), s,
                 tgs_ckpt_dtype_name(dtype), (long long)count);
         return NULL;
@@ -156,7 +148,7 @@ int tgs_ckpt_meta_set(tgs_ckpt *c, const char *key, const char *value) {
             return 0;
         }
     char *k = strdup(key);
-    if (!k || grow((void **)&c->meta, &c->metacap, c->nmeta, sizeof *c->meta) < 0) {
+    if (!k || tgs_grow((void **)&c->meta, &c->metacap, c->nmeta, sizeof *c->meta) < 0) {
         free(k), free(v);
         return tgs_err("out of memory");
     }
@@ -206,34 +198,6 @@ static void buf_json_str(buf_t *b, const char *s) {
     int64_t n = tgs_json_put_str(b->p, b->len, b->cap, s);
     if (n < 0) b->oom = 1;
     else b->len = (size_t)n;
-}
-
-int64_t tgs_json_put_str(char *dst, size_t len, size_t cap, const char *s) {
-    size_t k = len;
-#define PUT(ch)                                                                                                        \
-    do {                                                                                                               \
-        if (k + 1 >= cap) goto full;                                                                                   \
-        dst[k++] = (char)(ch);                                                                                         \
-    } while (0)
-    PUT('"');
-    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-        unsigned char ch = *q;
-        char esc = ch == '"' || ch == '\\' ? (char)ch : ch == '\n' ? 'n' : ch == '\t' ? 't' : ch == '\r' ? 'r' : 0;
-        if (esc) {
-            PUT('\\');
-            PUT(esc);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            if (k + 7 >= cap) goto full;
-            k += (size_t)snprintf(dst + k, cap - k, "\\u%04x", ch);
-        } else PUT(ch);
-    }
-    PUT('"');
-#undef PUT
-    dst[k] = 0;
-    return (int64_t)k;
-full:
-    if (cap) dst[len < cap ? len : cap - 1] = 0;
-    return -1;
 }
 
 /* Order of the tensors in the file: element size descending, then name
@@ -357,246 +321,6 @@ int tgs_ckpt_save(const tgs_ckpt *c, const char *path) {
     return tgs_outfile_commit(&o);
 }
 
-/* ---- the JSON parser ---- */
-
-typedef struct {
-    const char *p, *start, *end;
-    size_t base; /* file offset of start, for messages */
-} jcur;
-
-static int jerr(const jcur *j, const char *what) {
-    return tgs_err("header byte %zu: %s", j->base + (size_t)(j->p - j->start), what);
-}
-
-static void jws(jcur *j) {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
-}
-
-static int jexpect(jcur *j, char ch) {
-    jws(j);
-    if (j->p >= j->end) return jerr(j, "the JSON ends too soon");
-    if (*j->p != ch) {
-        char m[48];
-        snprintf(m, sizeof m, "expected '%c'", ch);
-        return jerr(j, m);
-    }
-    j->p++;
-    return 0;
-}
-
-static int hexval(int ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-static int read_hex4(jcur *j, unsigned *v) {
-    if (j->end - j->p < 4) return jerr(j, "a \\u escape needs 4 hex digits");
-    unsigned x = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)j->p[i]);
-        if (h < 0) return jerr(j, "a \\u escape needs 4 hex digits");
-        x = x * 16 + (unsigned)h;
-    }
-    j->p += 4;
-    *v = x;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
-    if (cp < 0x10000)
-        return o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[2] = (char)(0x80 | (cp & 0x3f)), 3;
-    o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), 0 if invalid
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static int utf8_len(const unsigned char *p, const unsigned char *end) {
-    unsigned c = p[0], cp, n;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
-    else return 0;
-    if ((size_t)(end - p) < n) return 0;
-    for (unsigned i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return (int)n;
-}
-
-/* A JSON string at the cursor into a malloc'd C string (*out). NUL
- * characters (\u0000) are refused: names and values are C strings here. */
-static int jstring(jcur *j, char **out) {
-    jws(j);
-    if (j->p >= j->end || *j->p != '"') return jerr(j, j->p >= j->end ? "the JSON ends too soon" : "expected a string");
-    j->p++;
-    /* the unescaped string is never longer than the escaped one */
-    const char *q = j->p;
-    while (q < j->end && *q != '"') q += *q == '\\' && q + 1 < j->end ? 2 : 1;
-    if (q >= j->end) return jerr(j, "a string does not end");
-    char *s = malloc((size_t)(q - j->p) + 1), *o = s;
-    if (!s) return tgs_err("out of memory");
-    while (*j->p != '"') {
-        unsigned char ch = (unsigned char)*j->p;
-        if (ch < 0x20) {
-            free(s);
-            return jerr(j, "a control character in a string");
-        }
-        if (ch >= 0x80) {
-            int n = utf8_len((const unsigned char *)j->p, (const unsigned char *)j->end);
-            if (!n) {
-                free(s);
-                return jerr(j, "a string is not valid UTF-8");
-            }
-            memcpy(o, j->p, (size_t)n);
-            o += n, j->p += n;
-            continue;
-        }
-        j->p++;
-        if (ch != '\\') {
-            *o++ = (char)ch;
-            continue;
-        }
-        ch = (unsigned char)*j->p++;
-        unsigned cp;
-        switch (ch) {
-        case '"': case '\\': case '/': *o++ = (char)ch; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u':
-            if (read_hex4(j, &cp) < 0) {
-                free(s);
-                return -1;
-            }
-            if (cp >= 0xd800 && cp <= 0xdbff) { /* a surrogate pair */
-                unsigned lo;
-                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
-                    free(s);
-                    return jerr(j, "a lone UTF-16 surrogate in a \\u escape");
-                }
-                j->p += 2;
-                if (read_hex4(j, &lo) < 0) {
-                    free(s);
-                    return -1;
-                }
-                if (lo < 0xdc00 || lo > 0xdfff) {
-                    free(s);
-                    return jerr(j, "a lone UTF-16 surrogate in a \\u escape");
-                }
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                free(s);
-                return jerr(j, "a lone UTF-16 surrogate in a \\u escape");
-            }
-            if (cp == 0) {
-                free(s);
-                return jerr(j, "a NUL character (\\u0000) in a string");
-            }
-            o += put_utf8(o, cp); /* 6 escaped bytes give at most 3, 12 at most 4 */
-            break;
-        default: free(s); j->p--; return jerr(j, "a bad escape in a string");
-        }
-    }
-    j->p++;
-    *o = 0;
-    *out = s;
-    return 0;
-}
-
-/* A non-negative integer without sign, fraction or exponent. */
-static int juint(jcur *j, uint64_t *v) {
-    jws(j);
-    const char *s = j->p;
-    uint64_t x = 0;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-        unsigned d = (unsigned)(*j->p - '0');
-        if (x > (UINT64_MAX - d) / 10) return jerr(j, "a number too large");
-        x = x * 10 + d;
-        j->p++;
-    }
-    if (j->p == s || (j->p - s > 1 && *s == '0') ||
-        (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '-'))) {
-        j->p = s;
-        return jerr(j, "expected a non-negative integer");
-    }
-    *v = x;
-    return 0;
-}
-
-/* [n, n, ...] into v (at most max); *count gets how many */
-static int juint_array(jcur *j, uint64_t *v, int max, int *count, const char *what) {
-    if (jexpect(j, '[') < 0) return -1;
-    int n = 0;
-    jws(j);
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        *count = 0;
-        return 0;
-    }
-    for (;;) {
-        if (n == max) {
-            char m[96];
-            snprintf(m, sizeof m, "%s has more than %d entries", what, max);
-            return jerr(j, m);
-        }
-        if (juint(j, &v[n++]) < 0) return -1;
-        jws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (jexpect(j, ']') < 0) return -1;
-        break;
-    }
-    *count = n;
-    return 0;
-}
-
-/* A JSON number (the grammar of RFC 8259), returned as its text. */
-static int jnumber_text(jcur *j, char **out) {
-    const char *s = j->p, *q = s;
-    if (q < j->end && *q == '-') q++;
-    if (q < j->end && *q == '0') q++;
-    else if (q < j->end && *q >= '1' && *q <= '9')
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
-    else return jerr(j, "expected a value");
-    if (q < j->end && *q == '.') {
-        q++;
-        if (q >= j->end || *q < '0' || *q > '9') return jerr(j, "a bad number");
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
-    }
-    if (q < j->end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < j->end && (*q == '+' || *q == '-')) q++;
-        if (q >= j->end || *q < '0' || *q > '9') return jerr(j, "a bad number");
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
-    }
-    char *t = malloc((size_t)(q - s) + 1);
-    if (!t) return tgs_err("out of memory");
-    memcpy(t, s, (size_t)(q - s));
-    t[q - s] = 0;
-    j->p = q;
-    *out = t;
-    return 0;
-}
-
-static int jliteral(jcur *j, const char *lit) {
-    size_t n = strlen(lit);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return 0;
-    j->p += n;
-    return 1;
-}
-
 /* ---- the header ---- */
 
 typedef struct {
@@ -631,59 +355,59 @@ static int unique_names(char **names, int n, const char *what) {
 }
 
 /* "__metadata__": {"key": "value", ...} */
-static int parse_metadata(jcur *j, tgs_ckpt *c) {
-    if (jexpect(j, '{') < 0) return -1;
-    jws(j);
+static int parse_metadata(tgs_json_cur *j, tgs_ckpt *c) {
+    if (tgs_json_expect(j, '{') < 0) return -1;
+    tgs_json_ws(j);
     if (j->p < j->end && *j->p == '}') {
         j->p++;
         return 0;
     }
     for (;;) {
         char *k = NULL, *v = NULL;
-        if (jstring(j, &k) < 0) return -1;
-        if (jexpect(j, ':') < 0) {
+        if (tgs_json_string(j, &k) < 0) return -1;
+        if (tgs_json_expect(j, ':') < 0) {
             free(k);
             return -1;
         }
-        jws(j);
+        tgs_json_ws(j);
         if (j->p < j->end && *j->p != '"') {
             free(k);
-            return jerr(j, "a metadata value is not a string");
+            return tgs_json_err(j, "a metadata value is not a string");
         }
-        if (jstring(j, &v) < 0) {
+        if (tgs_json_string(j, &v) < 0) {
             free(k);
             return -1;
         }
-        if (grow((void **)&c->meta, &c->metacap, c->nmeta, sizeof *c->meta) < 0) {
+        if (tgs_grow((void **)&c->meta, &c->metacap, c->nmeta, sizeof *c->meta) < 0) {
             free(k), free(v);
             return -1;
         }
         c->meta[c->nmeta].key = k, c->meta[c->nmeta].value = v;
         c->nmeta++;
-        jws(j);
+        tgs_json_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
             continue;
         }
-        return jexpect(j, '}');
+        return tgs_json_expect(j, '}');
     }
 }
 
 /* {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, keys in any order */
-static int parse_tensor_info(jcur *j, tgs_ckpt_tensor *t, uint64_t off[2]) {
+static int parse_tensor_info(tgs_json_cur *j, tgs_ckpt_tensor *t, uint64_t off[2]) {
     int have_dtype = 0, have_shape = 0, have_off = 0;
-    if (jexpect(j, '{') < 0) return -1;
+    if (tgs_json_expect(j, '{') < 0) return -1;
     for (;;) {
         char *k;
-        if (jstring(j, &k) < 0) return -1;
-        if (jexpect(j, ':') < 0) {
+        if (tgs_json_string(j, &k) < 0) return -1;
+        if (tgs_json_expect(j, ':') < 0) {
             free(k);
             return -1;
         }
         if (strcmp(k, "dtype") == 0 && !have_dtype) {
             char *d;
             const char *at = j->p;
-            if (jstring(j, &d) < 0) {
+            if (tgs_json_string(j, &d) < 0) {
                 free(k);
                 return -1;
             }
@@ -696,33 +420,33 @@ static int parse_tensor_info(jcur *j, tgs_ckpt_tensor *t, uint64_t off[2]) {
                          known_foreign_dtype(d) ? "is not one tgs reads (U8 U16 I32 I64 F32 F64)" : "is unknown");
                 free(d), free(k);
                 j->p = at;
-                return jerr(j, m);
+                return tgs_json_err(j, m);
             }
             free(d);
             have_dtype = 1;
         } else if (strcmp(k, "shape") == 0 && !have_shape) {
             uint64_t v[TGS_CKPT_MAX_DIMS];
-            if (juint_array(j, v, TGS_CKPT_MAX_DIMS, &t->ndim, "a shape") < 0) {
+            if (tgs_json_uint_array(j, v, TGS_CKPT_MAX_DIMS, &t->ndim, "a shape") < 0) {
                 free(k);
                 return -1;
             }
             for (int i = 0; i < t->ndim; i++) {
                 if (v[i] > ((uint64_t)1 << 40)) {
                     free(k);
-                    return jerr(j, "a dimension past 2^40");
+                    return tgs_json_err(j, "a dimension past 2^40");
                 }
                 t->shape[i] = (int64_t)v[i];
             }
             have_shape = 1;
         } else if (strcmp(k, "data_offsets") == 0 && !have_off) {
             int n = 0;
-            if (juint_array(j, off, 2, &n, "data_offsets") < 0) {
+            if (tgs_json_uint_array(j, off, 2, &n, "data_offsets") < 0) {
                 free(k);
                 return -1;
             }
             if (n != 2) {
                 free(k);
-                return jerr(j, "data_offsets is not [begin, end]");
+                return tgs_json_err(j, "data_offsets is not [begin, end]");
             }
             have_off = 1;
         } else {
@@ -730,38 +454,38 @@ static int parse_tensor_info(jcur *j, tgs_ckpt_tensor *t, uint64_t off[2]) {
             int dup = !strcmp(k, "dtype") || !strcmp(k, "shape") || !strcmp(k, "data_offsets");
             snprintf(m, sizeof m, "%s key '%.40s' in a tensor entry", dup ? "a repeated" : "an unknown", k);
             free(k);
-            return jerr(j, m);
+            return tgs_json_err(j, m);
         }
         free(k);
-        jws(j);
+        tgs_json_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
             continue;
         }
-        if (jexpect(j, '}') < 0) return -1;
+        if (tgs_json_expect(j, '}') < 0) return -1;
         break;
     }
     if (!have_dtype || !have_shape || !have_off)
-        return jerr(j, !have_dtype ? "a tensor entry without dtype" : !have_shape ? "a tensor entry without shape"
-                                                                              : "a tensor entry without data_offsets");
+        return tgs_json_err(j, !have_dtype ? "a tensor entry without dtype" : !have_shape ? "a tensor entry without shape"
+                                                                                       : "a tensor entry without data_offsets");
     return 0;
 }
 
-static int parse_header(tgs_ckpt *c, jcur *j, span **spans_out) {
+static int parse_header(tgs_ckpt *c, tgs_json_cur *j, span **spans_out) {
     span *sp = NULL;
     int spcap = 0, seen_meta = 0;
     *spans_out = NULL;
-    if (j->p >= j->end || *j->p != '{') return jerr(j, "the header does not start with '{'");
+    if (j->p >= j->end || *j->p != '{') return tgs_json_err(j, "the header does not start with '{'");
     j->p++;
-    jws(j);
+    tgs_json_ws(j);
     if (j->p < j->end && *j->p == '}') {
         j->p++;
     } else {
         for (;;) {
             char *k;
             const char *at = j->p;
-            if (jstring(j, &k) < 0) goto fail;
-            if (jexpect(j, ':') < 0) {
+            if (tgs_json_string(j, &k) < 0) goto fail;
+            if (tgs_json_expect(j, ':') < 0) {
                 free(k);
                 goto fail;
             }
@@ -769,12 +493,13 @@ static int parse_header(tgs_ckpt *c, jcur *j, span **spans_out) {
                 free(k);
                 if (seen_meta++) {
                     j->p = at;
-                    jerr(j, "__metadata__ appears twice");
+                    tgs_json_err(j, "__metadata__ appears twice");
                     goto fail;
                 }
                 if (parse_metadata(j, c) < 0) goto fail;
             } else {
-                if (grow((void **)&c->t, &c->cap, c->n, sizeof *c->t) < 0 || grow((void **)&sp, &spcap, c->n, sizeof *sp) < 0) {
+                if (tgs_grow((void **)&c->t, &c->cap, c->n, sizeof *c->t) < 0 ||
+                    tgs_grow((void **)&sp, &spcap, c->n, sizeof *sp) < 0) {
                     free(k);
                     goto fail;
                 }
@@ -796,7 +521,7 @@ static int parse_header(tgs_ckpt *c, jcur *j, span **spans_out) {
                 if (count < 0 || off[1] < off[0] || (uint64_t)count > (off[1] - off[0]) / es ||
                     (uint64_t)count * es != off[1] - off[0]) {
                     char s[160];
-                    shape_str(s, sizeof s, t->ndim, t->shape);
+                    tgs_ckpt_shape_str(s, sizeof s, t->ndim, t->shape);
                     tgs_err("tensor '%.200s': %s %s needs %lld bytes, data_offsets [%llu, %llu] give %lld", k,
                             tgs_ckpt_dtype_name(t->dtype), s, count < 0 ? -1LL : (long long)((uint64_t)count * es),
                             (unsigned long long)off[0], (unsigned long long)off[1],
@@ -806,18 +531,18 @@ static int parse_header(tgs_ckpt *c, jcur *j, span **spans_out) {
                 t->nbytes = off[1] - off[0];
                 sp[c->n - 1] = (span){off[0], off[1], c->n - 1};
             }
-            jws(j);
+            tgs_json_ws(j);
             if (j->p < j->end && *j->p == ',') {
                 j->p++;
                 continue;
             }
-            if (jexpect(j, '}') < 0) goto fail;
+            if (tgs_json_expect(j, '}') < 0) goto fail;
             break;
         }
     }
-    jws(j);
+    tgs_json_ws(j);
     if (j->p != j->end) {
-        jerr(j, "text after the JSON object");
+        tgs_json_err(j, "text after the JSON object");
         goto fail;
     }
     *spans_out = sp;
@@ -837,7 +562,7 @@ int tgs_ckpt_parse(tgs_ckpt *c, const unsigned char *buf, size_t len, const char
     if (n > len - 8)
         return tgs_err("%s: header length %llu runs past the end of the file (%zu bytes)", name, (unsigned long long)n, len);
     if (n < 2) return tgs_err("%s: header length %llu is too short for a JSON object", name, (unsigned long long)n);
-    jcur j = {(const char *)buf + 8, (const char *)buf + 8, (const char *)buf + 8 + n, 8};
+    tgs_json_cur j = {(const char *)buf + 8, (const char *)buf + 8, (const char *)buf + 8 + n, 8};
     if (parse_header(c, &j, &sp) < 0) goto fail;
     char **names = malloc(sizeof *names * (size_t)(c->n > c->nmeta ? c->n + 1 : c->nmeta + 1));
     if (!names) {
@@ -926,126 +651,4 @@ int tgs_ckpt_load(tgs_ckpt *c, const char *path) {
     int rc = tgs_ckpt_parse(c, buf, len, path);
     free(buf);
     return rc;
-}
-
-/* ---- flat JSON objects (the options metadata) ---- */
-
-void tgs_json_kv_free(tgs_ckpt_kv *kv, int n) {
-    for (int i = 0; i < n; i++) free(kv[i].key), free(kv[i].value);
-    free(kv);
-}
-
-int tgs_json_flat_parse(const char *text, size_t len, tgs_ckpt_kv **out, int *nout) {
-    jcur j = {text, text, text + len, 0};
-    tgs_ckpt_kv *kv = NULL;
-    int n = 0, cap = 0;
-    *out = NULL, *nout = 0;
-    if (jexpect(&j, '{') < 0) goto fail;
-    jws(&j);
-    if (j.p < j.end && *j.p == '}') j.p++;
-    else
-        for (;;) {
-            char *k = NULL, *v = NULL;
-            if (jstring(&j, &k) < 0) goto fail;
-            if (jexpect(&j, ':') < 0) {
-                free(k);
-                goto fail;
-            }
-            jws(&j);
-            int rc;
-            if (j.p < j.end && *j.p == '"') rc = jstring(&j, &v);
-            else if (jliteral(&j, "true")) rc = (v = strdup("true")) ? 0 : tgs_err("out of memory");
-            else if (jliteral(&j, "false")) rc = (v = strdup("false")) ? 0 : tgs_err("out of memory");
-            else if (jliteral(&j, "null")) rc = (v = strdup("null")) ? 0 : tgs_err("out of memory");
-            else if (j.p < j.end && (*j.p == '{' || *j.p == '[')) rc = jerr(&j, "a nested value");
-            else rc = jnumber_text(&j, &v);
-            if (rc < 0 || grow((void **)&kv, &cap, n, sizeof *kv) < 0) {
-                free(k), free(v);
-                goto fail;
-            }
-            for (int i = 0; i < n; i++)
-                if (strcmp(kv[i].key, k) == 0) {
-                    tgs_err("key '%.100s' appears twice", k);
-                    free(k), free(v);
-                    goto fail;
-                }
-            kv[n].key = k, kv[n].value = v;
-            n++;
-            jws(&j);
-            if (j.p < j.end && *j.p == ',') {
-                j.p++;
-                continue;
-            }
-            if (jexpect(&j, '}') < 0) goto fail;
-            break;
-        }
-    jws(&j);
-    if (j.p != j.end) {
-        jerr(&j, "text after the JSON object");
-        goto fail;
-    }
-    *out = kv, *nout = n;
-    return 0;
-fail:
-    tgs_json_kv_free(kv, n);
-    return -1;
-}
-
-/* ---- a model's tensors ---- */
-
-int tgs_ckpt_put_params(tgs_ckpt *c, struct tgs_params *ps) {
-    const struct tgs_backend *be = tgs_params_backend(ps);
-    int64_t most = 1;
-    for (int i = 0; i < tgs_params_count(ps); i++)
-        if (tgs_params_at(ps, i)->size > most) most = tgs_params_at(ps, i)->size;
-    float *host = malloc((size_t)most * sizeof *host);
-    if (!host) return tgs_err("out of memory");
-    for (int i = 0; i < tgs_params_count(ps); i++) {
-        struct tgs_tensor *t = tgs_params_at(ps, i);
-        int64_t shape[TGS_NN_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
-        be->download(host, t->data, t->size);
-        if (tgs_ckpt_add(c, t->name, TGS_F32, t->ndim, shape, host) < 0) {
-            free(host);
-            return -1;
-        }
-    }
-    free(host);
-    return 0;
-}
-
-static int is_state_name(const char *name) { return strncmp(name, "optim.", 6) == 0 || strncmp(name, "train.", 6) == 0; }
-
-int tgs_ckpt_get_params(const tgs_ckpt *c, struct tgs_params *ps, int strict, int *matched) {
-    const struct tgs_backend *be = tgs_params_backend(ps);
-    int got = 0;
-    for (int i = 0; i < tgs_params_count(ps); i++) {
-        struct tgs_tensor *t = tgs_params_at(ps, i);
-        const tgs_ckpt_tensor *ct = tgs_ckpt_find(c, t->name);
-        if (!ct) {
-            if (strict) return tgs_err("has no tensor '%s', which the model needs", t->name);
-            continue;
-        }
-        int same = ct->dtype == TGS_F32 && ct->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = ct->shape[d] == t->ne[d];
-        if (!same) {
-            char a[160], b[160];
-            int64_t want[TGS_NN_MAX_DIMS];
-            for (int d = 0; d < t->ndim; d++) want[d] = t->ne[d];
-            shape_str(a, sizeof a, ct->ndim, ct->shape);
-            shape_str(b, sizeof b, t->ndim, want);
-            return tgs_err("tensor '%s' is %s %s, the model's is F32 %s", t->name, tgs_ckpt_dtype_name(ct->dtype), a, b);
-        }
-        double v;
-        int64_t at = tgs_ckpt_tensor_nonfinite(ct, &v);
-        if (at >= 0) return tgs_err("tensor '%s' holds %s at element %lld", t->name, tgs_nonfinite_name(v), (long long)at);
-        be->upload(t->data, ct->data, t->size);
-        got++;
-    }
-    if (strict)
-        for (int i = 0; i < c->n; i++)
-            if (!is_state_name(c->t[i].name) && !tgs_params_find(ps, c->t[i].name))
-                return tgs_err("tensor '%s' is not a parameter of the model", c->t[i].name);
-    if (matched) *matched = got;
-    return 0;
 }

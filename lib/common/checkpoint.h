@@ -1,5 +1,5 @@
-/* checkpoint: safetensors files (formats/safetensors.md), and a model's
- * parameters in and out of them.
+/* checkpoint: safetensors files (formats/safetensors.md). A model's
+ * parameters go in and out of them through nn/ckpt_params.h.
  *
  * A checkpoint in memory is a list of named tensors (each its own copy of
  * the data, aligned) and a list of metadata strings:
@@ -7,7 +7,7 @@
  *     tgs_ckpt c;
  *     tgs_ckpt_init(&c);
  *     tgs_ckpt_meta_set(&c, "format", "tgs");
- *     tgs_ckpt_put_params(&c, ps);                  // every parameter and buffer
+ *     tgs_ckpt_put_params(&c, ps);                  // every parameter and buffer (nn/ckpt_params.h)
  *     tgs_ckpt_add(&c, "train.step", TGS_I64, 0, NULL, &step);
  *     if (tgs_ckpt_save(&c, "run/last.ckpt") < 0) die("%s", tgs_errmsg());
  *     tgs_ckpt_free(&c);
@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn.h"
+#include "json.h"
 #include "stream.h"
 
 #define TGS_CKPT_MAX_DIMS 8
@@ -43,9 +43,7 @@ typedef struct {
     void *data; /* owned, 64-byte aligned, nbytes long (at least 1 byte allocated) */
 } tgs_ckpt_tensor;
 
-typedef struct {
-    char *key, *value;
-} tgs_ckpt_kv;
+typedef tgs_json_kv tgs_ckpt_kv;
 
 typedef struct {
     tgs_ckpt_tensor *t;
@@ -92,32 +90,7 @@ const char *tgs_nonfinite_name(double v);
 
 /* safetensors dtype names: "F32" for TGS_F32 ..., NULL for others. */
 const char *tgs_ckpt_dtype_name(int dtype);
-
-/* ---- a model's tensors ---- */
-
-/* Add every parameter and buffer of ps under its own name, F32, its shape. */
-int tgs_ckpt_put_params(tgs_ckpt *c, struct tgs_params *ps);
-/* Load every parameter and buffer of ps from c by name.
- * strict: every one must be there with the same shape, and every tensor of
- * c outside the prefixes "optim." and "train." must be one of them (a
- * checkpoint of this very model).
- * !strict (an --init from another model): tensors whose names match are
- * loaded, a matching name with another shape or dtype is an error, the
- * rest is left alone; *matched (may be NULL) gets the count loaded.
- * Either way a tensor holding a NaN or an infinity is refused by name. */
-int tgs_ckpt_get_params(const tgs_ckpt *c, struct tgs_params *ps, int strict, int *matched);
-
-/* ---- JSON for metadata values ---- */
-
-/* Append s as a JSON string (quotes and escapes) to dst, which holds len
- * bytes of cap; returns the new length, or -1 when it would not fit
- * (dst is then left terminated at len). */
-int64_t tgs_json_put_str(char *dst, size_t len, size_t cap, const char *s);
-/* Parse a JSON object whose values are strings, numbers, true, false or
- * null into *kv (n pairs, malloc'd; free with tgs_json_kv_free): a string
- * value unescaped, any other as written. Repeated keys, nested values and
- * trailing text are refused. */
-int tgs_json_flat_parse(const char *text, size_t len, tgs_ckpt_kv **kv, int *n);
-void tgs_json_kv_free(tgs_ckpt_kv *kv, int n);
+/* "[2, 3]" into buf, for messages */
+void tgs_ckpt_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 #endif

@@ -18,9 +18,9 @@
 
 #include "augment.h"
 #include "checkpoint.h"
-#include "model.h"
-#include "nn.h"
-#include "optim.h"
+#include "nn/model.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "stream.h"
 
 /* ---- losses ---- */

@@ -1,4 +1,4 @@
-"""PyTorch references for lib/common/loss.c, written to tests/data/torch/loss.tsr
+"""PyTorch references for lib/common/nn/cpu/loss.c, written to tests/data/torch/loss.tsr
 (case names match tests/unit/test_loss.c). in0 = logits (gradient checked),
 in1 = 0/1 target (no gradient). The map cases are (3,1,9,11) with image 1
 empty and image 2 full, so the no-boundary / no-salt paths are compared too.

@@ -1,4 +1,4 @@
-"""Reference cases for lib/common/op_act.c (relu, elu, gelu, sigmoid,
+"""Reference cases for lib/common/nn/cpu/op_act.c (relu, elu, gelu, sigmoid,
 softmax, dropout, dropout2d), read by tests/unit/test_op_act.c; the case
 names and shapes must match its table.
 

@@ -1,4 +1,4 @@
-"""PyTorch references for lib/common/op_conv.c: conv2d, convt2x2, linear and
+"""PyTorch references for lib/common/nn/cpu/op_conv.c: conv2d, convt2x2, linear and
 matmul. Regenerate (deterministic: fixed seeds) with
     /usr/bin/python3 tests/torch/gen_op_conv.py
 which writes tests/data/torch/op_conv.tsr, read by tests/unit/test_op_conv.c.

@@ -1,4 +1,4 @@
-"""Reference cases for lib/common/op_elem.c (add, mul, scale, concat), read by
+"""Reference cases for lib/common/nn/cpu/op_elem.c (add, mul, scale, concat), read by
 tests/unit/test_op_elem.c; the case names and shapes must match its table.
 
 Regenerate (deterministic: fixed seeds):

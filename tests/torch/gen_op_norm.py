@@ -1,4 +1,4 @@
-"""Reference cases for lib/common/op_norm.c (batchnorm with and without the
+"""Reference cases for lib/common/nn/cpu/op_norm.c (batchnorm with and without the
 fused ReLU, and with the fused residual add and ReLU, in training and eval
 mode; layernorm), read by tests/unit/test_op_norm.c; the case names and
 shapes must match its table.

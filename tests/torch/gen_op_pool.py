@@ -1,4 +1,4 @@
-"""Reference cases for lib/common/op_pool.c (maxpool2, avgpool, gap,
+"""Reference cases for lib/common/nn/cpu/op_pool.c (maxpool2, avgpool, gap,
 upsample2, upcat), read by tests/unit/test_op_pool.c; the case names and shapes
 must match its table.
 

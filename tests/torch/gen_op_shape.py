@@ -1,4 +1,4 @@
-"""Reference cases for lib/common/op_shape.c (reshape, permute, window
+"""Reference cases for lib/common/nn/cpu/op_shape.c (reshape, permute, window
 partition and merge, roll), read by tests/unit/test_op_shape.c; the case
 names and shapes must match its table. The window and roll references are
 the Swin-Transformer reference code's (microsoft/Swin-Transformer,

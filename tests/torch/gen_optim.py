@@ -1,4 +1,4 @@
-"""Reference numbers for lib/common/optim.c, from PyTorch.
+"""Reference numbers for lib/common/nn/optim.c, from PyTorch.
 
 Regenerate (deterministic: fixed seeds, one thread; commit the result):
     /usr/bin/python3 tests/torch/gen_optim.py

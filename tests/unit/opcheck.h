@@ -14,7 +14,7 @@
 
 #include "check.h"
 #include "err.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "rng.h"
 #include "stream.h"
 

@@ -1,5 +1,5 @@
-/* Checkpoints (lib/common/checkpoint.c) and the training helpers
- * (lib/common/train.c): safetensors written and read back bit for bit, the
+/* Checkpoints (lib/common/checkpoint.c, json.c, nn/ckpt_params.c) and the
+ * training helpers (lib/common/train.c): safetensors written and read back bit for bit, the
  * package's layout (order, padding, offsets), a model's parameters and
  * optimizer state through a file, and every kind of damage refused with
  * one message and no crash (each prefix of a file, each byte flipped,
@@ -7,9 +7,11 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "err.h"
-#include "model.h"
-#include "nn.h"
-#include "optim.h"
+#include "json.h"
+#include "nn/ckpt_params.h"
+#include "nn/model.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "rng.h"
 #include "train.h"
 

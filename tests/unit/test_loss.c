@@ -1,4 +1,4 @@
-/* Tests of lib/common/loss.c: BCE, MSE, Dice, focal, boundary, Lovasz
+/* Tests of lib/common/nn/loss.c and nn/cpu/loss.c: BCE, MSE, Dice, focal, boundary, Lovasz
  * hinge and its symmetric form.
  *
  *   fd     central differences (opcheck_fd) on random logits and 0/1
@@ -24,7 +24,7 @@
  * do not depend on the thread count, forward-only in an inference plan,
  * and each builder's refusals. */
 #include "opcheck.h"
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #define IN(...) .ndim = (int)(sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t)), .ne = {__VA_ARGS__}
 #define LOGITS(lo_, hi_, margin_, ...) {IN(__VA_ARGS__), .grad = 1, .lo = lo_, .hi = hi_, .margin = margin_}

@@ -4,9 +4,9 @@
  * test_op_*.c; unet-ref against PyTorch in test_unetref.c.) */
 #include "check.h"
 #include "err.h"
-#include "model.h"
-#include "nn.h"
-#include "optim.h"
+#include "nn/model.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "train.h"
 #include "rng.h"
 
@@ -199,7 +199,7 @@ static void test_learns(const char *spec)
 /* Deep supervision (ds=1): the spec, the aux maps' shapes, and that the
  * loss 'deep' is the mix's map parts on the aux maps, averaged over them,
  * recomputed here from the maps themselves (BCE and Dice by their
- * formulas in lib/common/loss.c); and that its gradient reaches aux.*. */
+ * formulas in lib/common/nn/cpu/loss.c); and that its gradient reaches aux.*. */
 static double ref_bce(const float *x, const float *y, int n)
 {
     double s = 0;

@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_act.c: relu, elu, gelu, sigmoid, softmax, dropout
+/* Tests of lib/common/nn/op_act.c and nn/cpu/op_act.c: relu, elu, gelu, sigmoid, softmax, dropout
  * and dropout2d, by central finite differences and against PyTorch
  * (tests/torch/gen_op_act.py writes tests/data/torch/op_act.tsr; for the
  * dropouts it computes the C op's hash masks and has torch apply them), and

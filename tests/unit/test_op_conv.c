@@ -1,4 +1,5 @@
-/* Tests of op_conv.c: conv2d, convt2x2, linear, matmul.
+/* Tests of lib/common/nn/op_conv.c and op_matmul.c, and of their kernels
+ * (nn/cpu/): conv2d, convt2x2, linear, matmul.
  *
  * Each case goes through central finite differences (opcheck_fd) and
  * PyTorch's float64 results (opcheck_torch, tests/data/torch/op_conv.tsr
@@ -13,7 +14,7 @@
 #include <string.h>
 
 #include "opcheck.h"
-#include "ops_cpu.h" /* tgs_cpu_conv_direct: run every case on both conv2d paths */
+#include "nn/cpu/ops_cpu.h" /* tgs_cpu_conv_direct: run every case on both conv2d paths */
 
 /* All four ops are linear in each input (quadratic where one tensor plays
  * two roles), so central differences are exact up to rounding: a large

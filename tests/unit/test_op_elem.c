@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_elem.c: add and mul with every broadcast pattern
+/* Tests of lib/common/nn/op_elem.c and nn/cpu/op_elem.c: add and mul with every broadcast pattern
  * of b, x + x and x * x, scale, concat of 2-, 3- and 4-D tensors.
  *
  * Each case runs two checks (opcheck.h):
@@ -15,7 +15,7 @@
  * with 1, 3 and 7 threads; the bad shapes of each builder; a forward pass
  * of a small chain in an inference plan (memory reused). */
 #include "opcheck.h"
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #define IN(...) {.ndim = (int)(sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t)), .ne = {__VA_ARGS__}, .grad = 1}
 #define IN_NOGRAD(...) {.ndim = (int)(sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t)), .ne = {__VA_ARGS__}}

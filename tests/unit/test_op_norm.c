@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_norm.c: batchnorm in training and eval mode, 4-D
+/* Tests of lib/common/nn/op_norm.c and nn/cpu/op_norm.c: batchnorm in training and eval mode, 4-D
  * and 2-D, with and without the fused ReLU, with the fused residual add and
  * ReLU, its running statistics, and layernorm; by central finite differences and against PyTorch
  * (tests/torch/gen_op_norm.py writes tests/data/torch/op_norm.tsr).

@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_pool.c: maxpool2, avgpool, gap, upsample2 and upcat, by
+/* Tests of lib/common/nn/op_pool.c and nn/cpu/op_pool.c: maxpool2, avgpool, gap, upsample2 and upcat, by
  * central finite differences and against PyTorch
  * (tests/torch/gen_op_pool.py writes tests/data/torch/op_pool.tsr).
  *

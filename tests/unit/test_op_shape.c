@@ -1,4 +1,4 @@
-/* Tests of lib/common/op_shape.c: reshape, permute (2-, 3- and 4-D),
+/* Tests of lib/common/nn/op_shape.c and nn/cpu/op_shape.c: reshape, permute (2-, 3- and 4-D),
  * window partition and merge (ws 2 and 4), roll (positive, negative and
  * beyond-the-size shifts).
  *
@@ -15,7 +15,7 @@
  * tensors, whose loops split over threads, against a naive index map with
  * 1, 3 and 7 threads; the bad shapes of each builder. */
 #include "opcheck.h"
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #define IN(...) {.ndim = (int)(sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t)), .ne = {__VA_ARGS__}, .grad = 1}
 

@@ -1,4 +1,4 @@
-/* Unit tests of the optimizers, clipping and schedules (lib/common/optim.h):
+/* Unit tests of the optimizers, clipping and schedules (lib/common/nn/optim.h):
  * hand-computed cases that need no reference, the parsers' refusals, and a
  * cross-check of every case in tests/data/torch/optim.tsr, which
  * tests/torch/gen_optim.py writes from PyTorch (see there for its records).
@@ -21,7 +21,7 @@
 
 #include "check.h"
 #include "err.h"
-#include "optim.h"
+#include "nn/optim.h"
 #include "stream.h"
 
 #define REL_TOL 1e-6

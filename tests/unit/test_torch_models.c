@@ -17,10 +17,10 @@
  * third of the parameters by step 3 (seen and traced when writing this). */
 #include "check.h"
 #include "err.h"
-#include "model.h"
-#include "nn.h"
+#include "nn/model.h"
+#include "nn/nn.h"
 #include "opcheck.h"
-#include "optim.h"
+#include "nn/optim.h"
 #include "train.h"
 #include "stream.h"
 

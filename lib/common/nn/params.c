@@ -1,6 +1,6 @@
 /* params: a model's parameters and buffers, in one allocation for the data
  * and one for the gradients, shared by every graph built on the set. */
-#include "nn.h"
+#include "nn/nn.h"
 #include "err.h"
 #include "rng.h"
 
@@ -23,8 +23,7 @@ struct tgs_params {
 
 static int64_t round_up(int64_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-struct tgs_params *tgs_params_new(const struct tgs_backend *be)
-{
+struct tgs_params *tgs_params_new(const struct tgs_backend *be) {
     struct tgs_params *ps = calloc(1, sizeof *ps);
     if (!ps) {
         tgs_err("out of memory");
@@ -34,8 +33,7 @@ struct tgs_params *tgs_params_new(const struct tgs_backend *be)
     return ps;
 }
 
-void tgs_params_free(struct tgs_params *ps)
-{
+void tgs_params_free(struct tgs_params *ps) {
     if (!ps) return;
     for (int i = 0; i < ps->n; i++) {
         free((char *)ps->t[i]->name);
@@ -49,15 +47,13 @@ void tgs_params_free(struct tgs_params *ps)
     free(ps);
 }
 
-struct tgs_tensor *tgs_params_find(struct tgs_params *ps, const char *name)
-{
+struct tgs_tensor *tgs_params_find(struct tgs_params *ps, const char *name) {
     for (int i = 0; i < ps->n; i++)
         if (strcmp(ps->t[i]->name, name) == 0) return ps->t[i];
     return NULL;
 }
 
-static int same_shape(const struct tgs_tensor *t, int ndim, const int32_t *ne)
-{
+static int same_shape(const struct tgs_tensor *t, int ndim, const int32_t *ne) {
     if (t->ndim != ndim) return 0;
     for (int i = 0; i < ndim; i++)
         if (t->ne[i] != ne[i]) return 0;
@@ -65,8 +61,7 @@ static int same_shape(const struct tgs_tensor *t, int ndim, const int32_t *ne)
 }
 
 struct tgs_tensor *tgs_params_get(struct tgs_params *ps, const char *name, int ndim, const int32_t *ne,
-                                  uint32_t flag, enum tgs_init init, int64_t fan_in)
-{
+                                  uint32_t flag, enum tgs_init init, int64_t fan_in) {
     struct tgs_tensor *t = tgs_params_find(ps, name);
     if (t) {
         if (!same_shape(t, ndim, ne) || !(t->flags & flag)) {
@@ -129,8 +124,7 @@ struct tgs_tensor *tgs_params_get(struct tgs_params *ps, const char *name, int n
 
 /* Fill host memory as the init says; fan_in from the shape is the product
  * of all dims but the first (torch's rule for conv and linear weights). */
-static void init_values(float *v, const struct tgs_tensor *t, enum tgs_init init, int64_t fan_in, tgs_rng *rng)
-{
+static void init_values(float *v, const struct tgs_tensor *t, enum tgs_init init, int64_t fan_in, tgs_rng *rng) {
     if (fan_in <= 0) fan_in = t->size / t->ne[0];
     float bound = 1.0f / sqrtf((float)fan_in);
     for (int64_t i = 0; i < t->size; i++) {
@@ -144,8 +138,7 @@ static void init_values(float *v, const struct tgs_tensor *t, enum tgs_init init
     }
 }
 
-int tgs_params_alloc(struct tgs_params *ps, uint64_t seed)
-{
+int tgs_params_alloc(struct tgs_params *ps, uint64_t seed) {
     if (ps->allocated) return 0;
     int64_t nd = 0, ng = 0, maxn = 0;
     for (int i = 0; i < ps->n; i++) {
@@ -186,16 +179,14 @@ int tgs_params_alloc(struct tgs_params *ps, uint64_t seed)
 int tgs_params_count(const struct tgs_params *ps) { return ps->n; }
 struct tgs_tensor *tgs_params_at(struct tgs_params *ps, int i) { return i >= 0 && i < ps->n ? ps->t[i] : NULL; }
 
-int64_t tgs_params_numel(const struct tgs_params *ps, uint32_t flag)
-{
+int64_t tgs_params_numel(const struct tgs_params *ps, uint32_t flag) {
     int64_t n = 0;
     for (int i = 0; i < ps->n; i++)
         if (ps->t[i]->flags & flag) n += ps->t[i]->size;
     return n;
 }
 
-void tgs_params_zero_grad(struct tgs_params *ps)
-{
+void tgs_params_zero_grad(struct tgs_params *ps) {
     if (ps->grad) ps->be->zero(ps->grad, ps->grad_floats);
 }
 

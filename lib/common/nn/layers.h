@@ -4,7 +4,7 @@
 #ifndef TGS_LAYERS_H
 #define TGS_LAYERS_H
 
-#include "nn.h"
+#include "nn/nn.h"
 
 /* k x k conv, torch's default init; bias optional. x (N,C,H,W) -> (N,cout,Ho,Wo). */
 struct tgs_tensor *tgs_layer_conv(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int cout, int k,

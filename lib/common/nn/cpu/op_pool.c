@@ -6,7 +6,7 @@
  * split between threads; each plane's output (or input gradient) is
  * written by exactly one thread, in a fixed order, so results do not depend
  * on the thread count. Backward passes gather rather than scatter. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #include <string.h>
 
@@ -48,14 +48,12 @@ struct plane {
 
 static inline float max2(float u, float v) { return u > v ? u : v; }
 
-static inline float maxpool_window(float a, float b, float c, float d)
-{
+static inline float maxpool_window(float a, float b, float c, float d) {
     float m = max2(max2(b, a), max2(d, c)); /* the operand order of _mm_max_ps below */
     return ((a != a) | (b != b) | (c != c) | (d != d)) ? a + b + c + d : m;
 }
 
-static void maxpool2_forward(const struct plane *p)
-{
+static void maxpool2_forward(const struct plane *p) {
     for (int64_t oh = 0; oh < p->OH; oh++) {
         const float *restrict r0 = p->x + 2 * oh * p->W, *restrict r1 = r0 + p->W;
         float *restrict y = p->y + oh * p->OW;
@@ -76,8 +74,7 @@ static void maxpool2_forward(const struct plane *p)
     }
 }
 
-static void maxpool2_backward(const struct plane *p)
-{
+static void maxpool2_backward(const struct plane *p) {
     for (int64_t oh = 0; oh < p->OH; oh++) {
         const float *restrict r0 = p->x + 2 * oh * p->W, *restrict r1 = r0 + p->W, *restrict dy = p->dy + oh * p->OW;
         float *restrict d0 = p->dx + 2 * oh * p->W, *restrict d1 = d0 + p->W;
@@ -117,8 +114,7 @@ static void maxpool2_backward(const struct plane *p)
  * x (N,C,H,W) -> out (N,C,H/k,W/k), floor; rows and columns past the last
  * whole window get no gradient. */
 
-static void avgpool_forward(const struct plane *p, int k)
-{
+static void avgpool_forward(const struct plane *p, int k) {
     float inv = 1.0f / (float)(k * k);
     for (int64_t oh = 0; oh < p->OH; oh++) {
         float *y = p->y + oh * p->OW;
@@ -133,8 +129,7 @@ static void avgpool_forward(const struct plane *p, int k)
     }
 }
 
-static void avgpool_backward(const struct plane *p, int k)
-{
+static void avgpool_backward(const struct plane *p, int k) {
     float inv = 1.0f / (float)(k * k);
     for (int64_t oh = 0; oh < p->OH; oh++) {
         const float *dy = p->dy + oh * p->OW;
@@ -152,8 +147,7 @@ static void avgpool_backward(const struct plane *p, int k)
  * x (N,C,H,W) -> out (N,C): the mean of each plane, summed in blocks of
  * eight float lanes that go into a double. */
 
-static void gap_forward(const struct plane *p)
-{
+static void gap_forward(const struct plane *p) {
     int64_t S = p->H * p->W, i = 0;
     double s = 0;
     while (i < S) {
@@ -168,8 +162,7 @@ static void gap_forward(const struct plane *p)
     p->y[0] = (float)(s / (double)S);
 }
 
-static void gap_backward(const struct plane *p)
-{
+static void gap_backward(const struct plane *p) {
     int64_t S = p->H * p->W;
     float g = p->dy[0] / (float)S;
     for (int64_t i = 0; i < S; i++) p->dx[i] += g;
@@ -187,8 +180,7 @@ static void gap_backward(const struct plane *p)
  * 1 = 0.25 + 0.75). tmp: 6W floats of the thread's workspace. */
 
 /* o[j] = u * a[j] + v * b[j], j < n: forward's vertical blend */
-static void blend2(float *restrict o, const float *a, const float *b, int64_t n, float u, float v)
-{
+static void blend2(float *restrict o, const float *a, const float *b, int64_t n, float u, float v) {
     int64_t j = 0;
 #if POOL_SSE2
     __m128 U = _mm_set1_ps(u), V = _mm_set1_ps(v);
@@ -200,8 +192,7 @@ static void blend2(float *restrict o, const float *a, const float *b, int64_t n,
 
 /* o[j] = u * a[j] + v * b[j] + w * c[j] + z * d[j], j < n: backward's */
 static void blend4(float *restrict o, const float *a, const float *b, const float *c, const float *d, int64_t n,
-                   float u, float v, float w, float z)
-{
+                   float u, float v, float w, float z) {
     int64_t j = 0;
 #if POOL_SSE2
     __m128 U = _mm_set1_ps(u), V = _mm_set1_ps(v), Wv = _mm_set1_ps(w), Z = _mm_set1_ps(z);
@@ -215,8 +206,7 @@ static void blend4(float *restrict o, const float *a, const float *b, const floa
 }
 
 /* out (2n) from in (n) along a row */
-static void up_row(float *restrict out, const float *restrict in, int64_t n)
-{
+static void up_row(float *restrict out, const float *restrict in, int64_t n) {
     if (n == 1) {
         out[0] = out[1] = in[0];
         return;
@@ -243,8 +233,7 @@ static void up_row(float *restrict out, const float *restrict in, int64_t n)
 
 /* rows first, then columns: the column blends are contiguous and make all
  * of the output; the row blends, which interleave, make half of it */
-static void upsample2_forward(const struct plane *p, float *tmp)
-{
+static void upsample2_forward(const struct plane *p, float *tmp) {
     int64_t H = p->H, W = p->W, OW = 2 * W;
     float *hm = tmp, *h0 = tmp + OW, *hp = tmp + 2 * OW; /* rows k-1, k, k+1 upsampled along the row */
     up_row(h0, p->x, W);
@@ -260,8 +249,7 @@ static void upsample2_forward(const struct plane *p, float *tmp)
 }
 
 /* dx (n) += the transpose of up_row applied to g (2n) */
-static void up_row_t(float *restrict dx, const float *restrict g, int64_t n)
-{
+static void up_row_t(float *restrict dx, const float *restrict g, int64_t n) {
     if (n == 1) {
         dx[0] += g[0] + g[1];
         return;
@@ -286,8 +274,7 @@ static void up_row_t(float *restrict dx, const float *restrict g, int64_t n)
     dx[n - 1] += 0.25f * g[2 * n - 3] + 0.75f * g[2 * n - 2] + g[2 * n - 1];
 }
 
-static void upsample2_backward(const struct plane *p, float *tmp)
-{
+static void upsample2_backward(const struct plane *p, float *tmp) {
     int64_t H = p->H, W = p->W, OH = 2 * H, OW = 2 * W;
     for (int64_t i = 0; i < H; i++) {
         int64_t rm = 2 * i - 1 < 0 ? 0 : 2 * i - 1, rp = 2 * i + 2 < OH ? 2 * i + 2 : OH - 1;
@@ -305,8 +292,7 @@ struct pool_job {
     int backward;
 };
 
-static void pool_run(void *ctx, int tid, int nt)
-{
+static void pool_run(void *ctx, int tid, int nt) {
     const struct pool_job *j = ctx;
     const struct tgs_node *n = j->n;
     const struct tgs_tensor *xt = n->src[0], *yt = n->out;
@@ -334,16 +320,14 @@ static void pool_run(void *ctx, int tid, int nt)
     }
 }
 
-static int pool_forward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int pool_forward_node(struct tgs_node *n, const struct tgs_exec *x) {
     struct pool_job j = {n, x, 0};
     int64_t big = n->src[0]->size > n->out->size ? n->src[0]->size : n->out->size;
     tgs_cpu_parallel(pool_threads(x, big), pool_run, &j);
     return 0;
 }
 
-static int pool_backward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int pool_backward_node(struct tgs_node *n, const struct tgs_exec *x) {
     if (!n->src[0]->grad) return 0;
     struct pool_job j = {n, x, 1};
     int64_t big = n->src[0]->size > n->out->size ? n->src[0]->size : n->out->size;
@@ -352,8 +336,7 @@ static int pool_backward_node(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 /* upsampling's temporary rows: 3 x 2W floats per thread */
-static int64_t upsample2_work_floats(const struct tgs_node *n)
-{
+static int64_t upsample2_work_floats(const struct tgs_node *n) {
     return (int64_t)tgs_cpu_threads() * 6 * n->src[0]->ne[3];
 }
 
@@ -382,8 +365,7 @@ struct upcat_job {
     int64_t coff; /* the input's first channel in out */
 };
 
-static void upcat_run(void *ctx, int tid, int nt)
-{
+static void upcat_run(void *ctx, int tid, int nt) {
     const struct upcat_job *j = ctx;
     const struct tgs_tensor *xt = j->n->src[j->src], *yt = j->n->out;
     int s = j->n->p.upcat.steps[j->src];
@@ -417,8 +399,7 @@ static void upcat_run(void *ctx, int tid, int nt)
     }
 }
 
-static int upcat_node_run(struct tgs_node *n, const struct tgs_exec *x, int backward)
-{
+static int upcat_node_run(struct tgs_node *n, const struct tgs_exec *x, int backward) {
     int64_t coff = 0;
     for (int i = 0; i < n->nsrc; i++) {
         const struct tgs_tensor *xt = n->src[i];
@@ -435,89 +416,10 @@ static int upcat_node_run(struct tgs_node *n, const struct tgs_exec *x, int back
 static int upcat_forward_node(struct tgs_node *n, const struct tgs_exec *x) { return upcat_node_run(n, x, 0); }
 static int upcat_backward_node(struct tgs_node *n, const struct tgs_exec *x) { return upcat_node_run(n, x, 1); }
 
-static int64_t upcat_work_floats(const struct tgs_node *n)
-{
+static int64_t upcat_work_floats(const struct tgs_node *n) {
     for (int i = 0; i < n->nsrc; i++)
         if (n->p.upcat.steps[i] > 0) return tgs_cpu_threads() * upcat_thread_floats(n->out->ne[2], n->out->ne[3]);
     return 0;
 }
 
 const struct tgs_op_impl tgs_cpu_upcat = {upcat_forward_node, upcat_backward_node, NULL, upcat_work_floats};
-
-/* ---- builders ---- */
-
-static struct tgs_tensor *pool_node(struct tgs_graph *g, enum tgs_op op, struct tgs_tensor *x, int k)
-{
-    const char *name = tgs_op_name(op);
-    if (!x) return tgs_graph_fail(g, "%s: input missing", name);
-    if (x->ndim != 4) return tgs_graph_fail(g, "%s: x has %d dims, want (N,C,H,W)", name, x->ndim);
-    int32_t ne[4] = {x->ne[0], x->ne[1], 0, 0};
-    int ndim = 4;
-    switch (op) {
-    case TGS_OP_MAXPOOL2:
-    case TGS_OP_AVGPOOL:
-        if (k < 1) return tgs_graph_fail(g, "%s: window %d", name, k);
-        if (x->ne[2] < k || x->ne[3] < k)
-            return tgs_graph_fail(g, "%s: %dx%d image is smaller than the %dx%d window", name, (int)x->ne[2],
-                                  (int)x->ne[3], k, k);
-        ne[2] = x->ne[2] / k;
-        ne[3] = x->ne[3] / k;
-        break;
-    case TGS_OP_UPSAMPLE2:
-        if (x->ne[2] > INT32_MAX / 2 || x->ne[3] > INT32_MAX / 2) return tgs_graph_fail(g, "%s: image too large", name);
-        ne[2] = 2 * x->ne[2];
-        ne[3] = 2 * x->ne[3];
-        break;
-    default: ndim = 2; break;
-    }
-    struct tgs_node *n = tgs_graph_add_node(g, op, 1, &x, ndim, ne);
-    if (!n) return NULL;
-    n->p.pool.k = k;
-    return n->out;
-}
-
-struct tgs_tensor *tgs_maxpool2(struct tgs_graph *g, struct tgs_tensor *x)
-{
-    return pool_node(g, TGS_OP_MAXPOOL2, x, 2);
-}
-
-struct tgs_tensor *tgs_avgpool(struct tgs_graph *g, struct tgs_tensor *x, int k)
-{
-    return pool_node(g, TGS_OP_AVGPOOL, x, k);
-}
-
-struct tgs_tensor *tgs_gap(struct tgs_graph *g, struct tgs_tensor *x) { return pool_node(g, TGS_OP_GAP, x, 0); }
-
-struct tgs_tensor *tgs_upsample2(struct tgs_graph *g, struct tgs_tensor *x)
-{
-    return pool_node(g, TGS_OP_UPSAMPLE2, x, 0);
-}
-
-struct tgs_tensor *tgs_upcat(struct tgs_graph *g, int k, struct tgs_tensor *const *xs, const int *steps)
-{
-    if (k < 1 || k > TGS_NN_MAX_SRC) return tgs_graph_fail(g, "upcat: %d inputs, want 1 to %d", k, TGS_NN_MAX_SRC);
-    int32_t ne[4] = {0};
-    int64_t c = 0;
-    for (int i = 0; i < k; i++) {
-        const struct tgs_tensor *x = xs[i];
-        if (!x) return tgs_graph_fail(g, "upcat: input %d missing", i);
-        if (x->ndim != 4) return tgs_graph_fail(g, "upcat: input %d has %d dims, want (N,C,H,W)", i, x->ndim);
-        if (steps[i] < 0 || steps[i] > 16) return tgs_graph_fail(g, "upcat: input %d: %d steps", i, steps[i]);
-        int64_t h = (int64_t)x->ne[2] << steps[i], w = (int64_t)x->ne[3] << steps[i];
-        if (h > INT32_MAX || w > INT32_MAX) return tgs_graph_fail(g, "upcat: input %d: image too large", i);
-        if (i == 0) ne[0] = x->ne[0], ne[2] = (int32_t)h, ne[3] = (int32_t)w;
-        if (x->ne[0] != ne[0] || h != ne[2] || w != ne[3])
-            return tgs_graph_fail(g, "upcat: input %d is (%d,%d,%d,%d) x %d steps, input 0 makes (%d,.,%d,%d)", i,
-                                  (int)x->ne[0], (int)x->ne[1], (int)x->ne[2], (int)x->ne[3], steps[i], (int)ne[0],
-                                  (int)ne[2], (int)ne[3]);
-        c += x->ne[1];
-    }
-    if (c > INT32_MAX) return tgs_graph_fail(g, "upcat: too many channels");
-    ne[1] = (int32_t)c;
-    struct tgs_tensor *src[TGS_NN_MAX_SRC];
-    for (int i = 0; i < k; i++) src[i] = xs[i];
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_UPCAT, k, src, 4, ne);
-    if (!n) return NULL;
-    for (int i = 0; i < k; i++) n->p.upcat.steps[i] = (int8_t)steps[i];
-    return n->out;
-}

@@ -3,7 +3,7 @@
  * and the cyclic roll of shifted windows. Each backward is the inverse
  * movement, accumulating; every movement is a bijection, so threads that
  * split the destination never write the same element. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +15,7 @@
  * tiles of 32x32 floats fit easily in L1 */
 #define TILE 32
 
-static int threads_for(int64_t n, int max)
-{
+static int threads_for(int64_t n, int max) {
     int64_t t = n / GRAIN;
     if (t > max) t = max;
     return t < 1 ? 1 : (int)t;
@@ -25,8 +24,7 @@ static int threads_for(int64_t n, int max)
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* dst[0..n) = src, or += src */
-static void move_run(float *restrict dst, const float *restrict src, int64_t n, int acc)
-{
+static void move_run(float *restrict dst, const float *restrict src, int64_t n, int acc) {
     if (acc)
         tgs_vec_acc(dst, src, n);
     else
@@ -42,8 +40,7 @@ struct copy_ctx {
     int acc;
 };
 
-static void copy_task(void *p, int tid, int nt)
-{
+static void copy_task(void *p, int tid, int nt) {
     const struct copy_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->n, tid, nt, &lo, &hi);
@@ -51,51 +48,28 @@ static void copy_task(void *p, int tid, int nt)
 }
 
 /* out (n) = x (n): the same row-major elements under another shape */
-static void reshape_forward(float *out, const float *x, int64_t n, int threads)
-{
+static void reshape_forward(float *out, const float *x, int64_t n, int threads) {
     struct copy_ctx c = {out, x, n, 0};
     tgs_cpu_parallel(threads_for(n, threads), copy_task, &c);
 }
 
 /* dx (n) += dout (n) */
-static void reshape_backward(float *dx, const float *dout, int64_t n, int threads)
-{
+static void reshape_backward(float *dx, const float *dout, int64_t n, int threads) {
     struct copy_ctx c = {dx, dout, n, 1};
     tgs_cpu_parallel(threads_for(n, threads), copy_task, &c);
 }
 
-static int reshape_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int reshape_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     reshape_forward(n->out->data, n->src[0]->data, n->out->size, x->threads);
     return 0;
 }
 
-static int reshape_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int reshape_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     if (n->src[0]->grad) reshape_backward(n->src[0]->grad, n->out->grad, n->out->size, x->threads);
     return 0;
 }
 
 const struct tgs_op_impl tgs_cpu_reshape = {reshape_node_forward, reshape_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_reshape(struct tgs_graph *g, struct tgs_tensor *x, int ndim, const int32_t *ne)
-{
-    if (!x) return tgs_graph_fail(g, "reshape: input missing");
-    if (ndim < 1 || ndim > TGS_NN_MAX_DIMS || !ne) return tgs_graph_fail(g, "reshape: %d dims", ndim);
-    int64_t size = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (ne[i] < 1) return tgs_graph_fail(g, "reshape: dim %d is %d", i, (int)ne[i]);
-        size *= ne[i];
-        if (size > x->size) break;
-    }
-    if (size != x->size) {
-        char sx[64];
-        return tgs_graph_fail(g, "reshape: %s has %lld elements, the new shape %s", tgs_shape_str(x, sx, sizeof sx),
-                              (long long)x->size, size > x->size ? "more" : "fewer");
-    }
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_RESHAPE, 1, &x, ndim, ne);
-    return n ? n->out : NULL;
-}
 
 /* ---- permute ----
  * dst = src.permute(axes), contiguous. The shape is padded in front to 4
@@ -116,8 +90,7 @@ struct perm_plan {
     int64_t tp, tl, nbatch;
 };
 
-static void perm_plan_init(struct perm_plan *pl, int ndim, const int32_t *ne, const int32_t *axes)
-{
+static void perm_plan_init(struct perm_plan *pl, int ndim, const int32_t *ne, const int32_t *axes) {
     int64_t xs[TGS_NN_MAX_DIMS], st[TGS_NN_MAX_DIMS];
     int ax[TGS_NN_MAX_DIMS], pad = TGS_NN_MAX_DIMS - ndim;
     for (int i = 0; i < TGS_NN_MAX_DIMS; i++) {
@@ -162,8 +135,7 @@ struct perm_ctx {
 };
 
 /* dst elements [lo, hi) when src's innermost dim stays innermost: runs */
-static void perm_rows(const struct perm_ctx *c, int64_t lo, int64_t hi)
-{
+static void perm_rows(const struct perm_ctx *c, int64_t lo, int64_t hi) {
     const struct perm_plan *pl = c->pl;
     int64_t L = pl->sz[pl->nd - 1];
     for (int64_t i = lo; i < hi;) {
@@ -179,8 +151,7 @@ static void perm_rows(const struct perm_ctx *c, int64_t lo, int64_t hi)
 
 /* tiles [lo, hi) of a transpose, numbered (batch, tile along p, tile
  * along dst's innermost) */
-static void perm_tiles(const struct perm_ctx *c, int64_t lo, int64_t hi)
-{
+static void perm_tiles(const struct perm_ctx *c, int64_t lo, int64_t hi) {
     const struct perm_plan *pl = c->pl;
     int nd = pl->nd, p = pl->p;
     int64_t P = pl->sz[p], L = pl->sz[nd - 1], sl = pl->sst[nd - 1], dp = pl->dst[p];
@@ -208,8 +179,7 @@ static void perm_tiles(const struct perm_ctx *c, int64_t lo, int64_t hi)
     }
 }
 
-static void perm_task(void *p, int tid, int nt)
-{
+static void perm_task(void *p, int tid, int nt) {
     const struct perm_ctx *c = p;
     int64_t lo, hi;
     if (c->pl->p < 0) {
@@ -223,8 +193,7 @@ static void perm_task(void *p, int tid, int nt)
 
 /* dst = src.permute(axes) (or dst += it), src of shape ne[0..ndim) */
 static void permute_move(float *dst, const float *src, int ndim, const int32_t *ne, const int32_t *axes, int acc,
-                         int threads)
-{
+                         int threads) {
     struct perm_plan pl;
     perm_plan_init(&pl, ndim, ne, axes);
     struct perm_ctx c = {dst, src, &pl, acc};
@@ -235,54 +204,31 @@ static void permute_move(float *dst, const float *src, int ndim, const int32_t *
 
 /* x (d0,..,dn) -> out (d[axes[0]],..,d[axes[n]]) */
 static void permute_forward(float *out, const float *x, int ndim, const int32_t *ne, const int32_t *axes,
-                            int threads)
-{
+                            int threads) {
     permute_move(out, x, ndim, ne, axes, 0, threads);
 }
 
 /* dx (x's shape) += dout permuted back: dout's shape oe, the inverse axes */
 static void permute_backward(float *dx, const float *dout, int ndim, const int32_t *oe, const int32_t *axes,
-                             int threads)
-{
+                             int threads) {
     int32_t inv[TGS_NN_MAX_DIMS];
     for (int i = 0; i < ndim; i++) inv[axes[i]] = i;
     permute_move(dx, dout, ndim, oe, inv, 1, threads);
 }
 
-static int permute_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int permute_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     permute_forward(n->out->data, s->data, s->ndim, s->ne, n->p.perm.axes, x->threads);
     return 0;
 }
 
-static int permute_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int permute_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     if (s->grad) permute_backward(s->grad, n->out->grad, s->ndim, n->out->ne, n->p.perm.axes, x->threads);
     return 0;
 }
 
 const struct tgs_op_impl tgs_cpu_permute = {permute_node_forward, permute_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_permute(struct tgs_graph *g, struct tgs_tensor *x, const int32_t *axes)
-{
-    if (!x) return tgs_graph_fail(g, "permute: input missing");
-    if (!axes) return tgs_graph_fail(g, "permute: no axes");
-    int seen = 0;
-    int32_t ne[TGS_NN_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) {
-        if (axes[i] < 0 || axes[i] >= x->ndim || (seen >> axes[i] & 1))
-            return tgs_graph_fail(g, "permute: axes are not a permutation of 0..%d (axis %d is %d)", x->ndim - 1,
-                                  i, (int)axes[i]);
-        seen |= 1 << axes[i];
-        ne[i] = x->ne[axes[i]];
-    }
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_PERMUTE, 1, &x, x->ndim, ne);
-    if (!n) return NULL;
-    for (int i = 0; i < TGS_NN_MAX_DIMS; i++) n->p.perm.axes[i] = i < x->ndim ? axes[i] : i;
-    return n->out;
-}
 
 /* ---- window partition and merge ----
  * img (B,H,W,C), win (B*nW, ws*ws, C) with windows in row-major order over
@@ -298,8 +244,7 @@ struct window_ctx {
     int to_win, acc; /* dst is the windows (else the image); dst += src */
 };
 
-static void window_task(void *p, int tid, int nt)
-{
+static void window_task(void *p, int tid, int nt) {
     const struct window_ctx *c = p;
     int64_t lo, hi, nwx = c->W / c->ws, nw = c->H / c->ws * nwx, run = c->ws * c->C;
     tgs_split(c->B * c->H, tid, nt, &lo, &hi);
@@ -315,8 +260,7 @@ static void window_task(void *p, int tid, int nt)
 
 /* image (B,H,W,C) <-> windows (B*nW, ws*ws, C), split over image rows */
 static void window_move(float *dst, const float *src, int64_t B, int64_t H, int64_t W, int64_t C, int64_t ws,
-                        int to_win, int acc, int threads)
-{
+                        int to_win, int acc, int threads) {
     struct window_ctx c = {dst, src, B, H, W, C, ws, to_win, acc};
     int nt = threads_for(B * H * W * C, threads);
     if (nt > B * H) nt = (int)(B * H);
@@ -325,42 +269,36 @@ static void window_move(float *dst, const float *src, int64_t B, int64_t H, int6
 
 /* x (B,H,W,C) -> out (B*nW, ws*ws, C) */
 static void window_partition_forward(float *out, const float *x, int64_t B, int64_t H, int64_t W, int64_t C,
-                                     int64_t ws, int threads)
-{
+                                     int64_t ws, int threads) {
     window_move(out, x, B, H, W, C, ws, 1, 0, threads);
 }
 
 /* dx (B,H,W,C) += dout (B*nW, ws*ws, C) merged back */
 static void window_partition_backward(float *dx, const float *dout, int64_t B, int64_t H, int64_t W, int64_t C,
-                                      int64_t ws, int threads)
-{
+                                      int64_t ws, int threads) {
     window_move(dx, dout, B, H, W, C, ws, 0, 1, threads);
 }
 
 /* x (B*nW, ws*ws, C) -> out (B,H,W,C) */
 static void window_merge_forward(float *out, const float *x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t ws,
-                                 int threads)
-{
+                                 int threads) {
     window_move(out, x, B, H, W, C, ws, 0, 0, threads);
 }
 
 /* dx (B*nW, ws*ws, C) += dout (B,H,W,C) partitioned */
 static void window_merge_backward(float *dx, const float *dout, int64_t B, int64_t H, int64_t W, int64_t C,
-                                  int64_t ws, int threads)
-{
+                                  int64_t ws, int threads) {
     window_move(dx, dout, B, H, W, C, ws, 1, 1, threads);
 }
 
-static int window_part_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int window_part_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     window_partition_forward(n->out->data, s->data, s->ne[0], s->ne[1], s->ne[2], s->ne[3], n->p.win.ws,
                              x->threads);
     return 0;
 }
 
-static int window_part_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int window_part_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     if (s->grad)
         window_partition_backward(s->grad, n->out->grad, s->ne[0], s->ne[1], s->ne[2], s->ne[3], n->p.win.ws,
@@ -368,15 +306,13 @@ static int window_part_node_backward(struct tgs_node *n, const struct tgs_exec *
     return 0;
 }
 
-static int window_merge_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int window_merge_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *o = n->out;
     window_merge_forward(o->data, n->src[0]->data, o->ne[0], o->ne[1], o->ne[2], o->ne[3], n->p.win.ws, x->threads);
     return 0;
 }
 
-static int window_merge_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int window_merge_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *o = n->out;
     if (n->src[0]->grad)
         window_merge_backward(n->src[0]->grad, o->grad, o->ne[0], o->ne[1], o->ne[2], o->ne[3], n->p.win.ws,
@@ -386,40 +322,6 @@ static int window_merge_node_backward(struct tgs_node *n, const struct tgs_exec 
 
 const struct tgs_op_impl tgs_cpu_window_part = {window_part_node_forward, window_part_node_backward, NULL, NULL};
 const struct tgs_op_impl tgs_cpu_window_merge = {window_merge_node_forward, window_merge_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_window_partition(struct tgs_graph *g, struct tgs_tensor *x, int ws)
-{
-    if (!x) return tgs_graph_fail(g, "window_partition: input missing");
-    char sx[64];
-    if (x->ndim != 4)
-        return tgs_graph_fail(g, "window_partition: x %s is not (B,H,W,C)", tgs_shape_str(x, sx, sizeof sx));
-    if (ws < 1 || x->ne[1] % ws || x->ne[2] % ws)
-        return tgs_graph_fail(g, "window_partition: window size %d does not divide H and W of x %s", ws,
-                              tgs_shape_str(x, sx, sizeof sx));
-    int64_t nw = (int64_t)(x->ne[1] / ws) * (x->ne[2] / ws);
-    int32_t ne[3] = {(int32_t)(x->ne[0] * nw), ws * ws, x->ne[3]};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_WINDOW_PART, 1, &x, 3, ne);
-    if (!n) return NULL;
-    n->p.win = (struct tgs_window_params){ws, x->ne[1], x->ne[2]};
-    return n->out;
-}
-
-struct tgs_tensor *tgs_window_merge(struct tgs_graph *g, struct tgs_tensor *x, int ws, int h, int w)
-{
-    if (!x) return tgs_graph_fail(g, "window_merge: input missing");
-    char sx[64];
-    if (ws < 1 || h < 1 || w < 1 || h % ws || w % ws)
-        return tgs_graph_fail(g, "window_merge: window size %d does not divide the image size %dx%d", ws, h, w);
-    int64_t nw = (int64_t)(h / ws) * (w / ws);
-    if (x->ndim != 3 || x->ne[1] != (int64_t)ws * ws || x->ne[0] % nw)
-        return tgs_graph_fail(g, "window_merge: x %s is not (B*%lld, %d, C) for %d windows of %dx%d",
-                              tgs_shape_str(x, sx, sizeof sx), (long long)nw, ws * ws, (int)nw, ws, ws);
-    int32_t ne[4] = {(int32_t)(x->ne[0] / nw), h, w, x->ne[2]};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_WINDOW_MERGE, 1, &x, 4, ne);
-    if (!n) return NULL;
-    n->p.win = (struct tgs_window_params){ws, h, w};
-    return n->out;
-}
 
 /* ---- roll ----
  * dst[b,i,j,:] = src[b, (i - sh) mod H, (j - sw) mod W, :], torch.roll on
@@ -432,8 +334,7 @@ struct roll_ctx {
     int acc;
 };
 
-static void roll_task(void *p, int tid, int nt)
-{
+static void roll_task(void *p, int tid, int nt) {
     const struct roll_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->B * c->H, tid, nt, &lo, &hi);
@@ -449,8 +350,7 @@ static void roll_task(void *p, int tid, int nt)
 
 /* dst (B,H,W,C) = torch.roll(src, (sh, sw), (1, 2)), or += it */
 static void roll_move(float *dst, const float *src, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
-                      int64_t sw, int acc, int threads)
-{
+                      int64_t sw, int acc, int threads) {
     struct roll_ctx c = {dst, src, B, H, W, C, (sh % H + H) % H, (sw % W + W) % W, acc};
     int nt = threads_for(B * H * W * C, threads);
     if (nt > B * H) nt = (int)(B * H);
@@ -459,28 +359,24 @@ static void roll_move(float *dst, const float *src, int64_t B, int64_t H, int64_
 
 /* x (B,H,W,C) -> out (B,H,W,C) rolled by (sh, sw) */
 static void roll_forward(float *out, const float *x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
-                         int64_t sw, int threads)
-{
+                         int64_t sw, int threads) {
     roll_move(out, x, B, H, W, C, sh, sw, 0, threads);
 }
 
 /* dx (B,H,W,C) += dout rolled back by (-sh, -sw) */
 static void roll_backward(float *dx, const float *dout, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
-                          int64_t sw, int threads)
-{
+                          int64_t sw, int threads) {
     roll_move(dx, dout, B, H, W, C, -sh, -sw, 1, threads);
 }
 
-static int roll_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int roll_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     roll_forward(n->out->data, s->data, s->ne[0], s->ne[1], s->ne[2], s->ne[3], n->p.roll.sh, n->p.roll.sw,
                  x->threads);
     return 0;
 }
 
-static int roll_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int roll_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *s = n->src[0];
     if (s->grad)
         roll_backward(s->grad, n->out->grad, s->ne[0], s->ne[1], s->ne[2], s->ne[3], n->p.roll.sh, n->p.roll.sw,
@@ -489,16 +385,3 @@ static int roll_node_backward(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 const struct tgs_op_impl tgs_cpu_roll = {roll_node_forward, roll_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_roll(struct tgs_graph *g, struct tgs_tensor *x, int sh, int sw)
-{
-    if (!x) return tgs_graph_fail(g, "roll: input missing");
-    if (x->ndim != 4) {
-        char sx[64];
-        return tgs_graph_fail(g, "roll: x %s is not (B,H,W,C)", tgs_shape_str(x, sx, sizeof sx));
-    }
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_ROLL, 1, &x, 4, x->ne);
-    if (!n) return NULL;
-    n->p.roll = (struct tgs_roll_params){sh, sw};
-    return n->out;
-}

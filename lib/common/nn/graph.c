@@ -1,6 +1,6 @@
 /* graph: building a static graph of ops, planning its memory, running it
  * forward and backward on a backend. See nn.h for the model of use. */
-#include "nn.h"
+#include "nn/nn.h"
 #include "err.h"
 
 #include <stdarg.h>
@@ -38,51 +38,7 @@ struct tgs_graph {
     struct tgs_exec exec;
 };
 
-static const char *const op_names[TGS_OP_COUNT] = {
-    [TGS_OP_NONE] = "leaf",
-    [TGS_OP_CONV2D] = "conv2d",
-    [TGS_OP_CONVT2X2] = "convt2x2",
-    [TGS_OP_LINEAR] = "linear",
-    [TGS_OP_MATMUL] = "matmul",
-    [TGS_OP_BATCHNORM] = "batchnorm",
-    [TGS_OP_LAYERNORM] = "layernorm",
-    [TGS_OP_RELU] = "relu",
-    [TGS_OP_ELU] = "elu",
-    [TGS_OP_GELU] = "gelu",
-    [TGS_OP_SIGMOID] = "sigmoid",
-    [TGS_OP_SOFTMAX] = "softmax",
-    [TGS_OP_DROPOUT] = "dropout",
-    [TGS_OP_DROPOUT2D] = "dropout2d",
-    [TGS_OP_MAXPOOL2] = "maxpool2",
-    [TGS_OP_AVGPOOL] = "avgpool",
-    [TGS_OP_GAP] = "gap",
-    [TGS_OP_UPSAMPLE2] = "upsample2",
-    [TGS_OP_UPCAT] = "upcat",
-    [TGS_OP_ADD] = "add",
-    [TGS_OP_MUL] = "mul",
-    [TGS_OP_SCALE] = "scale",
-    [TGS_OP_CONCAT] = "concat",
-    [TGS_OP_RESHAPE] = "reshape",
-    [TGS_OP_PERMUTE] = "permute",
-    [TGS_OP_WINDOW_PART] = "window_partition",
-    [TGS_OP_WINDOW_MERGE] = "window_merge",
-    [TGS_OP_ROLL] = "roll",
-    [TGS_OP_LOSS_BCE] = "loss_bce",
-    [TGS_OP_LOSS_DICE] = "loss_dice",
-    [TGS_OP_LOSS_FOCAL] = "loss_focal",
-    [TGS_OP_LOSS_BOUNDARY] = "loss_boundary",
-    [TGS_OP_LOSS_LOVASZ] = "loss_lovasz",
-    [TGS_OP_LOSS_LOVASZ_SYM] = "loss_lovasz_sym",
-    [TGS_OP_LOSS_MSE] = "loss_mse",
-};
-
-const char *tgs_op_name(enum tgs_op op)
-{
-    return op >= 0 && op < TGS_OP_COUNT && op_names[op] ? op_names[op] : "?";
-}
-
-const char *tgs_shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
-{
+const char *tgs_shape_str(const struct tgs_tensor *t, char *buf, size_t cap) {
     size_t k = 0;
     buf[0] = 0;
     for (int i = 0; i < t->ndim && k < cap; i++)
@@ -91,8 +47,7 @@ const char *tgs_shape_str(const struct tgs_tensor *t, char *buf, size_t cap)
     return buf;
 }
 
-struct tgs_graph *tgs_graph_new(struct tgs_params *ps)
-{
+struct tgs_graph *tgs_graph_new(struct tgs_params *ps) {
     struct tgs_graph *g = calloc(1, sizeof *g);
     if (!g) {
         tgs_err("out of memory");
@@ -104,8 +59,7 @@ struct tgs_graph *tgs_graph_new(struct tgs_params *ps)
     return g;
 }
 
-static void graph_release(struct tgs_graph *g)
-{
+static void graph_release(struct tgs_graph *g) {
     if (g->act) g->be->free(g->act);
     if (g->gradbuf) g->be->free(g->gradbuf);
     if (g->saved) g->be->free(g->saved);
@@ -115,8 +69,7 @@ static void graph_release(struct tgs_graph *g)
     g->last_use = NULL;
 }
 
-void tgs_graph_free(struct tgs_graph *g)
-{
+void tgs_graph_free(struct tgs_graph *g) {
     if (!g) return;
     graph_release(g);
     for (int i = 0; i < g->nt; i++) {
@@ -135,8 +88,7 @@ struct tgs_exec *tgs_graph_exec(struct tgs_graph *g) { return &g->exec; }
 int tgs_graph_nnodes(const struct tgs_graph *g) { return g->nn; }
 struct tgs_node *tgs_graph_node(struct tgs_graph *g, int i) { return i >= 0 && i < g->nn ? g->node[i] : NULL; }
 
-void *tgs_graph_fail(struct tgs_graph *g, const char *fmt, ...)
-{
+void *tgs_graph_fail(struct tgs_graph *g, const char *fmt, ...) {
     if (!g->err[0]) {
         va_list ap;
         va_start(ap, fmt);
@@ -146,8 +98,7 @@ void *tgs_graph_fail(struct tgs_graph *g, const char *fmt, ...)
     return NULL;
 }
 
-static struct tgs_tensor *new_tensor(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne)
-{
+static struct tgs_tensor *new_tensor(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne) {
     if (g->planned) return tgs_graph_fail(g, "graph: built on after it was planned");
     if (ndim < 1 || ndim > TGS_NN_MAX_DIMS) return tgs_graph_fail(g, "graph: tensor with %d dims", ndim);
     if (g->nt == g->tcap) {
@@ -179,38 +130,33 @@ static struct tgs_tensor *new_tensor(struct tgs_graph *g, const char *name, int 
     return t;
 }
 
-struct tgs_tensor *tgs_input(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne)
-{
+struct tgs_tensor *tgs_input(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne) {
     struct tgs_tensor *t = new_tensor(g, name, ndim, ne);
     if (t) t->flags |= TGS_TENSOR_INPUT;
     return t;
 }
 
 struct tgs_tensor *tgs_param(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne,
-                             enum tgs_init init, int64_t fan_in)
-{
+                             enum tgs_init init, int64_t fan_in) {
     if (g->err[0]) return NULL;
     struct tgs_tensor *t = tgs_params_get(g->ps, name, ndim, ne, TGS_TENSOR_PARAM, init, fan_in);
     if (!t) return tgs_graph_fail(g, "%s", tgs_errmsg());
     return t;
 }
 
-struct tgs_tensor *tgs_buffer(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne, enum tgs_init init)
-{
+struct tgs_tensor *tgs_buffer(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne, enum tgs_init init) {
     if (g->err[0]) return NULL;
     struct tgs_tensor *t = tgs_params_get(g->ps, name, ndim, ne, TGS_TENSOR_BUFFER, init, 0);
     if (!t) return tgs_graph_fail(g, "%s", tgs_errmsg());
     return t;
 }
 
-void tgs_requires_grad(struct tgs_tensor *t)
-{
+void tgs_requires_grad(struct tgs_tensor *t) {
     if (t) t->flags |= TGS_TENSOR_GRAD;
 }
 
 struct tgs_node *tgs_graph_add_node(struct tgs_graph *g, enum tgs_op op, int nsrc, struct tgs_tensor **src,
-                                    int ndim, const int32_t *ne)
-{
+                                    int ndim, const int32_t *ne) {
     if (g->err[0]) return NULL;
     if (nsrc > TGS_NN_MAX_SRC) return tgs_graph_fail(g, "%s: %d inputs", tgs_op_name(op), nsrc);
     uint32_t grad = 0;
@@ -247,8 +193,7 @@ struct tgs_node *tgs_graph_add_node(struct tgs_graph *g, enum tgs_op op, int nsr
 
 static int64_t round_up(int64_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
-static int by_size_desc(const void *a, const void *b)
-{
+static int by_size_desc(const void *a, const void *b) {
     const struct interval *x = a, *y = b;
     if (x->size != y->size) return x->size < y->size ? 1 : -1;
     return x->tensor - y->tensor; /* stable, so plans are reproducible */
@@ -258,8 +203,7 @@ static int by_size_desc(const void *a, const void *b)
  * never overlap in memory: largest first, each at the lowest offset that
  * fits between those already placed (the greedy of ggml-alloc and of
  * TFLite's arena planner). Returns the arena size in floats. */
-static int64_t place(struct interval *iv, int n, int reuse)
-{
+static int64_t place(struct interval *iv, int n, int reuse) {
     qsort(iv, n, sizeof *iv, by_size_desc);
     if (!reuse) {
         int64_t total = 0;
@@ -285,13 +229,11 @@ static int64_t place(struct interval *iv, int n, int reuse)
     return total;
 }
 
-static void *alloc_floats(const struct tgs_backend *be, int64_t n)
-{
+static void *alloc_floats(const struct tgs_backend *be, int64_t n) {
     return be->alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
 }
 
-int tgs_graph_plan(struct tgs_graph *g, int mode)
-{
+int tgs_graph_plan(struct tgs_graph *g, int mode) {
     if (g->err[0]) return tgs_err("%s", g->err);
     if (g->planned) return tgs_err("graph: planned twice");
     if (tgs_params_alloc(g->ps, 0) < 0) return -1;
@@ -385,8 +327,7 @@ oom:
                    (long long)g->grad_floats);
 }
 
-void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4])
-{
+void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4]) {
     bytes[0] = g->act_floats * 4;
     bytes[1] = g->grad_floats * 4;
     bytes[2] = g->saved_floats * 4;
@@ -395,8 +336,7 @@ void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4])
 
 /* ---- running ---- */
 
-int tgs_graph_forward(struct tgs_graph *g)
-{
+int tgs_graph_forward(struct tgs_graph *g) {
     if (!g->planned) return tgs_err("graph: run before it was planned");
     double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
     for (int k = 0; k < g->nn; k++) {
@@ -410,8 +350,7 @@ int tgs_graph_forward(struct tgs_graph *g)
     return 0;
 }
 
-static int run_backward(struct tgs_graph *g)
-{
+static int run_backward(struct tgs_graph *g) {
     double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
     for (int k = g->nn - 1; k >= 0; k--) {
         struct tgs_node *n = g->node[k];
@@ -436,8 +375,7 @@ static int run_backward(struct tgs_graph *g)
 }
 
 /* Outputs other than the seeded one get a zero gradient. */
-static int seed(struct tgs_graph *g, struct tgs_tensor *out)
-{
+static int seed(struct tgs_graph *g, struct tgs_tensor *out) {
     if (g->mode != TGS_PLAN_TRAIN) return tgs_err("graph: backward on a graph planned for inference");
     if (out->id < 0 || out->id >= g->nt || g->t[out->id] != out || !(out->flags & TGS_TENSOR_GRAD))
         return tgs_err("graph: backward from a tensor that is not a differentiable output of this graph");
@@ -449,8 +387,7 @@ static int seed(struct tgs_graph *g, struct tgs_tensor *out)
     return 0;
 }
 
-int tgs_graph_backward(struct tgs_graph *g, struct tgs_tensor *loss)
-{
+int tgs_graph_backward(struct tgs_graph *g, struct tgs_tensor *loss) {
     if (seed(g, loss) < 0) return -1;
     if (loss->size != 1) return tgs_err("graph: backward from a loss of %lld elements", (long long)loss->size);
     const float one = 1;
@@ -458,24 +395,20 @@ int tgs_graph_backward(struct tgs_graph *g, struct tgs_tensor *loss)
     return run_backward(g);
 }
 
-int tgs_graph_backward_from(struct tgs_graph *g, struct tgs_tensor *out, const float *dout)
-{
+int tgs_graph_backward_from(struct tgs_graph *g, struct tgs_tensor *out, const float *dout) {
     if (seed(g, out) < 0) return -1;
     g->be->upload(out->grad, dout, out->size);
     return run_backward(g);
 }
 
-void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host)
-{
+void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host) {
     g->be->upload(t->data, host, t->size);
 }
 
-void tgs_tensor_get(struct tgs_graph *g, const struct tgs_tensor *t, float *host)
-{
+void tgs_tensor_get(struct tgs_graph *g, const struct tgs_tensor *t, float *host) {
     g->be->download(host, t->data, t->size);
 }
 
-void tgs_tensor_get_grad(struct tgs_graph *g, const struct tgs_tensor *t, float *host)
-{
+void tgs_tensor_get_grad(struct tgs_graph *g, const struct tgs_tensor *t, float *host) {
     g->be->download(host, t->grad, t->size);
 }

@@ -1,4 +1,7 @@
-/* nn: the neural network engine's graph, tensors and parameters.
+/* nn: the neural network engine: tensors, graphs (graph.c), parameter
+ * sets (params.c), the ops (listed in ops.def, named by ops.c) with their
+ * graph builders (op_*.c, loss.c), and the backend interface, with the CPU
+ * backend's entry points (cpu/).
  *
  * A model is built once per input shape as a static graph of nodes, each an
  * op with up to TGS_NN_MAX_SRC inputs and one output tensor:
@@ -53,51 +56,11 @@ struct tgs_tensor {
     int producer;    /* index of the node that writes it, -1 for leaves */
 };
 
+/* The ops, from the op list (nn/ops.def: each op's sources and output). */
 enum tgs_op {
-    TGS_OP_NONE = 0,     /* a leaf: input or parameter */
-    /* op_conv.c: GEMM-based */
-    TGS_OP_CONV2D,       /* src: x (N,C,H,W), w (K,C,kh,kw), [b (K)] */
-    TGS_OP_CONVT2X2,     /* 2x2 stride-2 transposed conv: x (N,C,H,W), w (C,K,2,2), [b (K)] -> (N,K,2H,2W) */
-    TGS_OP_LINEAR,       /* x (..., I), w (O, I), [b (O)] -> (..., O) */
-    TGS_OP_MATMUL,       /* a (B,M,K) or transposed, b (B,K,N) or transposed -> (B,M,N); 2-D when B absent */
-    /* op_norm.c */
-    TGS_OP_BATCHNORM,    /* x (N,C,H,W), gamma (C), beta (C)[, residual r (x's shape)]; running stats in params;
-                            optional fused ReLU, relu(bn(x) + r) given r */
-    TGS_OP_LAYERNORM,    /* x (..., C), gamma (C), beta (C): normalises the last dim */
-    /* op_act.c: elementwise activations */
-    TGS_OP_RELU,
-    TGS_OP_ELU,
-    TGS_OP_GELU,         /* exact (erf) form, as torch's default */
-    TGS_OP_SIGMOID,
-    TGS_OP_SOFTMAX,      /* over the last dim */
-    TGS_OP_DROPOUT,      /* elementwise */
-    TGS_OP_DROPOUT2D,    /* whole channels of (N,C,H,W) */
-    /* op_pool.c */
-    TGS_OP_MAXPOOL2,     /* 2x2 stride 2; odd sizes floor, as torch */
-    TGS_OP_AVGPOOL,      /* k x k stride k */
-    TGS_OP_GAP,          /* (N,C,H,W) -> (N,C) */
-    TGS_OP_UPSAMPLE2,    /* bilinear x2, align_corners=False */
-    TGS_OP_UPCAT,        /* x_i (N,C_i,H>>s_i,W>>s_i) each upsampled s_i times, then concatenated:
-                            (N,sum C_i,H,W) */
-    /* op_elem.c */
-    TGS_OP_ADD,          /* a + b, b broadcast where its dims are 1 */
-    TGS_OP_MUL,          /* a * b, b broadcast where its dims are 1 */
-    TGS_OP_SCALE,        /* a * s (a constant) */
-    TGS_OP_CONCAT,       /* along dim 1 (channels) */
-    /* op_shape.c: the reshapes a Swin encoder needs */
-    TGS_OP_RESHAPE,      /* same elements, new shape (a copy) */
-    TGS_OP_PERMUTE,      /* axes permuted */
-    TGS_OP_WINDOW_PART,  /* (B,H,W,C) -> (B*nW, ws*ws, C) */
-    TGS_OP_WINDOW_MERGE, /* the reverse */
-    TGS_OP_ROLL,         /* cyclic shift of (B,H,W,C) by (sh, sw) */
-    /* loss.c: scalar outputs; src: logits, target (no grad), [extra] */
-    TGS_OP_LOSS_BCE,     /* BCE with logits, mean */
-    TGS_OP_LOSS_DICE,    /* soft Dice on sigmoid, 1 - mean over images */
-    TGS_OP_LOSS_FOCAL,
-    TGS_OP_LOSS_BOUNDARY,/* Kervadec: mean(sigmoid(x) * signed distance of target) */
-    TGS_OP_LOSS_LOVASZ,  /* Lovasz hinge per image, mean */
-    TGS_OP_LOSS_LOVASZ_SYM,
-    TGS_OP_LOSS_MSE,
+    TGS_OP_NONE = 0, /* a leaf: input or parameter */
+#define TGS_OP(suffix, impl, name) TGS_OP_##suffix,
+#include "nn/ops.def"
     TGS_OP_COUNT
 };
 
@@ -165,7 +128,7 @@ struct tgs_exec {
 #define TGS_PROFILE_SLOTS (2 * TGS_OP_COUNT + 1)
 
 /* One backend: a table of op implementations plus memory functions. The CPU
- * backend (backend_cpu.c) is the reference; a CUDA one fills the same table. */
+ * backend (nn/cpu/) is the reference; a CUDA one fills the same table. */
 struct tgs_op_impl {
     /* return 0, or -1 with a tgs_err message */
     int (*forward)(struct tgs_node *n, const struct tgs_exec *x);
@@ -269,7 +232,7 @@ void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host
 void tgs_tensor_get(struct tgs_graph *g, const struct tgs_tensor *t, float *host);
 void tgs_tensor_get_grad(struct tgs_graph *g, const struct tgs_tensor *t, float *host);
 
-/* Ops. Shapes in nn.h's enum comments. b may be NULL where marked [b]. */
+/* Ops (op_*.c). Shapes in nn/ops.def. b may be NULL where marked [b]. */
 struct tgs_tensor *tgs_conv2d(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b,
                               int stride, int pad, int dil);
 struct tgs_tensor *tgs_convt2x2(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b);
@@ -309,7 +272,7 @@ struct tgs_tensor *tgs_permute(struct tgs_graph *g, struct tgs_tensor *x, const 
 struct tgs_tensor *tgs_window_partition(struct tgs_graph *g, struct tgs_tensor *x, int ws);
 struct tgs_tensor *tgs_window_merge(struct tgs_graph *g, struct tgs_tensor *x, int ws, int h, int w);
 struct tgs_tensor *tgs_roll(struct tgs_graph *g, struct tgs_tensor *x, int sh, int sw);
-/* Losses: a scalar tensor, weight * the loss; target gets no gradient. */
+/* Losses (loss.c): a scalar tensor, weight * the loss; target gets no gradient. */
 struct tgs_tensor *tgs_loss(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
                             struct tgs_tensor *target, float weight);
 struct tgs_tensor *tgs_loss_focal(struct tgs_graph *g, struct tgs_tensor *logits, struct tgs_tensor *target,

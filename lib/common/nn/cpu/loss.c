@@ -12,7 +12,7 @@
  * Determinism: forward sums partials in double, one per unit (a chunk of
  * CHUNK elements, or an image), each in a fixed order, then adds the units
  * in order, so the bytes do not depend on the thread count at all. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 #include "err.h"
 
 #include <math.h>
@@ -44,22 +44,19 @@ struct loss_dims {
     int32_t h, w;   /* the image plane (boundary loss) */
 };
 
-static struct loss_dims loss_dims(const struct tgs_tensor *t)
-{
+static struct loss_dims loss_dims(const struct tgs_tensor *t) {
     struct loss_dims d = {t->size, t->ne[0], t->size / t->ne[0], 1, 1};
     if (t->ndim >= 3) d.h = t->ne[t->ndim - 2], d.w = t->ne[t->ndim - 1];
     return d;
 }
 
-static int per_image_forward(enum tgs_op op)
-{
+static int per_image_forward(enum tgs_op op) {
     return op == TGS_OP_LOSS_DICE || op == TGS_OP_LOSS_BOUNDARY || op == TGS_OP_LOSS_LOVASZ ||
            op == TGS_OP_LOSS_LOVASZ_SYM;
 }
 
 /* what the loss is a mean over */
-static double loss_divisor(enum tgs_op op, const struct loss_dims *d)
-{
+static double loss_divisor(enum tgs_op op, const struct loss_dims *d) {
     return op == TGS_OP_LOSS_DICE || op == TGS_OP_LOSS_LOVASZ || op == TGS_OP_LOSS_LOVASZ_SYM ? (double)d->n
                                                                                              : (double)d->m;
 }
@@ -71,14 +68,12 @@ static double loss_divisor(enum tgs_op op, const struct loss_dims *d)
  *   log1pf would be exact to the last bit where e < 1e-7, but it costs
  *   four times an expf, and the absolute error here is an ulp of 1).
  * One expf per element, no overflow for any x. */
-static float sigmoid_e(float x, float e)
-{
+static float sigmoid_e(float x, float e) {
     float num = x >= 0 ? 1 : e; /* a select, not a branch: signs of logits are random */
     return num / (1 + e);
 }
 static float sigmoidf(float x) { return sigmoid_e(x, expf(-fabsf(x))); }
-static float dsigmoidf(float x)
-{
+static float dsigmoidf(float x) {
     float e = expf(-fabsf(x)), d = 1 / (1 + e);
     return e * d * d;
 }
@@ -89,22 +84,19 @@ static float dsigmoidf(float x)
  * binary_cross_entropy_with_logits); dl/dx = p - y. */
 static float bce_elem(float x, float y, float e) { return fmaxf(x, 0) - x * y + logf(1 + e); }
 
-static double bce_forward(const float *x, const float *y, int64_t n)
-{
+static double bce_forward(const float *x, const float *y, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += bce_elem(x[i], y[i], expf(-fabsf(x[i])));
     return s;
 }
 
-static void bce_backward(float *dx, const float *x, const float *y, int64_t n, float scale)
-{
+static void bce_backward(float *dx, const float *x, const float *y, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) dx[i] += scale * (sigmoidf(x[i]) - y[i]);
 }
 
 /* ---- MSE ----
  * x (the prediction), y (n): l = (x - y)^2, dl/dx = 2 (x - y). */
-static double mse_forward(const float *x, const float *y, int64_t n)
-{
+static double mse_forward(const float *x, const float *y, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         double e = (double)x[i] - y[i];
@@ -113,8 +105,7 @@ static double mse_forward(const float *x, const float *y, int64_t n)
     return s;
 }
 
-static void mse_backward(float *dx, const float *x, const float *y, int64_t n, float scale)
-{
+static void mse_backward(float *dx, const float *x, const float *y, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) dx[i] += scale * 2 * (x[i] - y[i]);
 }
 
@@ -124,8 +115,7 @@ static void mse_backward(float *dx, const float *x, const float *y, int64_t n, f
  *   dl/dx = a_t [ (1 - p_t)^g (p - y) + g (1 - p_t)^(g-1) ce p (1 - p) (1 - 2y) ]
  * 1 - p is q = sigmoid(-x) from the same e, so 1 - p_t keeps its digits when the
  * prediction is confident (the case the loss exists for). */
-static void focal_elem(float x, float y, float alpha, float gamma, float *l, float *dl)
-{
+static void focal_elem(float x, float y, float alpha, float gamma, float *l, float *dl) {
     float e = expf(-fabsf(x)), d = 1 / (1 + e);
     float p = x >= 0 ? d : e * d, q = x >= 0 ? e * d : d;
     float ce = bce_elem(x, y, e);
@@ -141,8 +131,7 @@ static void focal_elem(float x, float y, float alpha, float gamma, float *l, flo
     }
 }
 
-static double focal_forward(const float *x, const float *y, int64_t n, float alpha, float gamma)
-{
+static double focal_forward(const float *x, const float *y, int64_t n, float alpha, float gamma) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         float l;
@@ -153,8 +142,7 @@ static double focal_forward(const float *x, const float *y, int64_t n, float alp
 }
 
 static void focal_backward(float *dx, const float *x, const float *y, int64_t n, float alpha, float gamma,
-                           float scale)
-{
+                           float scale) {
     for (int64_t i = 0; i < n; i++) {
         float l, dl;
         focal_elem(x[i], y[i], alpha, gamma, &l, &dl);
@@ -167,8 +155,7 @@ static void focal_backward(float *dx, const float *x, const float *y, int64_t n,
  *   I = sum p y, S = sum p + sum y,  d = 1 - (2 I + s) / (S + s)
  *   dd/dx_j = -(2 y_j (S + s) - (2 I + s)) / (S + s)^2 * p_j (1 - p_j)
  * stats (3) = I, sum p, sum y, kept for backward. */
-static double dice_forward(float *stats, const float *x, const float *y, int64_t n)
-{
+static double dice_forward(float *stats, const float *x, const float *y, int64_t n) {
     double in = 0, sp = 0, sy = 0;
     for (int64_t i = 0; i < n; i++) {
         float p = sigmoidf(x[i]);
@@ -180,8 +167,7 @@ static double dice_forward(float *stats, const float *x, const float *y, int64_t
     return 1 - (2 * in + DICE_SMOOTH) / (sp + sy + DICE_SMOOTH);
 }
 
-static void dice_backward(float *dx, const float *x, const float *y, int64_t n, const float *stats, float scale)
-{
+static void dice_backward(float *dx, const float *x, const float *y, int64_t n, const float *stats, float scale) {
     double den = (double)stats[1] + stats[2] + DICE_SMOOTH, num = 2.0 * stats[0] + DICE_SMOOTH;
     float a = (float)(-2 / den), b = (float)(num / (den * den)); /* dd/dp_j = a y_j + b */
     for (int64_t i = 0; i < n; i++) dx[i] += scale * (a * y[i] + b) * dsigmoidf(x[i]);
@@ -201,8 +187,7 @@ static void dice_backward(float *dx, const float *x, const float *y, int64_t n, 
 /* The lower envelope of the parabolas (q - v)^2 + f[v] (Felzenszwalb and
  * Huttenlocher 2012): d[q] = min_v (q - v)^2 + f[v] for q < n, in O(n).
  * v (n), z (n + 1) scratch. */
-static void envelope_1d(const double *f, double *d, int n, double *v, double *z)
-{
+static void envelope_1d(const double *f, double *d, int n, double *v, double *z) {
     int k = 0;
     v[0] = 0;
     z[0] = -INFINITY;
@@ -235,8 +220,7 @@ static void envelope_1d(const double *f, double *d, int n, double *v, double *z)
  * A column without a site gets `big`, more than any squared distance in
  * the image, so a real site always wins and every value stays a small
  * integer, exact in double. s: scratch of 3 max(h,w) + 1 doubles. */
-static void edt_sq(double *dist, const float *y, int fg, int h, int w, double *s)
-{
+static void edt_sq(double *dist, const float *y, int fg, int h, int w, double *s) {
     int l = h > w ? h : w;
     double *d = s, *v = s + l, *z = s + 2 * l;
     double none = h + w, big = (double)h * h + (double)w * w;
@@ -259,8 +243,7 @@ static void edt_sq(double *dist, const float *y, int fg, int h, int w, double *s
 }
 
 /* phi (h,w) of target y (h,w); scratch: h w + 3 max(h,w) + 1 doubles */
-static void boundary_phi(float *phi, const float *y, int h, int w, double *scratch)
-{
+static void boundary_phi(float *phi, const float *y, int h, int w, double *scratch) {
     int64_t hw = (int64_t)h * w, npos = 0;
     for (int64_t i = 0; i < hw; i++) npos += y[i] > 0.5f;
     if (npos == 0 || npos == hw) {
@@ -276,15 +259,13 @@ static void boundary_phi(float *phi, const float *y, int h, int w, double *scrat
         if (y[i] > 0.5f) phi[i] = (float)-(sqrt(dist[i]) - 1);
 }
 
-static double boundary_forward(const float *x, const float *phi, int64_t n)
-{
+static double boundary_forward(const float *x, const float *phi, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)sigmoidf(x[i]) * phi[i];
     return s;
 }
 
-static void boundary_backward(float *dx, const float *x, const float *phi, int64_t n, float scale)
-{
+static void boundary_backward(float *dx, const float *x, const float *phi, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) dx[i] += scale * phi[i] * dsigmoidf(x[i]);
 }
 
@@ -306,8 +287,7 @@ static void boundary_backward(float *dx, const float *x, const float *phi, int64
  * RADIX_SIZE 32-bit words. */
 
 /* float -> uint32 with the same order; -0 is +0 so it ties with it */
-static uint32_t float_key(float f)
-{
+static uint32_t float_key(float f) {
     uint32_t u;
     if (f == 0) f = 0;
     memcpy(&u, &f, sizeof u);
@@ -318,8 +298,7 @@ static uint32_t float_key(float f)
  * radix sort: every pass is stable). Returns the sorted indices, which lie
  * in idx or in tidx; key, tkey, idx, tidx: n words each. */
 static uint32_t *radix_sort(uint32_t *key, uint32_t *tkey, uint32_t *idx, uint32_t *tidx, uint32_t n,
-                            uint32_t *hist)
-{
+                            uint32_t *hist) {
     memset(hist, 0, RADIX_PASSES * RADIX_SIZE * sizeof *hist);
     for (uint32_t i = 0; i < n; i++) {
         idx[i] = i;
@@ -348,8 +327,7 @@ static uint32_t *radix_sort(uint32_t *key, uint32_t *tkey, uint32_t *idx, uint32
     return idx;
 }
 
-static double lovasz_forward(float *coef, const float *x, const float *y, int64_t n, int sym, uint32_t *scratch)
-{
+static double lovasz_forward(float *coef, const float *x, const float *y, int64_t n, int sym, uint32_t *scratch) {
     uint32_t *key = scratch, *tkey = scratch + n, *idx = scratch + 2 * n, *tidx = scratch + 3 * n;
     double gts = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -385,16 +363,14 @@ static double lovasz_forward(float *coef, const float *x, const float *y, int64_
 
 /* dx += scale * coef: Lovasz's backward, its factor per element saved by
  * the forward */
-static void coef_backward(float *dx, const float *coef, int64_t n, float scale)
-{
+static void coef_backward(float *dx, const float *coef, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) dx[i] += scale * coef[i];
 }
 
 /* ---- the node adapters ---- */
 
 /* per-thread scratch of the forward, in floats */
-static int64_t scratch_floats(const struct tgs_node *nd)
-{
+static int64_t scratch_floats(const struct tgs_node *nd) {
     struct loss_dims d = loss_dims(nd->src[0]);
     int64_t l = d.h > d.w ? d.h : d.w;
     switch (nd->op) {
@@ -405,14 +381,12 @@ static int64_t scratch_floats(const struct tgs_node *nd)
     }
 }
 
-static int64_t forward_units(const struct tgs_node *nd)
-{
+static int64_t forward_units(const struct tgs_node *nd) {
     struct loss_dims d = loss_dims(nd->src[0]);
     return per_image_forward(nd->op) ? d.n : (d.m + CHUNK - 1) / CHUNK;
 }
 
-static int64_t loss_saved_floats(const struct tgs_node *nd)
-{
+static int64_t loss_saved_floats(const struct tgs_node *nd) {
     struct loss_dims d = loss_dims(nd->src[0]);
     switch (nd->op) {
     case TGS_OP_LOSS_DICE: return 3 * d.n;
@@ -425,8 +399,7 @@ static int64_t loss_saved_floats(const struct tgs_node *nd)
 
 /* the partial sums (one double per unit), then each thread's scratch
  * (no more threads than units) */
-static int64_t loss_work_floats(const struct tgs_node *nd)
-{
+static int64_t loss_work_floats(const struct tgs_node *nd) {
     int64_t units = forward_units(nd), nt = tgs_cpu_threads();
     return 2 * units + (nt < units ? nt : units) * scratch_floats(nd);
 }
@@ -441,8 +414,7 @@ struct loss_run {
     float scale;      /* backward: weight * dout / divisor */
 };
 
-static void forward_unit(const struct loss_run *r, int64_t u, float *scratch)
-{
+static void forward_unit(const struct loss_run *r, int64_t u, float *scratch) {
     const struct tgs_node *nd = r->nd;
     const float *x = nd->src[0]->data, *y = nd->src[1]->data;
     int64_t lo = per_image_forward(nd->op) ? u * r->d.per : u * CHUNK;
@@ -468,8 +440,7 @@ static void forward_unit(const struct loss_run *r, int64_t u, float *scratch)
 }
 
 /* backward units: images for Dice (its factor is per image), chunks else */
-static void backward_unit(const struct loss_run *r, int64_t u)
-{
+static void backward_unit(const struct loss_run *r, int64_t u) {
     const struct tgs_node *nd = r->nd;
     const float *x = nd->src[0]->data, *y = nd->src[1]->data;
     float *dx = nd->src[0]->grad;
@@ -492,32 +463,28 @@ static void backward_unit(const struct loss_run *r, int64_t u)
     }
 }
 
-static void forward_thread(void *ctx, int tid, int nt)
-{
+static void forward_thread(void *ctx, int tid, int nt) {
     const struct loss_run *r = ctx;
     int64_t lo, hi;
     tgs_split(r->units, tid, nt, &lo, &hi);
     for (int64_t u = lo; u < hi; u++) forward_unit(r, u, r->scratch + tid * r->scr);
 }
 
-static void backward_thread(void *ctx, int tid, int nt)
-{
+static void backward_thread(void *ctx, int tid, int nt) {
     const struct loss_run *r = ctx;
     int64_t lo, hi;
     tgs_split(r->units, tid, nt, &lo, &hi);
     for (int64_t u = lo; u < hi; u++) backward_unit(r, u);
 }
 
-static int threads_for(enum tgs_op op, const struct loss_dims *d, int64_t units, int max, int forward)
-{
+static int threads_for(enum tgs_op op, const struct loss_dims *d, int64_t units, int max, int forward) {
     int64_t nt = units < max ? units : max;
     int heavy = forward && (op == TGS_OP_LOSS_BOUNDARY || op == TGS_OP_LOSS_LOVASZ || op == TGS_OP_LOSS_LOVASZ_SYM);
     if (!heavy && nt > d->m / GRAIN) nt = d->m / GRAIN;
     return nt < 1 ? 1 : (int)nt;
 }
 
-static int loss_forward(struct tgs_node *nd, const struct tgs_exec *x)
-{
+static int loss_forward(struct tgs_node *nd, const struct tgs_exec *x) {
     struct loss_run r = {.nd = nd, .d = loss_dims(nd->src[0]), .units = forward_units(nd), .scr = scratch_floats(nd)};
     if (2 * r.units + r.scr > x->work_floats)
         return tgs_err("%s: workspace of %lld floats, needs %lld", tgs_op_name(nd->op), (long long)x->work_floats,
@@ -533,8 +500,7 @@ static int loss_forward(struct tgs_node *nd, const struct tgs_exec *x)
     return 0;
 }
 
-static int loss_backward(struct tgs_node *nd, const struct tgs_exec *x)
-{
+static int loss_backward(struct tgs_node *nd, const struct tgs_exec *x) {
     if (!nd->src[0]->grad) return 0;
     struct loss_run r = {.nd = nd, .d = loss_dims(nd->src[0])};
     r.units = nd->op == TGS_OP_LOSS_DICE ? r.d.n : (r.d.m + CHUNK - 1) / CHUNK;
@@ -552,49 +518,3 @@ const struct tgs_op_impl tgs_cpu_loss_lovasz = {loss_forward, loss_backward, los
 const struct tgs_op_impl tgs_cpu_loss_lovasz_sym = {loss_forward, loss_backward, loss_saved_floats,
                                                     loss_work_floats};
 const struct tgs_op_impl tgs_cpu_loss_mse = {loss_forward, loss_backward, loss_saved_floats, loss_work_floats};
-
-/* ---- builders ---- */
-
-static struct tgs_tensor *loss_build(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
-                                     struct tgs_tensor *target, float weight, float alpha, float gamma)
-{
-    const char *name = tgs_op_name(kind);
-    switch (kind) {
-    case TGS_OP_LOSS_BCE: case TGS_OP_LOSS_DICE: case TGS_OP_LOSS_FOCAL: case TGS_OP_LOSS_BOUNDARY:
-    case TGS_OP_LOSS_LOVASZ: case TGS_OP_LOSS_LOVASZ_SYM: case TGS_OP_LOSS_MSE: break;
-    default: return tgs_graph_fail(g, "loss: %s is not a loss", name);
-    }
-    if (!logits || !target) return tgs_graph_fail(g, "%s: input missing", name);
-    char a[64], b[64];
-    int same = logits->ndim == target->ndim;
-    for (int i = 0; i < TGS_NN_MAX_DIMS; i++) same &= logits->ne[i] == target->ne[i];
-    if (!same)
-        return tgs_graph_fail(g, "%s: logits %s and target %s differ in shape", name, tgs_shape_str(logits, a, sizeof a),
-                              tgs_shape_str(target, b, sizeof b));
-    if (kind == TGS_OP_LOSS_BOUNDARY && !(logits->ndim == 3 || (logits->ndim == 4 && logits->ne[1] == 1)))
-        return tgs_graph_fail(g, "%s: logits %s are not (N,1,H,W) or (N,H,W) maps", name,
-                              tgs_shape_str(logits, a, sizeof a));
-    if (logits->size > UINT32_MAX / 4) return tgs_graph_fail(g, "%s: %lld elements", name, (long long)logits->size);
-    if (!isfinite(weight)) return tgs_graph_fail(g, "%s: weight %g", name, (double)weight);
-    if (kind == TGS_OP_LOSS_FOCAL && !(isfinite(alpha) && alpha <= 1 && isfinite(gamma) && gamma >= 0))
-        return tgs_graph_fail(g, "%s: alpha %g (<= 1, < 0 for none), gamma %g (>= 0)", name, (double)alpha,
-                              (double)gamma);
-    struct tgs_tensor *src[2] = {logits, target};
-    struct tgs_node *n = tgs_graph_add_node(g, kind, 2, src, 1, (const int32_t[]){1});
-    if (!n) return NULL;
-    n->p.loss = (struct tgs_loss_params){.weight = weight, .alpha = alpha, .gamma = gamma};
-    return n->out;
-}
-
-/* Focal through tgs_loss takes torchvision's defaults, alpha 0.25, gamma 2. */
-struct tgs_tensor *tgs_loss(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
-                            struct tgs_tensor *target, float weight)
-{
-    return loss_build(g, kind, logits, target, weight, 0.25f, 2.0f);
-}
-
-struct tgs_tensor *tgs_loss_focal(struct tgs_graph *g, struct tgs_tensor *logits, struct tgs_tensor *target,
-                                  float weight, float alpha, float gamma)
-{
-    return loss_build(g, TGS_OP_LOSS_FOCAL, logits, target, weight, alpha, gamma);
-}

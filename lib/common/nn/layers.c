@@ -1,17 +1,15 @@
 /* layers: parameter declaration plus ops, for the models. */
-#include "layers.h"
+#include "nn/layers.h"
 
 #include <stdio.h>
 
-const char *tgs_layer_name(char *buf, size_t size, const char *prefix, const char *leaf)
-{
+const char *tgs_layer_name(char *buf, size_t size, const char *prefix, const char *leaf) {
     snprintf(buf, size, "%s.%s", prefix, leaf);
     return buf;
 }
 
 struct tgs_tensor *tgs_layer_conv(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int cout, int k,
-                                  int stride, int pad, int bias)
-{
+                                  int stride, int pad, int bias) {
     if (!x) return NULL;
     char nm[256];
     int32_t cin = x->ne[1];
@@ -28,8 +26,7 @@ struct tgs_tensor *tgs_layer_conv(struct tgs_graph *g, struct tgs_tensor *x, con
 /* BN with torch's names and defaults (eps 1e-5, momentum 0.1); r: NULL, or
  * the residual of relu(bn(x) + r) */
 static struct tgs_tensor *layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu,
-                                   struct tgs_tensor *r)
-{
+                                   struct tgs_tensor *r) {
     if (!x) return NULL;
     char nm[256];
     int32_t c[1] = {x->ne[1]};
@@ -41,20 +38,17 @@ static struct tgs_tensor *layer_bn(struct tgs_graph *g, struct tgs_tensor *x, co
     return tgs_batchnorm(g, x, gamma, beta, mean, var, 1e-5f, 0.1f, relu);
 }
 
-struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu)
-{
+struct tgs_tensor *tgs_layer_bn(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int relu) {
     return layer_bn(g, x, name, relu, NULL);
 }
 
 struct tgs_tensor *tgs_layer_bn_add_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *name,
-                                         struct tgs_tensor *r)
-{
+                                         struct tgs_tensor *r) {
     if (!r) return NULL;
     return layer_bn(g, x, name, 1, r);
 }
 
-struct tgs_tensor *tgs_layer_linear(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int out, int bias)
-{
+struct tgs_tensor *tgs_layer_linear(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int out, int bias) {
     if (!x) return NULL;
     char nm[256];
     int32_t in = x->ne[x->ndim - 1];
@@ -69,8 +63,7 @@ struct tgs_tensor *tgs_layer_linear(struct tgs_graph *g, struct tgs_tensor *x, c
 /* Channel gate: GAP (N,C) -> linear C/r -> ReLU -> linear C -> sigmoid,
  * as (N,C,1,1); spatial gate: 1x1 conv to one map -> sigmoid, (N,1,H,W).
  * The two gated copies are added (the "concurrent" scSE of the paper). */
-struct tgs_tensor *tgs_layer_scse(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int r)
-{
+struct tgs_tensor *tgs_layer_scse(struct tgs_graph *g, struct tgs_tensor *x, const char *name, int r) {
     if (!x) return NULL;
     char nm[256];
     int32_t n = x->ne[0], c = x->ne[1];

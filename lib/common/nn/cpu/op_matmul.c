@@ -1,7 +1,8 @@
-/* op_matmul: linear (x w^T + b) and batched matmul, graph builders, CPU
- * kernels and their op tables: both are sgemm calls whose output rows are
- * split between threads (the GEMM-like convolutions are in op_conv.c). */
-#include "ops_cpu.h"
+/* op_matmul: linear (x w^T + b) and batched matmul: the CPU kernels and
+ * their op tables (the graph builders are nn/op_matmul.c). Both are sgemm
+ * calls whose output rows are split between threads (the GEMM-like
+ * convolutions are in op_conv.c). */
+#include "nn/cpu/ops_cpu.h"
 #include "err.h"
 
 /* Below this many flops a linear or matmul runs on one thread: waking the
@@ -26,8 +27,7 @@ struct gemm_job {
     const float *bias;  /* (N) added to every row, or NULL */
 };
 
-static void gemm_worker(void *arg, int tid, int nt)
-{
+static void gemm_worker(void *arg, int tid, int nt) {
     const struct gemm_job *j = arg;
     int64_t lo, hi;
     tgs_split((int64_t)j->batch * j->m, tid, nt, &lo, &hi);
@@ -45,14 +45,12 @@ static void gemm_worker(void *arg, int tid, int nt)
     }
 }
 
-static int gemm_threads(const struct tgs_exec *x, const struct gemm_job *j)
-{
+static int gemm_threads(const struct tgs_exec *x, const struct gemm_job *j) {
     double flops = 2.0 * j->batch * j->m * j->n * j->k;
     return flops < SMALL_FLOPS ? 1 : x->threads;
 }
 
-static void gemm_run(const struct tgs_exec *x, const struct gemm_job *j)
-{
+static void gemm_run(const struct tgs_exec *x, const struct gemm_job *j) {
     tgs_cpu_parallel(gemm_threads(x, j), gemm_worker, (void *)j);
 }
 
@@ -65,8 +63,7 @@ struct colsum_ctx {
     int n;
 };
 
-static void colsum_worker(void *arg, int tid, int nt)
-{
+static void colsum_worker(void *arg, int tid, int nt) {
     const struct colsum_ctx *cx = arg;
     int64_t lo, hi;
     tgs_split(cx->n, tid, nt, &lo, &hi);
@@ -96,16 +93,14 @@ static void colsum_worker(void *arg, int tid, int nt)
 
 // x is (R,I), w is (O,I), b is (O) or NULL, out is (R,O)
 static void linear_forward(const struct tgs_exec *ex, float *out, const float *x, const float *w, const float *b,
-                           int64_t rows, int in, int on)
-{
+                           int64_t rows, int in, int on) {
     struct gemm_job j = {0, 1, (int)rows, on, in, 1, x, w, out, in, in, on, 0, 0, 0, 0, b};
     gemm_run(ex, &j);
 }
 
 // dout is (R,O); dx (R,I) += dout w; dw (O,I) += dout^T x; db (O) += column sums of dout
 static void linear_backward(const struct tgs_exec *ex, float *dx, float *dw, float *db, const float *dout,
-                            const float *x, const float *w, int64_t rows, int in, int on)
-{
+                            const float *x, const float *w, int64_t rows, int in, int on) {
     if (dx) {
         struct gemm_job j = {0, 0, (int)rows, in, on, 1, dout, w, dx, on, in, in, 0, 0, 0, 1, NULL};
         gemm_run(ex, &j);
@@ -120,8 +115,7 @@ static void linear_backward(const struct tgs_exec *ex, float *dx, float *dw, flo
     }
 }
 
-static int linear_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int linear_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *in = n->src[0], *w = n->src[1];
     int64_t I = w->ne[1];
     linear_forward(x, n->out->data, in->data, w->data, n->nsrc > 2 ? n->src[2]->data : NULL, in->size / I, (int)I,
@@ -129,8 +123,7 @@ static int linear_node_forward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int linear_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int linear_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *in = n->src[0], *w = n->src[1];
     int64_t I = w->ne[1];
     linear_backward(x, in->grad, w->grad, n->nsrc > 2 ? n->src[2]->grad : NULL, n->out->grad, in->data, w->data,
@@ -139,23 +132,6 @@ static int linear_node_backward(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 const struct tgs_op_impl tgs_cpu_linear = {linear_node_forward, linear_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_linear(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b)
-{
-    if (!x || !w) return tgs_graph_fail(g, "linear: input missing");
-    if (w->ndim != 2) return tgs_graph_fail(g, "linear: w has %d dims, wants (O,I)", w->ndim);
-    if (x->ne[x->ndim - 1] != w->ne[1])
-        return tgs_graph_fail(g, "linear: x has %d features, w wants %d", (int)x->ne[x->ndim - 1], (int)w->ne[1]);
-    if (b && (b->ndim != 1 || b->ne[0] != w->ne[0]))
-        return tgs_graph_fail(g, "linear: bias is not (%d)", (int)w->ne[0]);
-    if (x->size / w->ne[1] > INT32_MAX) return tgs_graph_fail(g, "linear: too many rows");
-    int32_t ne[TGS_NN_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) ne[i] = x->ne[i];
-    ne[x->ndim - 1] = w->ne[0];
-    struct tgs_tensor *src[3] = {x, w, b};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_LINEAR, b ? 3 : 2, src, x->ndim, ne);
-    return n ? n->out : NULL;
-}
 
 /* ======================================================================
  * matmul: out (B,M,N) = op(a) op(b), op transposing the last two dims
@@ -166,8 +142,7 @@ struct mm_dims {
     int ra, ca, rb, cb; /* stored rows and columns of a and b */
 };
 
-static struct mm_dims mm_node_dims(const struct tgs_node *n)
-{
+static struct mm_dims mm_node_dims(const struct tgs_node *n) {
     const struct tgs_tensor *a = n->src[0], *b = n->src[1];
     int d = a->ndim - 2;
     struct mm_dims m;
@@ -181,8 +156,7 @@ static struct mm_dims mm_node_dims(const struct tgs_node *n)
 
 // a is (B,M,K) or (B,K,M) when ta, b is (B,K,N) or (B,N,K) when tb, out is (B,M,N)
 static void matmul_forward(const struct tgs_exec *ex, float *out, const float *a, const float *b, int ta, int tb,
-                           const struct mm_dims *d)
-{
+                           const struct mm_dims *d) {
     struct gemm_job j = {ta, tb, d->m, d->n, d->k, d->batch, a, b, out, d->ca, d->cb, d->n,
                          (int64_t)d->ra * d->ca, (int64_t)d->rb * d->cb, (int64_t)d->m * d->n, 0, NULL};
     gemm_run(ex, &j);
@@ -191,8 +165,7 @@ static void matmul_forward(const struct tgs_exec *ex, float *out, const float *a
 // dout is (B,M,N); da and db (either may be NULL) accumulate in a's and b's stored layouts:
 // d op(a) = dout op(b)^T, d op(b) = op(a)^T dout
 static void matmul_backward(const struct tgs_exec *ex, float *da, float *db, const float *dout, const float *a,
-                            const float *b, int ta, int tb, const struct mm_dims *d)
-{
+                            const float *b, int ta, int tb, const struct mm_dims *d) {
     int64_t sa = (int64_t)d->ra * d->ca, sb = (int64_t)d->rb * d->cb, sc = (int64_t)d->m * d->n;
     if (da) {
         struct gemm_job j;
@@ -218,15 +191,13 @@ static void matmul_backward(const struct tgs_exec *ex, float *da, float *db, con
     }
 }
 
-static int matmul_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int matmul_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct mm_dims d = mm_node_dims(n);
     matmul_forward(x, n->out->data, n->src[0]->data, n->src[1]->data, n->p.mm.trans_a, n->p.mm.trans_b, &d);
     return 0;
 }
 
-static int matmul_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int matmul_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct mm_dims d = mm_node_dims(n);
     matmul_backward(x, n->src[0]->grad, n->src[1]->grad, n->out->grad, n->src[0]->data, n->src[1]->data,
                     n->p.mm.trans_a, n->p.mm.trans_b, &d);
@@ -234,23 +205,3 @@ static int matmul_node_backward(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 const struct tgs_op_impl tgs_cpu_matmul = {matmul_node_forward, matmul_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_matmul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b, int trans_a,
-                              int trans_b)
-{
-    if (!a || !b) return tgs_graph_fail(g, "matmul: input missing");
-    if (a->ndim != b->ndim || a->ndim < 2 || a->ndim > 3)
-        return tgs_graph_fail(g, "matmul: operands of %d and %d dims, want both 2 or both 3", a->ndim, b->ndim);
-    int d = a->ndim - 2;
-    if (d && a->ne[0] != b->ne[0])
-        return tgs_graph_fail(g, "matmul: batch of %d and of %d", (int)a->ne[0], (int)b->ne[0]);
-    int32_t m = trans_a ? a->ne[d + 1] : a->ne[d], ka = trans_a ? a->ne[d] : a->ne[d + 1];
-    int32_t kb = trans_b ? b->ne[d + 1] : b->ne[d], nn = trans_b ? b->ne[d] : b->ne[d + 1];
-    if (ka != kb) return tgs_graph_fail(g, "matmul: inner dimensions %d and %d differ", (int)ka, (int)kb);
-    struct tgs_tensor *src[2] = {a, b};
-    int32_t ne[3] = {a->ne[0], m, nn};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_MATMUL, 2, src, a->ndim, d ? ne : ne + 1);
-    if (!n) return NULL;
-    n->p.mm = (struct tgs_matmul_params){trans_a != 0, trans_b != 0};
-    return n->out;
-}

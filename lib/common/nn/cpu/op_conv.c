@@ -1,6 +1,6 @@
 /* op_conv: the convolutions, conv2d and the 2x2 stride-2 transposed conv
- * (linear and matmul are in op_matmul.c). Graph builders, CPU kernels and
- * their op tables.
+ * (linear and matmul are in op_matmul.c): the CPU kernels and their op
+ * tables (the graph builders are nn/op_conv.c).
  *
  * conv2d has three paths. 3x3 pad-1 stride-1 convs with many channels
  * take Winograd F(4x4,3x3) or F(2x2,3x3) (conv_wino.c: 4x and 2.25x
@@ -22,8 +22,9 @@
  * conv of dout with the flipped, transposed weights, which runs on the
  * forward code (on sgemm: a GEMM whose inner dimension is K*kh*kw, not K,
  * and no col2im); other strides go through col2im. */
-#include "ops_cpu.h"
-#include "conv_wino.h"
+#include "nn/cpu/ops_cpu.h"
+#include "nn/cpu/conv_tiles.h"
+#include "nn/cpu/conv_wino.h"
 #include "err.h"
 
 #include <string.h>
@@ -61,13 +62,11 @@ struct conv_tiling {
 };
 
 static int64_t geom_ckk(const struct conv_geom *g) { return (int64_t)g->c * g->kh * g->kw; }
-static int geom_is_1x1(const struct conv_geom *g)
-{
+static int geom_is_1x1(const struct conv_geom *g) {
     return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->ph == 0 && g->pw == 0;
 }
 
-static struct conv_tiling conv_tiling(const struct conv_geom *g)
-{
+static struct conv_tiling conv_tiling(const struct conv_geom *g) {
     struct conv_tiling t;
     int64_t ckk = geom_ckk(g), howo = (int64_t)g->ho * g->wo;
     if (geom_is_1x1(g)) {
@@ -91,8 +90,7 @@ struct conv_tile {
  * oh): whole images grouped when the range allows, else row tiles that
  * never cross an image. Returns 0 when done. */
 static int conv_next_tile(const struct conv_geom *g, const struct conv_tiling *tl, int64_t *u, int64_t end,
-                          struct conv_tile *t)
-{
+                          struct conv_tile *t) {
     if (*u >= end) return 0;
     int32_t n = (int32_t)(*u / g->ho), oh = (int32_t)(*u % g->ho);
     if (oh == 0 && tl->imgs > 1 && *u + g->ho <= end) {
@@ -110,8 +108,7 @@ static int conv_next_tile(const struct conv_geom *g, const struct conv_tiling *t
 /* The flattened output rows thread tid takes: whole images when there are
  * at least as many images as threads (or when the pass needs images to
  * itself: col2im's overlapping writes), else an even share of rows. */
-static void conv_thread_rows(const struct conv_geom *g, int tid, int nt, int whole_images, int64_t *lo, int64_t *hi)
-{
+static void conv_thread_rows(const struct conv_geom *g, int tid, int nt, int whole_images, int64_t *lo, int64_t *hi) {
     if (g->n >= nt || whole_images) {
         int64_t a, b;
         tgs_split(g->n, tid, nt, &a, &b);
@@ -124,8 +121,7 @@ static void conv_thread_rows(const struct conv_geom *g, int tid, int nt, int who
 /* col (C*kh*kw, P) for tile t of x (N,C,H,W): col[(c,i,j), p] =
  * x[n, c, oh*s - ph + i*dil, ow*s - pw + j*dil], zero outside. The inner
  * loops run along output columns: a memcpy for stride 1. */
-static void im2col(float *col, const float *x, const struct conv_geom *g, const struct conv_tile *t)
-{
+static void im2col(float *col, const float *x, const struct conv_geom *g, const struct conv_tile *t) {
     int64_t hw = (int64_t)g->h * g->w, rwo = (int64_t)t->r * g->wo, P = t->m * rwo;
     int s = g->stride;
     for (int32_t c = 0; c < g->c; c++) {
@@ -161,8 +157,7 @@ static void im2col(float *col, const float *x, const struct conv_geom *g, const 
 
 /* The adjoint of im2col: dx (N,C,H,W) += col scattered back. Tiles of one
  * image overlap in dx, so a thread must own whole images. */
-static void col2im(float *dx, const float *col, const struct conv_geom *g, const struct conv_tile *t)
-{
+static void col2im(float *dx, const float *col, const struct conv_geom *g, const struct conv_tile *t) {
     int64_t hw = (int64_t)g->h * g->w, rwo = (int64_t)t->r * g->wo, P = t->m * rwo;
     int s = g->stride;
     for (int32_t c = 0; c < g->c; c++) {
@@ -233,8 +228,7 @@ static int direct_mode = 1;
  * Winograd; 3 takes Winograd F(2x2) wherever it applies, 4 F(4x4); -1
  * only asks. Modes other than 0 count only where the CPU has AVX2 and
  * FMA. Returns the mode in force before. */
-int tgs_cpu_conv_direct(int mode)
-{
+int tgs_cpu_conv_direct(int mode) {
     if (direct_cpu < 0) {
 #if CONV_DIRECT
         __builtin_cpu_init();
@@ -269,8 +263,7 @@ int tgs_cpu_conv_direct(int mode)
  * 180 at 112, is such a conv: with it on F(4x4) the head's backward took
  * 216 ms against 255 (one core, batch 16, five alternating runs, 5 of 5
  * faster); 12->12 lost on F(4x4), 12->36 and 16->48 were even. */
-static int conv_use_wino(const struct conv_geom *g)
-{
+static int conv_use_wino(const struct conv_geom *g) {
     int mode = tgs_cpu_conv_direct(-1);
     if (mode != 1 && mode != 3 && mode != 4) return 0;
     if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
@@ -280,16 +273,14 @@ static int conv_use_wino(const struct conv_geom *g)
 }
 
 /* The weight gradient by Winograd: the tile side, or 0 */
-static int conv_use_wino_dw(const struct conv_geom *g)
-{
+static int conv_use_wino_dw(const struct conv_geom *g) {
     int mode = tgs_cpu_conv_direct(-1);
     if (mode != 3 && mode != 4) return 0;
     if (!tgs_wino_applies(g->kh, g->kw, g->stride, g->dil, g->ph, g->pw)) return 0;
     return mode == 3 ? 2 : 4;
 }
 
-static int conv_use_direct(const struct conv_geom *g)
-{
+static int conv_use_direct(const struct conv_geom *g) {
     int mode = tgs_cpu_conv_direct(-1);
     if (!mode || g->stride != 1 || g->ph < 0 || g->pw < 0 || geom_is_1x1(g)) return 0;
     if (g->kh * g->kw > DIRECT_MAX_TAPS) return 0;
@@ -308,8 +299,7 @@ struct direct_plan {
     int32_t off[DIRECT_MAX_TAPS];
 };
 
-static struct direct_plan direct_plan(const struct conv_geom *g)
-{
+static struct direct_plan direct_plan(const struct conv_geom *g) {
     struct direct_plan d;
     d.wp = g->w + 2 * g->pw;
     d.kb = (g->k + DIRECT_MR - 1) / DIRECT_MR * DIRECT_MR;
@@ -340,8 +330,7 @@ struct wpack_ctx {
     int flip, packed;
 };
 
-static void wpack_worker(void *arg, int tid, int nt)
-{
+static void wpack_worker(void *arg, int tid, int nt) {
     const struct wpack_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     int32_t taps = g->kh * g->kw;
@@ -362,8 +351,7 @@ static void wpack_worker(void *arg, int tid, int nt)
 }
 
 static void conv_pack_weights(float *dst, const float *w, const struct conv_geom *g, int flip, int packed,
-                              int threads)
-{
+                              int threads) {
     struct wpack_ctx cx = {dst, w, g, flip, packed};
     tgs_cpu_parallel((int64_t)g->k * g->c * g->kh * g->kw < (1 << 16) ? 1 : threads, wpack_worker, &cx);
 }
@@ -371,8 +359,7 @@ static void conv_pack_weights(float *dst, const float *w, const struct conv_geom
 /* xp for output rows [r0, r0 + rows) of image x (C,H,W): input rows
  * r0 - ph .. with ph, pw zero borders; the slack past the end zeroed. */
 static void direct_fill_xp(float *xp, const float *x, const struct conv_geom *g, const struct direct_plan *d,
-                           int32_t r0, int32_t rows)
-{
+                           int32_t r0, int32_t rows) {
     int32_t rin = rows + g->dil * (g->kh - 1);
     for (int32_t c = 0; c < g->c; c++) {
         const float *xc = x + (int64_t)c * g->h * g->w;
@@ -392,51 +379,11 @@ static void direct_fill_xp(float *xp, const float *x, const struct conv_geom *g,
 }
 
 #if CONV_DIRECT
-/* acc (4 rows of ld floats, 24 wide) = [acc +] sum over cn channels and
- * the taps of w[k][c][tap] * x[c*cs + off[tap] + p] */
-__attribute__((target("avx2,fma"))) void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn,
-                                                             const int32_t *off, int32_t taps, const float *w,
-                                                             float *acc, int64_t ld, int load)
-{
-    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
-    if (load) {
-        a00 = _mm256_loadu_ps(acc), a01 = _mm256_loadu_ps(acc + 8), a02 = _mm256_loadu_ps(acc + 16);
-        a10 = _mm256_loadu_ps(acc + ld), a11 = _mm256_loadu_ps(acc + ld + 8), a12 = _mm256_loadu_ps(acc + ld + 16);
-        a20 = _mm256_loadu_ps(acc + 2 * ld), a21 = _mm256_loadu_ps(acc + 2 * ld + 8);
-        a22 = _mm256_loadu_ps(acc + 2 * ld + 16);
-        a30 = _mm256_loadu_ps(acc + 3 * ld), a31 = _mm256_loadu_ps(acc + 3 * ld + 8);
-        a32 = _mm256_loadu_ps(acc + 3 * ld + 16);
-    } else {
-        a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
-    }
-    for (int32_t c = 0; c < cn; c++, x += cs) {
-        for (int32_t q = 0; q < taps; q++, w += DIRECT_MR) {
-            const float *s = x + off[q];
-            __m256 x0 = _mm256_loadu_ps(s), x1 = _mm256_loadu_ps(s + 8), x2 = _mm256_loadu_ps(s + 16);
-            __m256 b = _mm256_broadcast_ss(w);
-            a00 = _mm256_fmadd_ps(b, x0, a00), a01 = _mm256_fmadd_ps(b, x1, a01), a02 = _mm256_fmadd_ps(b, x2, a02);
-            b = _mm256_broadcast_ss(w + 1);
-            a10 = _mm256_fmadd_ps(b, x0, a10), a11 = _mm256_fmadd_ps(b, x1, a11), a12 = _mm256_fmadd_ps(b, x2, a12);
-            b = _mm256_broadcast_ss(w + 2);
-            a20 = _mm256_fmadd_ps(b, x0, a20), a21 = _mm256_fmadd_ps(b, x1, a21), a22 = _mm256_fmadd_ps(b, x2, a22);
-            b = _mm256_broadcast_ss(w + 3);
-            a30 = _mm256_fmadd_ps(b, x0, a30), a31 = _mm256_fmadd_ps(b, x1, a31), a32 = _mm256_fmadd_ps(b, x2, a32);
-        }
-    }
-    _mm256_storeu_ps(acc, a00), _mm256_storeu_ps(acc + 8, a01), _mm256_storeu_ps(acc + 16, a02);
-    _mm256_storeu_ps(acc + ld, a10), _mm256_storeu_ps(acc + ld + 8, a11), _mm256_storeu_ps(acc + ld + 16, a12);
-    _mm256_storeu_ps(acc + 2 * ld, a20), _mm256_storeu_ps(acc + 2 * ld + 8, a21);
-    _mm256_storeu_ps(acc + 2 * ld + 16, a22);
-    _mm256_storeu_ps(acc + 3 * ld, a30), _mm256_storeu_ps(acc + 3 * ld + 8, a31);
-    _mm256_storeu_ps(acc + 3 * ld + 16, a32);
-}
-
-/* direct_tile for 3x3 kernels, the taps unrolled: off gives the row step
- * (off[3]) and the column step (off[1]) */
+/* tgs_cpu_direct_tile (conv_tiles.c) for 3x3 kernels, the taps unrolled:
+ * off gives the row step (off[3]) and the column step (off[1]) */
 __attribute__((target("avx2,fma"))) static void direct_tile3x3(const float *x, int64_t cs, int32_t cn,
                                                                 const int32_t *off, const float *w, float *acc,
-                                                                int64_t ld, int load)
-{
+                                                                int64_t ld, int load) {
     __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
     if (load) {
         a00 = _mm256_loadu_ps(acc), a01 = _mm256_loadu_ps(acc + 8), a02 = _mm256_loadu_ps(acc + 16);
@@ -483,43 +430,9 @@ __attribute__((target("avx2,fma"))) static void direct_tile3x3(const float *x, i
     _mm256_storeu_ps(acc + 3 * ld + 16, a32);
 }
 
-__attribute__((target("avx2,fma"))) static float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* sums[k*3 + t] = sum over p < len (a multiple of 8) of d[k*ldd + p] *
- * x[off[t] + p], for 4 rows of d and 3 taps */
-__attribute__((target("avx2,fma"))) void tgs_cpu_dw_tile(const float *d, int64_t ldd, const float *x,
-                                                          const int32_t *off, int64_t len, float *sums)
-{
-    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
-    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
-    const float *x0p = x + off[0], *x1p = x + off[1], *x2p = x + off[2];
-    for (int64_t p = 0; p < len; p += 8) {
-        __m256 x0 = _mm256_loadu_ps(x0p + p), x1 = _mm256_loadu_ps(x1p + p), x2 = _mm256_loadu_ps(x2p + p);
-        __m256 v = _mm256_loadu_ps(d + p);
-        a00 = _mm256_fmadd_ps(v, x0, a00), a01 = _mm256_fmadd_ps(v, x1, a01), a02 = _mm256_fmadd_ps(v, x2, a02);
-        v = _mm256_loadu_ps(d + ldd + p);
-        a10 = _mm256_fmadd_ps(v, x0, a10), a11 = _mm256_fmadd_ps(v, x1, a11), a12 = _mm256_fmadd_ps(v, x2, a12);
-        v = _mm256_loadu_ps(d + 2 * ldd + p);
-        a20 = _mm256_fmadd_ps(v, x0, a20), a21 = _mm256_fmadd_ps(v, x1, a21), a22 = _mm256_fmadd_ps(v, x2, a22);
-        v = _mm256_loadu_ps(d + 3 * ldd + p);
-        a30 = _mm256_fmadd_ps(v, x0, a30), a31 = _mm256_fmadd_ps(v, x1, a31), a32 = _mm256_fmadd_ps(v, x2, a32);
-    }
-    sums[0] = hsum8(a00), sums[1] = hsum8(a01), sums[2] = hsum8(a02);
-    sums[3] = hsum8(a10), sums[4] = hsum8(a11), sums[5] = hsum8(a12);
-    sums[6] = hsum8(a20), sums[7] = hsum8(a21), sums[8] = hsum8(a22);
-    sums[9] = hsum8(a30), sums[10] = hsum8(a31), sums[11] = hsum8(a32);
-}
-
 /* o[q] = [o[q] +] s[q] + b for q < n */
 __attribute__((target("avx2,fma"))) static void direct_row_out(float *o, const float *s, int32_t n, float b,
-                                                                int add)
-{
+                                                                int add) {
     __m256 vb = _mm256_set1_ps(b);
     int32_t q = 0;
     if (add)
@@ -530,23 +443,12 @@ __attribute__((target("avx2,fma"))) static void direct_row_out(float *o, const f
     for (; q < n; q++) o[q] = (add ? o[q] : 0) + (s[q] + b);
 }
 #else
-static void direct_row_out(float *o, const float *s, int32_t n, float b, int add)
-{
+static void direct_row_out(float *o, const float *s, int32_t n, float b, int add) {
     for (int32_t q = 0; q < n; q++) o[q] = (add ? o[q] : 0) + (s[q] + b);
 }
-void tgs_cpu_direct_tile(const float *x, int64_t cs, int32_t cn, const int32_t *off, int32_t taps, const float *w,
-                        float *acc, int64_t ld, int load)
-{
-    (void)x, (void)cs, (void)cn, (void)off, (void)taps, (void)w, (void)acc, (void)ld, (void)load;
-}
 static void direct_tile3x3(const float *x, int64_t cs, int32_t cn, const int32_t *off, const float *w, float *acc,
-                           int64_t ld, int load)
-{
+                           int64_t ld, int load) {
     (void)x, (void)cs, (void)cn, (void)off, (void)w, (void)acc, (void)ld, (void)load;
-}
-void tgs_cpu_dw_tile(const float *d, int64_t ldd, const float *x, const int32_t *off, int64_t len, float *sums)
-{
-    (void)d, (void)ldd, (void)x, (void)off, (void)len, (void)sums;
 }
 #endif
 
@@ -563,8 +465,7 @@ struct direct_ctx {
 
 /* out rows [r0, r0 + rows) of image n = beta*out + conv + b, from ob
  * (kb rows of ldo floats, in the padded width) */
-static void direct_fwd_worker(void *arg, int tid, int nt)
-{
+static void direct_fwd_worker(void *arg, int tid, int nt) {
     const struct direct_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     const struct direct_plan *d = &cx->d;
@@ -600,14 +501,12 @@ static void direct_fwd_worker(void *arg, int tid, int nt)
     }
 }
 
-static int64_t direct_fwd_per_thread(const struct conv_geom *g)
-{
+static int64_t direct_fwd_per_thread(const struct conv_geom *g) {
     struct direct_plan d = direct_plan(g);
     return d.xp_floats + d.kb * d.ldo;
 }
 
-static int64_t direct_wpack_floats(const struct conv_geom *g)
-{
+static int64_t direct_wpack_floats(const struct conv_geom *g) {
     int64_t kb = (g->k + DIRECT_MR - 1) / DIRECT_MR * DIRECT_MR;
     return (kb * g->c * g->kh * g->kw + 15) / 16 * 16;
 }
@@ -615,8 +514,7 @@ static int64_t direct_wpack_floats(const struct conv_geom *g)
 /* out = beta*out + conv(x, w) + b on the direct path; w (K,C,kh,kw), or
  * with flip the forward conv's weights for this input-gradient conv */
 static void conv_direct_forward(float *out, const float *x, const float *w, int flip, const float *b,
-                                const struct conv_geom *g, float beta, float *work, int threads)
-{
+                                const struct conv_geom *g, float beta, float *work, int threads) {
     conv_pack_weights(work, w, g, flip, 1, threads);
     int64_t shared = direct_wpack_floats(g);
     struct direct_ctx cx = {out, x, work, b, NULL, beta, g, direct_plan(g), work + shared, direct_fwd_per_thread(g),
@@ -626,8 +524,7 @@ static void conv_direct_forward(float *out, const float *x, const float *w, int 
 
 /* dw_t (K, C, taps) = sum over the thread's rows of dout x dot products;
  * per thread: xp, dout rows in the padded width (kb rows of ldo), dw_t */
-static void direct_dw_worker(void *arg, int tid, int nt)
-{
+static void direct_dw_worker(void *arg, int tid, int nt) {
     const struct direct_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     const struct direct_plan *d = &cx->d;
@@ -669,8 +566,7 @@ static void direct_dw_worker(void *arg, int tid, int nt)
     }
 }
 
-static int64_t direct_dw_per_thread(const struct conv_geom *g)
-{
+static int64_t direct_dw_per_thread(const struct conv_geom *g) {
     struct direct_plan d = direct_plan(g);
     return d.xp_floats + d.kb * d.ldo + (int64_t)g->k * g->c * d.taps;
 }
@@ -688,8 +584,7 @@ struct conv_fwd_ctx {
     int64_t per_thread;
 };
 
-static void conv_fwd_worker(void *arg, int tid, int nt)
-{
+static void conv_fwd_worker(void *arg, int tid, int nt) {
     const struct conv_fwd_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     float *col = cx->work + tid * cx->per_thread;
@@ -719,15 +614,13 @@ static void conv_fwd_worker(void *arg, int tid, int nt)
     }
 }
 
-static int64_t conv_fwd_per_thread(const struct conv_geom *g)
-{
+static int64_t conv_fwd_per_thread(const struct conv_geom *g) {
     return geom_is_1x1(g) ? 0 : geom_ckk(g) * conv_tiling(g).cols;
 }
 
 /* Threads that fit the workspace: the plan sized it for tgs_cpu_threads()
  * at plan time; fewer are used if the count grew since. */
-static int conv_fit_threads(const struct tgs_exec *x, int64_t per_thread, int64_t shared)
-{
+static int conv_fit_threads(const struct tgs_exec *x, int64_t per_thread, int64_t shared) {
     int nt = x->threads < 1 ? 1 : x->threads > CONV_MAX_THREADS ? CONV_MAX_THREADS : x->threads;
     if (per_thread > 0) {
         int64_t fit = (x->work_floats - shared) / per_thread;
@@ -740,8 +633,7 @@ static int conv_fit_threads(const struct tgs_exec *x, int64_t per_thread, int64_
 
 /* the im2col + sgemm path of conv2d_forward */
 static void conv_gemm_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
-                              float beta, float *work, int threads)
-{
+                              float beta, float *work, int threads) {
     struct conv_fwd_ctx cx = {out, x, w, b, beta, g, conv_tiling(g), work, conv_fwd_per_thread(g)};
     tgs_cpu_parallel(threads, conv_fwd_worker, &cx);
 }
@@ -766,8 +658,7 @@ struct conv_bwd_ctx {
 /* db (K) += the sum of dout (N,K,plane) over images and the plane, for this
  * thread's share of K: each channel's sum is one thread's, in image order,
  * so the bytes do not depend on the thread count. */
-static void bias_grad(float *db, const float *dout, int32_t n_img, int32_t nk, int64_t plane, int tid, int nt)
-{
+static void bias_grad(float *db, const float *dout, int32_t n_img, int32_t nk, int64_t plane, int tid, int nt) {
     int64_t k0, k1;
     tgs_split(nk, tid, nt, &k0, &k1);
     for (int64_t k = k0; k < k1; k++) {
@@ -781,8 +672,7 @@ static void bias_grad(float *db, const float *dout, int32_t n_img, int32_t nk, i
         db[k] += (float)s;
     }
 }
-static void conv_bwd_worker(void *arg, int tid, int nt)
-{
+static void conv_bwd_worker(void *arg, int tid, int nt) {
     const struct conv_bwd_ctx *cx = arg;
     const struct conv_geom *g = cx->g;
     if (tid == 0) ((struct conv_bwd_ctx *)arg)->ran = nt;
@@ -836,8 +726,7 @@ struct conv_reduce_ctx {
 };
 
 /* dst[i] += parts[0][i] + parts[1][i] + ... in part order, split by i */
-static void reduce_worker(void *arg, int tid, int nt)
-{
+static void reduce_worker(void *arg, int tid, int nt) {
     const struct conv_reduce_ctx *cx = arg;
     int64_t lo, hi;
     tgs_split(cx->n, tid, nt, &lo, &hi);
@@ -851,15 +740,13 @@ static void reduce_worker(void *arg, int tid, int nt)
 /* The geometry of the input gradient as a conv: dout (N,K,Ho,Wo) with w'
  * (C,K,kh,kw), w'[c,k,i,j] = w[k,c,kh-1-i,kw-1-j], pads dil*(k-1) - pad
  * (negative pads crop; im2col bounds-checks), giving (N,C,H,W). Stride 1. */
-static struct conv_geom conv_dx_geom(const struct conv_geom *g)
-{
+static struct conv_geom conv_dx_geom(const struct conv_geom *g) {
     struct conv_geom d = {g->n, g->k, g->ho, g->wo, g->c, g->kh, g->kw, 1,
                           g->dil * (g->kh - 1) - g->ph, g->dil * (g->kw - 1) - g->pw, g->dil, g->h, g->w};
     return d;
 }
 
-static int64_t conv_bwd_per_thread(const struct conv_geom *g, int64_t *col_floats, int64_t *pack_floats)
-{
+static int64_t conv_bwd_per_thread(const struct conv_geom *g, int64_t *col_floats, int64_t *pack_floats) {
     struct conv_tiling tl = conv_tiling(g);
     *col_floats = geom_is_1x1(g) ? 0 : geom_ckk(g) * tl.cols;
     *pack_floats = tl.imgs > 1 ? (int64_t)g->k * tl.cols : 0;
@@ -868,8 +755,7 @@ static int64_t conv_bwd_per_thread(const struct conv_geom *g, int64_t *col_float
 
 /* dw and db from the thread's partials and channel ranges (pass A) */
 static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x, const struct conv_geom *g,
-                         int direct, float *work, int threads)
-{
+                         int direct, float *work, int threads) {
     int64_t nw = (int64_t)g->k * geom_ckk(g);
     int wm = conv_use_wino_dw(g);
     if (wm && dw) {
@@ -895,8 +781,7 @@ static void conv_dw_pass(float *dw, float *db, const float *dout, const float *x
 // x is (N,C,H,W), w is (K,C,kh,kw), b is (K) or NULL, out is (N,K,Ho,Wo)
 // = conv(x, w) + b. work: conv_work_for(g, 0, threads) floats.
 static void conv2d_forward(float *out, const float *x, const float *w, const float *b, const struct conv_geom *g,
-                           float *work, int threads)
-{
+                           float *work, int threads) {
     int wm = conv_use_wino(g);
     if (wm)
         tgs_wino_conv3x3(wm, out, x, w, 0, b, g->n, g->c, g->h, g->w, g->k, 0, work, threads);
@@ -912,8 +797,7 @@ static void conv2d_forward(float *out, const float *x, const float *w, const flo
 // Other strides: one pass; its tiles' columns give dw, then are
 // overwritten by w^T dout and scattered into dx by col2im.
 static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
-                            const struct conv_geom *g, float *work, int threads)
-{
+                            const struct conv_geom *g, float *work, int threads) {
     if (g->stride != 1 && dx) {
         struct conv_bwd_ctx cx = {dx, dw, db, dout, x, w, g, conv_tiling(g), 1, work, 0, 0, 0, 1};
         cx.per_thread = conv_bwd_per_thread(g, &cx.col_floats, &cx.pack_floats);
@@ -945,8 +829,7 @@ static void conv2d_backward(float *dx, float *dw, float *db, const float *dout, 
 /* Workspace of the forward (train = 0) or of the backward for nt threads,
  * on the path each pass takes now, or (mode 2) the larger of both paths:
  * what the plan reserves, so that switching paths in tests stays safe. */
-static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int direct)
-{
+static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int direct) {
     if (!train) {
         if (direct && conv_use_wino(g)) return tgs_wino_work(conv_use_wino(g), g->n, g->c, g->h, g->w, g->k, nt);
         if (direct && conv_use_direct(g)) return direct_wpack_floats(g) + nt * direct_fwd_per_thread(g);
@@ -964,13 +847,11 @@ static int64_t conv_work_mode(const struct conv_geom *g, int train, int nt, int 
     return max64(w, (int64_t)g->c * g->k * g->kh * g->kw + nt * conv_fwd_per_thread(&d));
 }
 
-static int64_t conv_work_for(const struct conv_geom *g, int train, int nt)
-{
+static int64_t conv_work_for(const struct conv_geom *g, int train, int nt) {
     return conv_work_mode(g, train, nt, 1);
 }
 
-static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
-{
+static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt) {
     int64_t w = max64(conv_work_mode(g, 0, nt, 0), conv_work_mode(g, 0, nt, 1));
     if (train) w = max64(w, max64(conv_work_mode(g, 1, nt, 0), conv_work_mode(g, 1, nt, 1)));
     /* and what the other direct-family path would take, mode 1 choosing
@@ -990,15 +871,13 @@ static int64_t conv_work_plan(const struct conv_geom *g, int train, int nt)
 }
 
 /* the most threads (up to x->threads) whose workspace fits */
-static int conv_threads(const struct conv_geom *g, const struct tgs_exec *x, int train)
-{
+static int conv_threads(const struct conv_geom *g, const struct tgs_exec *x, int train) {
     int nt = x->threads < 1 ? 1 : x->threads > CONV_MAX_THREADS ? CONV_MAX_THREADS : x->threads;
     while (nt > 1 && conv_work_for(g, train, nt) > x->work_floats) nt--;
     return conv_work_for(g, train, nt) <= x->work_floats ? nt : 0;
 }
 
-static struct conv_geom conv_node_geom(const struct tgs_node *n)
-{
+static struct conv_geom conv_node_geom(const struct tgs_node *n) {
     const struct tgs_tensor *x = n->src[0], *w = n->src[1], *o = n->out;
     const struct tgs_conv_params *p = &n->p.conv;
     struct conv_geom g = {x->ne[0], x->ne[1], x->ne[2], x->ne[3], w->ne[0], w->ne[2], w->ne[3],
@@ -1006,8 +885,7 @@ static struct conv_geom conv_node_geom(const struct tgs_node *n)
     return g;
 }
 
-static int conv2d_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int conv2d_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct conv_geom g = conv_node_geom(n);
     int nt = conv_threads(&g, x, 0);
     if (nt < 1) return tgs_err("conv2d: workspace too small");
@@ -1016,8 +894,7 @@ static int conv2d_node_forward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int conv2d_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int conv2d_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct conv_geom g = conv_node_geom(n);
     int nt = conv_threads(&g, x, 1);
     if (nt < 1) return tgs_err("conv2d: workspace too small");
@@ -1026,39 +903,12 @@ static int conv2d_node_backward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int64_t conv2d_work(const struct tgs_node *n)
-{
+static int64_t conv2d_work(const struct tgs_node *n) {
     struct conv_geom g = conv_node_geom(n);
     return conv_work_plan(&g, n->out->grad != NULL, tgs_cpu_threads());
 }
 
 const struct tgs_op_impl tgs_cpu_conv2d = {conv2d_node_forward, conv2d_node_backward, NULL, conv2d_work};
-
-struct tgs_tensor *tgs_conv2d(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b,
-                              int stride, int pad, int dil)
-{
-    if (!x || !w) return tgs_graph_fail(g, "conv2d: input missing");
-    if (x->ndim != 4) return tgs_graph_fail(g, "conv2d: x has %d dims, wants (N,C,H,W)", x->ndim);
-    if (w->ndim != 4) return tgs_graph_fail(g, "conv2d: w has %d dims, wants (K,C,kh,kw)", w->ndim);
-    if (w->ne[1] != x->ne[1])
-        return tgs_graph_fail(g, "conv2d: x has %d channels, w wants %d", (int)x->ne[1], (int)w->ne[1]);
-    if (b && (b->ndim != 1 || b->ne[0] != w->ne[0]))
-        return tgs_graph_fail(g, "conv2d: bias is not (%d)", (int)w->ne[0]);
-    if (stride < 1 || pad < 0 || dil < 1)
-        return tgs_graph_fail(g, "conv2d: stride %d, pad %d, dilation %d", stride, pad, dil);
-    int64_t ho = ((int64_t)x->ne[2] + 2 * pad - (int64_t)dil * (w->ne[2] - 1) - 1) / stride + 1;
-    int64_t wo = ((int64_t)x->ne[3] + 2 * pad - (int64_t)dil * (w->ne[3] - 1) - 1) / stride + 1;
-    if ((int64_t)x->ne[2] + 2 * pad < (int64_t)dil * (w->ne[2] - 1) + 1 ||
-        (int64_t)x->ne[3] + 2 * pad < (int64_t)dil * (w->ne[3] - 1) + 1)
-        return tgs_graph_fail(g, "conv2d: %dx%d kernel (dilation %d) larger than the %dx%d input padded by %d",
-                              (int)w->ne[2], (int)w->ne[3], dil, (int)x->ne[2], (int)x->ne[3], pad);
-    struct tgs_tensor *src[3] = {x, w, b};
-    int32_t ne[4] = {x->ne[0], w->ne[0], (int32_t)ho, (int32_t)wo};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_CONV2D, b ? 3 : 2, src, 4, ne);
-    if (!n) return NULL;
-    n->p.conv = (struct tgs_conv_params){stride, pad, dil};
-    return n->out;
-}
 
 /* ======================================================================
  * convt2x2: out[n,k,2h+i,2w+j] = b[k] + sum_c x[n,c,h,w] w[c,k,i,j]
@@ -1072,8 +922,7 @@ struct convt_geom {
     int32_t rows; /* input rows per tile */
 };
 
-static struct convt_geom convt_node_geom(const struct tgs_node *n)
-{
+static struct convt_geom convt_node_geom(const struct tgs_node *n) {
     const struct tgs_tensor *x = n->src[0], *w = n->src[1];
     struct convt_geom g = {x->ne[0], x->ne[1], x->ne[2], x->ne[3], w->ne[1], 1};
     g.rows = (int32_t)min64(g.h, max64(1, CONV_COL_BUDGET / (4 * (int64_t)g.k * g.w)));
@@ -1089,8 +938,7 @@ struct convt_ctx {
     int ran; /* threads the pool gave the pass, set by thread 0 */
 };
 
-static void convt_fwd_worker(void *arg, int tid, int nt)
-{
+static void convt_fwd_worker(void *arg, int tid, int nt) {
     const struct convt_ctx *cx = arg;
     const struct convt_geom *g = cx->g;
     float *y = cx->work + tid * cx->per_thread;
@@ -1123,14 +971,12 @@ static void convt_fwd_worker(void *arg, int tid, int nt)
 
 // x is (N,C,H,W), w is (C,K,2,2), b is (K) or NULL, out is (N,K,2H,2W)
 static void convt2x2_forward(float *out, const float *x, const float *w, const float *b, const struct convt_geom *g,
-                             float *work, int threads)
-{
+                             float *work, int threads) {
     struct convt_ctx cx = {out, NULL, NULL, NULL, x, w, b, NULL, g, work, 4 * (int64_t)g->k * g->rows * g->w, 1};
     tgs_cpu_parallel(threads, convt_fwd_worker, &cx);
 }
 
-static void convt_bwd_worker(void *arg, int tid, int nt)
-{
+static void convt_bwd_worker(void *arg, int tid, int nt) {
     const struct convt_ctx *cx = arg;
     const struct convt_geom *g = cx->g;
     if (tid == 0) ((struct convt_ctx *)arg)->ran = nt;
@@ -1174,8 +1020,7 @@ static void convt_bwd_worker(void *arg, int tid, int nt)
 // x is (N,C,H,W), w is (C,K,2,2), dout is (N,K,2H,2W); dx, dw, db (each
 // may be NULL) accumulate
 static void convt2x2_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
-                              const struct convt_geom *g, float *work, int threads)
-{
+                              const struct convt_geom *g, float *work, int threads) {
     int64_t k4 = 4 * (int64_t)g->k;
     struct convt_ctx cx = {NULL, dx, dw, db, x, w, NULL, dout, g, work, k4 * g->rows * g->w + g->c * k4, 1};
     tgs_cpu_parallel(threads, convt_bwd_worker, &cx);
@@ -1185,14 +1030,12 @@ static void convt2x2_backward(float *dx, float *dw, float *db, const float *dout
     }
 }
 
-static int64_t convt_per_thread(const struct convt_geom *g, int train)
-{
+static int64_t convt_per_thread(const struct convt_geom *g, int train) {
     int64_t k4 = 4 * (int64_t)g->k;
     return k4 * g->rows * g->w + (train ? g->c * k4 : 0);
 }
 
-static int convt2x2_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int convt2x2_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct convt_geom g = convt_node_geom(n);
     int nt = conv_fit_threads(x, convt_per_thread(&g, 0), 0);
     if (nt < 1) return tgs_err("convt2x2: workspace too small");
@@ -1201,8 +1044,7 @@ static int convt2x2_node_forward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int convt2x2_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int convt2x2_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct convt_geom g = convt_node_geom(n);
     int nt = conv_fit_threads(x, convt_per_thread(&g, 1), 0);
     if (nt < 1) return tgs_err("convt2x2: workspace too small");
@@ -1211,28 +1053,9 @@ static int convt2x2_node_backward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int64_t convt2x2_work(const struct tgs_node *n)
-{
+static int64_t convt2x2_work(const struct tgs_node *n) {
     struct convt_geom g = convt_node_geom(n);
     return tgs_cpu_threads() * convt_per_thread(&g, n->out->grad != NULL);
 }
 
 const struct tgs_op_impl tgs_cpu_convt2x2 = {convt2x2_node_forward, convt2x2_node_backward, NULL, convt2x2_work};
-
-struct tgs_tensor *tgs_convt2x2(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *w, struct tgs_tensor *b)
-{
-    if (!x || !w) return tgs_graph_fail(g, "convt2x2: input missing");
-    if (x->ndim != 4) return tgs_graph_fail(g, "convt2x2: x has %d dims, wants (N,C,H,W)", x->ndim);
-    if (w->ndim != 4 || w->ne[2] != 2 || w->ne[3] != 2)
-        return tgs_graph_fail(g, "convt2x2: w is not (C,K,2,2)");
-    if (w->ne[0] != x->ne[1])
-        return tgs_graph_fail(g, "convt2x2: x has %d channels, w wants %d", (int)x->ne[1], (int)w->ne[0]);
-    if (b && (b->ndim != 1 || b->ne[0] != w->ne[1]))
-        return tgs_graph_fail(g, "convt2x2: bias is not (%d)", (int)w->ne[1]);
-    if ((int64_t)x->ne[2] * 2 > INT32_MAX || (int64_t)x->ne[3] * 2 > INT32_MAX)
-        return tgs_graph_fail(g, "convt2x2: output too large");
-    struct tgs_tensor *src[3] = {x, w, b};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_CONVT2X2, b ? 3 : 2, src, 4,
-                                            (int32_t[]){x->ne[0], w->ne[1], 2 * x->ne[2], 2 * x->ne[3]});
-    return n ? n->out : NULL;
-}

@@ -5,7 +5,7 @@
  * concatenations of up to 16x48x128x128 floats): their loops are split
  * over threads by element ranges and their innermost loops are contiguous
  * runs (memcpy for concat), whatever the broadcast pattern. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,8 +19,7 @@
  * copy of b in the workspace and the copies are added in thread order. */
 #define SPLIT_B_MIN 16
 
-static int threads_for(int64_t n, int max)
-{
+static int threads_for(int64_t n, int max) {
     int64_t t = n / GRAIN;
     if (t > max) t = max;
     return t < 1 ? 1 : (int)t;
@@ -42,8 +41,7 @@ struct bcast {
     int64_t n, nb;                /* elements of a and of b */
 };
 
-static void bcast_init(struct bcast *bc, const struct tgs_tensor *a, const struct tgs_tensor *b)
-{
+static void bcast_init(struct bcast *bc, const struct tgs_tensor *a, const struct tgs_tensor *b) {
     int kind[TGS_NN_MAX_DIMS]; /* 1: b broadcast along the run */
     int nd = 0;
     for (int i = 0; i < TGS_NN_MAX_DIMS; i++) {
@@ -70,8 +68,7 @@ static void bcast_init(struct bcast *bc, const struct tgs_tensor *a, const struc
 }
 
 /* b's offset for row r of a, a row being one run of the innermost dim */
-static int64_t bcast_boff(const struct bcast *bc, int64_t r)
-{
+static int64_t bcast_boff(const struct bcast *bc, int64_t r) {
     int64_t off = 0;
     for (int d = bc->nd - 2; d >= 0; d--) {
         off += r % bc->sz[d] * bc->bst[d];
@@ -83,8 +80,7 @@ static int64_t bcast_boff(const struct bcast *bc, int64_t r)
 /* dout's offsets of b's element e (among b's full runs, all of them when
  * `inner` is set, else all but the innermost) and of index r among the
  * broadcast runs (all but the innermost) */
-static int64_t bcast_off_full(const struct bcast *bc, int64_t e, int inner)
-{
+static int64_t bcast_off_full(const struct bcast *bc, int64_t e, int inner) {
     int64_t off = 0;
     for (int d = bc->nd - (inner ? 1 : 2); d >= 0; d--) {
         if (!bc->bst[d]) continue;
@@ -94,8 +90,7 @@ static int64_t bcast_off_full(const struct bcast *bc, int64_t e, int inner)
     return off;
 }
 
-static int64_t bcast_off_bcast(const struct bcast *bc, int64_t r)
-{
+static int64_t bcast_off_bcast(const struct bcast *bc, int64_t r) {
     int64_t off = 0;
     for (int d = bc->nd - 2; d >= 0; d--) {
         if (bc->bst[d]) continue;
@@ -107,8 +102,7 @@ static int64_t bcast_off_bcast(const struct bcast *bc, int64_t r)
 
 /* Elements of the broadcast runs but the innermost: how many runs of dout
  * each b element (or b row, when the innermost run is full) sums. */
-static int64_t bcast_nrows_bcast(const struct bcast *bc)
-{
+static int64_t bcast_nrows_bcast(const struct bcast *bc) {
     int64_t n = 1;
     for (int d = 0; d < bc->nd - 1; d++)
         if (!bc->bst[d]) n *= bc->sz[d];
@@ -118,16 +112,14 @@ static int64_t bcast_nrows_bcast(const struct bcast *bc)
 /* The loops below, in blocks of 8 with a scalar tail: GCC's -O2 vectorizes
  * only loops whose vector code needs no scalar remainder, and a block of a
  * constant 8 is one. */
-static void vec_add(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
-{
+static void vec_add(float *restrict o, const float *restrict x, const float *restrict y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] = x[i + k] + y[i + k];
     for (; i < n; i++) o[i] = x[i] + y[i];
 }
 
-static void vec_mul(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
-{
+static void vec_mul(float *restrict o, const float *restrict x, const float *restrict y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] = x[i + k] * y[i + k];
@@ -135,24 +127,21 @@ static void vec_mul(float *restrict o, const float *restrict x, const float *res
 }
 
 /* o += x * y */
-static void vec_mul_acc(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
-{
+static void vec_mul_acc(float *restrict o, const float *restrict x, const float *restrict y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] += x[i + k] * y[i + k];
     for (; i < n; i++) o[i] += x[i] * y[i];
 }
 
-static void vec_adds(float *restrict o, const float *restrict x, float s, int64_t n)
-{
+static void vec_adds(float *restrict o, const float *restrict x, float s, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] = x[i + k] + s;
     for (; i < n; i++) o[i] = x[i] + s;
 }
 
-static void vec_muls(float *restrict o, const float *restrict x, float s, int64_t n)
-{
+static void vec_muls(float *restrict o, const float *restrict x, float s, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] = x[i + k] * s;
@@ -160,8 +149,7 @@ static void vec_muls(float *restrict o, const float *restrict x, float s, int64_
 }
 
 /* o += x * s */
-static void vec_muls_acc(float *restrict o, const float *restrict x, float s, int64_t n)
-{
+static void vec_muls_acc(float *restrict o, const float *restrict x, float s, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) o[i + k] += x[i + k] * s;
@@ -174,8 +162,7 @@ static void vec_muls_acc(float *restrict o, const float *restrict x, float s, in
  * terms) lose no more than a block's float rounding. */
 #define SUM_BLOCK 512
 
-static double sum_run(const float *p, const float *q, int64_t n)
-{
+static double sum_run(const float *p, const float *q, int64_t n) {
     double s = 0;
     int64_t i = 0;
     while (i + 8 <= n) {
@@ -201,8 +188,7 @@ enum bin_op {
 
 /* out[i] = a[i] op b[.] for out elements [lo, hi), a row at a time */
 static void binary_range(float *out, const float *a, const float *b, const struct bcast *bc, enum bin_op op,
-                         int64_t lo, int64_t hi)
-{
+                         int64_t lo, int64_t hi) {
     int64_t L = bc->sz[bc->nd - 1];
     int inner_full = bc->bst[bc->nd - 1] != 0;
     int64_t r = lo / L, j = lo % L;
@@ -230,8 +216,7 @@ static void binary_range(float *out, const float *a, const float *b, const struc
  * for b's elements [lo, hi). Each element's sum runs in the same order
  * whichever thread takes it. */
 static void reduce_split_b(float *db, const float *dout, const float *a, const struct bcast *bc, int64_t lo,
-                           int64_t hi)
-{
+                           int64_t hi) {
     int64_t L = bc->sz[bc->nd - 1], nr = bcast_nrows_bcast(bc);
     if (bc->bst[bc->nd - 1]) {
         /* innermost run full: b's rows of L add up rows of dout */
@@ -263,8 +248,7 @@ static void reduce_split_b(float *db, const float *dout, const float *a, const s
 /* part[.] += dout (times a) for dout's elements [lo, hi): a thread's share
  * when b is too small to split; part is the thread's zeroed copy of b */
 static void reduce_partial(float *part, const float *dout, const float *a, const struct bcast *bc, int64_t lo,
-                           int64_t hi)
-{
+                           int64_t hi) {
     int64_t L = bc->sz[bc->nd - 1];
     int inner_full = bc->bst[bc->nd - 1] != 0;
     int64_t r = lo / L, j = lo % L;
@@ -289,8 +273,7 @@ struct binary_ctx {
     enum bin_op op;
 };
 
-static void binary_task(void *p, int tid, int nt)
-{
+static void binary_task(void *p, int tid, int nt) {
     const struct binary_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->bc->n, tid, nt, &lo, &hi);
@@ -300,8 +283,7 @@ static void binary_task(void *p, int tid, int nt)
 /* out, a are (N,C,H,W) (any shape of up to 4 dims); b has a's shape or 1
  * along any of its dims, as bc describes. out = a + b or a * b. */
 static void binary_forward(float *out, const float *a, const float *b, const struct bcast *bc, enum bin_op op,
-                           int threads)
-{
+                           int threads) {
     struct binary_ctx c = {out, a, b, bc, op};
     tgs_cpu_parallel(threads_for(bc->n, threads), binary_task, &c);
 }
@@ -312,8 +294,7 @@ struct accum_ctx {
     int64_t n;
 };
 
-static void accum_task(void *p, int tid, int nt)
-{
+static void accum_task(void *p, int tid, int nt) {
     const struct accum_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->n, tid, nt, &lo, &hi);
@@ -327,8 +308,7 @@ static void accum_task(void *p, int tid, int nt)
 
 /* dst (n) += src (n), and dst2 (n) += src when dst2 is not NULL (add's
  * backward to a and b of the same shape) */
-static void accumulate(float *dst, float *dst2, const float *src, int64_t n, int threads)
-{
+static void accumulate(float *dst, float *dst2, const float *src, int64_t n, int threads) {
     struct accum_ctx c = {dst, dst2, src, n};
     tgs_cpu_parallel(threads_for(n, threads), accum_task, &c);
 }
@@ -340,16 +320,14 @@ struct reduce_ctx {
     int used; /* threads the pool ran (it may run fewer than asked) */
 };
 
-static void reduce_split_task(void *p, int tid, int nt)
-{
+static void reduce_split_task(void *p, int tid, int nt) {
     const struct reduce_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->bc->nb, tid, nt, &lo, &hi);
     reduce_split_b(c->db, c->dout, c->a, c->bc, lo, hi);
 }
 
-static void reduce_partial_task(void *p, int tid, int nt)
-{
+static void reduce_partial_task(void *p, int tid, int nt) {
     struct reduce_ctx *c = p;
     int64_t lo, hi;
     float *part = c->work + tid * c->bc->nb;
@@ -361,8 +339,7 @@ static void reduce_partial_task(void *p, int tid, int nt)
 
 /* Threads the reduction into b's gradient runs on, and whether it takes
  * per-thread copies of b (then work holds threads * nb floats). */
-static int reduce_threads(const struct bcast *bc, int threads, int *partial)
-{
+static int reduce_threads(const struct bcast *bc, int threads, int *partial) {
     int nt = threads_for(bc->n, threads);
     *partial = nt > 1 && bc->nb < (int64_t)SPLIT_B_MIN * nt;
     return nt;
@@ -371,8 +348,7 @@ static int reduce_threads(const struct bcast *bc, int threads, int *partial)
 /* dout (N,C,H,W) as bc's a; db (b's shape) += dout summed over the
  * broadcast dims, each term times a[i] when a is given (mul's gradient). */
 static void reduce_to_b(float *db, const float *dout, const float *a, const struct bcast *bc, float *work,
-                        int64_t work_floats, int threads)
-{
+                        int64_t work_floats, int threads) {
     int partial, nt = reduce_threads(bc, threads, &partial);
     struct reduce_ctx c = {db, work, dout, a, bc, 0};
     if (partial && work_floats >= nt * bc->nb) {
@@ -385,8 +361,7 @@ static void reduce_to_b(float *db, const float *dout, const float *a, const stru
     tgs_cpu_parallel(nt, reduce_split_task, &c);
 }
 
-static int64_t binary_work_floats(const struct tgs_node *n)
-{
+static int64_t binary_work_floats(const struct tgs_node *n) {
     if (!(n->src[1]->flags & TGS_TENSOR_GRAD)) return 0;
     struct bcast bc;
     bcast_init(&bc, n->src[0], n->src[1]);
@@ -394,8 +369,7 @@ static int64_t binary_work_floats(const struct tgs_node *n)
     return partial ? nt * bc.nb : 0;
 }
 
-static int add_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int add_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct bcast bc;
     bcast_init(&bc, n->src[0], n->src[1]);
     binary_forward(n->out->data, n->src[0]->data, n->src[1]->data, &bc, BIN_ADD, x->threads);
@@ -405,8 +379,7 @@ static int add_node_forward(struct tgs_node *n, const struct tgs_exec *x)
 /* da (N,C,H,W) += dout; db (b's shape) += dout summed over b's broadcast
  * dims. a == b is allowed: both land in the same buffer, one after the
  * other. */
-static int add_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int add_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct tgs_tensor *a = n->src[0], *b = n->src[1];
     struct bcast bc;
     bcast_init(&bc, a, b);
@@ -419,8 +392,7 @@ static int add_node_backward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int mul_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int mul_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct bcast bc;
     bcast_init(&bc, n->src[0], n->src[1]);
     binary_forward(n->out->data, n->src[0]->data, n->src[1]->data, &bc, BIN_MUL, x->threads);
@@ -429,8 +401,7 @@ static int mul_node_forward(struct tgs_node *n, const struct tgs_exec *x)
 
 /* da += dout * b (b broadcast); db += sum over b's broadcast dims of
  * dout * a. For x * x both go to x's gradient, one after the other. */
-static int mul_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int mul_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct tgs_tensor *a = n->src[0], *b = n->src[1];
     struct bcast bc;
     bcast_init(&bc, a, b);
@@ -442,33 +413,6 @@ static int mul_node_backward(struct tgs_node *n, const struct tgs_exec *x)
 const struct tgs_op_impl tgs_cpu_add = {add_node_forward, add_node_backward, NULL, binary_work_floats};
 const struct tgs_op_impl tgs_cpu_mul = {mul_node_forward, mul_node_backward, NULL, binary_work_floats};
 
-static struct tgs_tensor *binary_build(struct tgs_graph *g, enum tgs_op op, struct tgs_tensor *a,
-                                       struct tgs_tensor *b)
-{
-    const char *name = tgs_op_name(op);
-    if (!a || !b) return tgs_graph_fail(g, "%s: input missing", name);
-    int ok = a->ndim == b->ndim;
-    for (int i = 0; i < TGS_NN_MAX_DIMS && ok; i++) ok = b->ne[i] == a->ne[i] || b->ne[i] == 1;
-    if (!ok) {
-        char sa[64], sb[64];
-        return tgs_graph_fail(g, "%s: b %s does not broadcast to a %s (b's dims must be a's or 1)", name,
-                              tgs_shape_str(b, sb, sizeof sb), tgs_shape_str(a, sa, sizeof sa));
-    }
-    struct tgs_tensor *src[2] = {a, b};
-    struct tgs_node *n = tgs_graph_add_node(g, op, 2, src, a->ndim, a->ne);
-    return n ? n->out : NULL;
-}
-
-struct tgs_tensor *tgs_add(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b)
-{
-    return binary_build(g, TGS_OP_ADD, a, b);
-}
-
-struct tgs_tensor *tgs_mul(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b)
-{
-    return binary_build(g, TGS_OP_MUL, a, b);
-}
-
 /* ---- scale ---- */
 
 struct scale_ctx {
@@ -479,8 +423,7 @@ struct scale_ctx {
     int acc;
 };
 
-static void scale_task(void *p, int tid, int nt)
-{
+static void scale_task(void *p, int tid, int nt) {
     const struct scale_ctx *c = p;
     int64_t lo, hi;
     tgs_split(c->n, tid, nt, &lo, &hi);
@@ -489,42 +432,28 @@ static void scale_task(void *p, int tid, int nt)
 }
 
 /* out (n) = s * a (n) */
-static void scale_forward(float *out, const float *a, float s, int64_t n, int threads)
-{
+static void scale_forward(float *out, const float *a, float s, int64_t n, int threads) {
     struct scale_ctx c = {out, a, s, n, 0};
     tgs_cpu_parallel(threads_for(n, threads), scale_task, &c);
 }
 
 /* da (n) += s * dout (n) */
-static void scale_backward(float *da, const float *dout, float s, int64_t n, int threads)
-{
+static void scale_backward(float *da, const float *dout, float s, int64_t n, int threads) {
     struct scale_ctx c = {da, dout, s, n, 1};
     tgs_cpu_parallel(threads_for(n, threads), scale_task, &c);
 }
 
-static int scale_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int scale_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     scale_forward(n->out->data, n->src[0]->data, n->p.scale.s, n->out->size, x->threads);
     return 0;
 }
 
-static int scale_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int scale_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     if (n->src[0]->grad) scale_backward(n->src[0]->grad, n->out->grad, n->p.scale.s, n->out->size, x->threads);
     return 0;
 }
 
 const struct tgs_op_impl tgs_cpu_scale = {scale_node_forward, scale_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_scale(struct tgs_graph *g, struct tgs_tensor *a, float s)
-{
-    if (!a) return tgs_graph_fail(g, "scale: input missing");
-    if (!isfinite(s)) return tgs_graph_fail(g, "scale: factor %g is not finite", (double)s);
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_SCALE, 1, &a, a->ndim, a->ne);
-    if (!n) return NULL;
-    n->p.scale.s = s;
-    return n->out;
-}
 
 /* ---- concat ----
  * Seen as (N, C*inner) rows: out's row n is a's row n then b's row n, so
@@ -537,8 +466,7 @@ struct concat_ctx {
     int pass; /* backward: 1 for da, 2 for db, 3 for both */
 };
 
-static void concat_task(void *p, int tid, int nt)
-{
+static void concat_task(void *p, int tid, int nt) {
     const struct concat_ctx *c = p;
     int64_t row = c->ca + c->cb, lo, hi;
     tgs_split(c->N * row, tid, nt, &lo, &hi);
@@ -559,8 +487,7 @@ static void concat_task(void *p, int tid, int nt)
 /* d (N, C*inner) rows of cs floats += dout's columns [coff, coff + cs) of
  * rows of `row` floats, for d's elements [lo, hi) */
 static void concat_back_range(float *d, const float *dout, int64_t cs, int64_t coff, int64_t row, int64_t lo,
-                              int64_t hi)
-{
+                              int64_t hi) {
     for (int64_t i = lo; i < hi;) {
         int64_t n = i / cs, off = i % cs, len = min64(cs - off, hi - i);
         tgs_vec_acc(d + i, dout + n * row + coff + off, len);
@@ -568,8 +495,7 @@ static void concat_back_range(float *d, const float *dout, int64_t cs, int64_t c
     }
 }
 
-static void concat_back_task(void *p, int tid, int nt)
-{
+static void concat_back_task(void *p, int tid, int nt) {
     const struct concat_ctx *c = p;
     int64_t lo, hi;
     if (c->pass & 1) {
@@ -585,8 +511,7 @@ static void concat_back_task(void *p, int tid, int nt)
 /* a (N,C1,H,W), b (N,C2,H,W) -> out (N,C1+C2,H,W); ca = C1*H*W, cb = C2*H*W
  * (H = W = 1 for 2-D (N,C)) */
 static void concat_forward(float *out, const float *a, const float *b, int64_t N, int64_t ca, int64_t cb,
-                           int threads)
-{
+                           int threads) {
     struct concat_ctx c = {.out = out, .a = a, .b = b, .N = N, .ca = ca, .cb = cb};
     tgs_cpu_parallel(threads_for(N * (ca + cb), threads), concat_task, &c);
 }
@@ -595,8 +520,7 @@ static void concat_forward(float *out, const float *a, const float *b, int64_t N
  * be NULL. When da == db (concat of x with itself) the two run one after
  * the other. */
 static void concat_backward(float *da, float *db, const float *dout, int64_t N, int64_t ca, int64_t cb,
-                            int threads)
-{
+                            int threads) {
     struct concat_ctx c = {.da = da, .db = db, .dout = dout, .N = N, .ca = ca, .cb = cb};
     int nt = threads_for(N * (ca + cb), threads);
     if (da && db && da != db) {
@@ -614,23 +538,20 @@ static void concat_backward(float *da, float *db, const float *dout, int64_t N, 
     }
 }
 
-static int64_t concat_inner(const struct tgs_tensor *t)
-{
+static int64_t concat_inner(const struct tgs_tensor *t) {
     int64_t inner = 1;
     for (int i = 2; i < t->ndim; i++) inner *= t->ne[i];
     return inner;
 }
 
-static int concat_node_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int concat_node_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *a = n->src[0], *b = n->src[1];
     int64_t inner = concat_inner(a);
     concat_forward(n->out->data, a->data, b->data, a->ne[0], a->ne[1] * inner, b->ne[1] * inner, x->threads);
     return 0;
 }
 
-static int concat_node_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int concat_node_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *a = n->src[0], *b = n->src[1];
     int64_t inner = concat_inner(a);
     concat_backward(a->grad, b->grad, n->out->grad, a->ne[0], a->ne[1] * inner, b->ne[1] * inner, x->threads);
@@ -638,22 +559,3 @@ static int concat_node_backward(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 const struct tgs_op_impl tgs_cpu_concat = {concat_node_forward, concat_node_backward, NULL, NULL};
-
-struct tgs_tensor *tgs_concat(struct tgs_graph *g, struct tgs_tensor *a, struct tgs_tensor *b)
-{
-    if (!a || !b) return tgs_graph_fail(g, "concat: input missing");
-    int ok = a->ndim == b->ndim && a->ndim >= 2 && a->ne[0] == b->ne[0];
-    for (int i = 2; i < TGS_NN_MAX_DIMS && ok; i++) ok = a->ne[i] == b->ne[i];
-    if (!ok) {
-        char sa[64], sb[64];
-        return tgs_graph_fail(g, "concat: %s and %s differ in a dim other than 1 (or have fewer than 2 dims)",
-                              tgs_shape_str(a, sa, sizeof sa), tgs_shape_str(b, sb, sizeof sb));
-    }
-    int32_t ne[TGS_NN_MAX_DIMS];
-    memcpy(ne, a->ne, sizeof ne);
-    if ((int64_t)a->ne[1] + b->ne[1] > INT32_MAX) return tgs_graph_fail(g, "concat: too many channels");
-    ne[1] = a->ne[1] + b->ne[1];
-    struct tgs_tensor *src[2] = {a, b};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_CONCAT, 2, src, a->ndim, ne);
-    return n ? n->out : NULL;
-}

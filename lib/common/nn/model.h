@@ -15,7 +15,7 @@
 #ifndef TGS_MODEL_H
 #define TGS_MODEL_H
 
-#include "nn.h"
+#include "nn/nn.h"
 
 #include <stddef.h>
 

@@ -1,14 +1,13 @@
 /* model: unet-ref and resunet (see model.h). */
-#include "model.h"
+#include "nn/model.h"
 #include "err.h"
-#include "layers.h"
+#include "nn/layers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch)
-{
+void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch) {
     memset(o, 0, sizeof *o);
     o->arch = arch;
     o->in_ch = 1;
@@ -25,8 +24,7 @@ void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch)
 static const char *arch_name(enum tgs_arch a) { return a == TGS_ARCH_UNET_REF ? "unet-ref" : "resunet"; }
 
 /* "16,32,64" into v; returns the count, -1 on a bad list */
-static int parse_ints(const char *s, int *v, int max)
-{
+static int parse_ints(const char *s, int *v, int max) {
     int n = 0;
     while (*s) {
         char *end;
@@ -40,8 +38,7 @@ static int parse_ints(const char *s, int *v, int max)
     return n;
 }
 
-int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
-{
+int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
     char buf[512];
     if (strlen(spec) >= sizeof buf) return tgs_err("model: spec too long");
     strcpy(buf, spec);
@@ -99,14 +96,12 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec)
     return 0;
 }
 
-static void put_ints(char *buf, size_t size, const int *v, int n)
-{
+static void put_ints(char *buf, size_t size, const int *v, int n) {
     size_t len = strlen(buf);
     for (int i = 0; i < n && len < size; i++) len += snprintf(buf + len, size - len, "%s%d", i ? "," : "", v[i]);
 }
 
-void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size)
-{
+void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size) {
     snprintf(buf, size, "%s in=%d widths=", arch_name(o->arch), o->in_ch);
     put_ints(buf, size, o->widths, o->nlevels);
     if (o->arch != TGS_ARCH_RESUNET) return;
@@ -127,8 +122,7 @@ int tgs_model_stride(const struct tgs_model_opts *o) { return 1 << (o->nlevels -
 
 /* torch_ref.py's block(): Sequential(conv, BN, ReLU, conv, BN, ReLU), so the
  * parameters are PREFIX.0 (conv), .1 (BN), .3 (conv), .4 (BN). */
-static struct tgs_tensor *ref_block(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout)
-{
+static struct tgs_tensor *ref_block(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout) {
     char nm[128];
     snprintf(nm, sizeof nm, "%s.0", prefix);
     x = tgs_layer_conv(g, x, nm, cout, 3, 1, 1, 0);
@@ -141,8 +135,7 @@ static struct tgs_tensor *ref_block(struct tgs_graph *g, struct tgs_tensor *x, c
 }
 
 static int build_unet_ref(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
-                          struct tgs_model_out *out)
-{
+                          struct tgs_model_out *out) {
     struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
     char nm[64];
     for (int i = 0; i < o->nlevels; i++) {
@@ -165,8 +158,7 @@ static int build_unet_ref(struct tgs_graph *g, const struct tgs_model_opts *o, s
 /* ResNet's basic block: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus the input
  * (through a 1x1 conv and BN when the shape changes), then ReLU. */
 static struct tgs_tensor *res_block(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout,
-                                    int stride)
-{
+                                    int stride) {
     char nm[128];
     struct tgs_tensor *sc = x;
     if (!x) return NULL;
@@ -186,8 +178,7 @@ static struct tgs_tensor *res_block(struct tgs_graph *g, struct tgs_tensor *x, c
     return tgs_layer_bn_add_relu(g, y, nm, sc);
 }
 
-static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout)
-{
+static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x, const char *prefix, int cout) {
     char nm[128];
     snprintf(nm, sizeof nm, "%s.conv", prefix);
     x = tgs_layer_conv(g, x, nm, cout, 3, 1, 1, 0);
@@ -196,8 +187,7 @@ static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x
 }
 
 static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
-                         struct tgs_model_out *out)
-{
+                         struct tgs_model_out *out) {
     struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
     char nm[64];
     x = conv_bn_relu(g, x, "stem", o->widths[0]);
@@ -267,8 +257,7 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
 }
 
 int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
-                    struct tgs_model_out *out)
-{
+                    struct tgs_model_out *out) {
     memset(out, 0, sizeof *out);
     if (!x) return tgs_err("model: no input (%s)", tgs_graph_error(g) ? tgs_graph_error(g) : "?");
     int s = tgs_model_stride(o);

@@ -10,7 +10,7 @@
  * blocks of LANES independent float accumulators (each block's sum then
  * goes into a double): written this way the compiler vectorises them at
  * -O2 without reassociating anything. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
 #include "err.h"
 
 #include <math.h>
@@ -35,8 +35,7 @@ struct bn_dims {
     int64_t N, C, S;
 };
 
-static void bn_get_dims(const struct tgs_node *n, struct bn_dims *d)
-{
+static void bn_get_dims(const struct tgs_node *n, struct bn_dims *d) {
     const struct tgs_tensor *x = n->src[0];
     d->N = x->ne[0];
     d->C = x->ne[1];
@@ -46,8 +45,7 @@ static void bn_get_dims(const struct tgs_node *n, struct bn_dims *d)
 /* Mean and sum of squared deviations of one plane of S floats. The plane
  * (64 KB at 128x128) is still in L2 for the second loop, so this costs one
  * pass over memory, and it has no sum-of-squares cancellation. */
-static void plane_mean_m2(const float *restrict x, int64_t S, double *mean, double *m2)
-{
+static void plane_mean_m2(const float *restrict x, int64_t S, double *mean, double *m2) {
     double s = 0;
     for (int64_t b0 = 0; b0 < S; b0 += BLOCK) {
         int64_t b1 = b0 + BLOCK < S ? b0 + BLOCK : S, i = b0;
@@ -88,8 +86,7 @@ static inline float bn_z(float x, float mean, float a, float beta) { return (x -
 
 /* y = z, or max(z, 0) when relu, or max(z + r, 0) given r, over one plane. */
 static void plane_affine(float *restrict y, const float *restrict x, const float *restrict r, int64_t S, float a,
-                         float b, float mean, int relu)
-{
+                         float b, float mean, int relu) {
     int64_t i = 0;
     if (r) {
         for (; i + LANES <= S; i += LANES)
@@ -123,8 +120,7 @@ static void plane_affine(float *restrict y, const float *restrict x, const float
  * goes into dr (which may be NULL). */
 static void plane_dsums(const float *restrict x, const float *restrict dy, const float *restrict y,
                         float *restrict dr, int64_t S, float a, float b, float mean, int relu, double *sdz,
-                        double *sdzx)
-{
+                        double *sdzx) {
     double s1 = 0, s2 = 0;
     for (int64_t b0 = 0; b0 < S; b0 += BLOCK) {
         int64_t b1 = b0 + BLOCK < S ? b0 + BLOCK : S, i = b0;
@@ -171,8 +167,7 @@ static void plane_dsums(const float *restrict x, const float *restrict dy, const
 
 /* dx += g * dz + kx * (x - mean) + k0 over one plane, dz masked as above. */
 static void plane_dx(float *restrict dx, const float *restrict x, const float *restrict dy, const float *restrict y,
-                     int64_t S, float a, float b, float mean, int relu, float g, float kx, float k0)
-{
+                     int64_t S, float a, float b, float mean, int relu, float g, float kx, float k0) {
     int64_t i = 0;
     if (y) {
         for (; i + LANES <= S; i += LANES)
@@ -212,8 +207,7 @@ struct bn_job {
     int relu;
 };
 
-static void bn_run(void *ctx, int tid, int nt)
-{
+static void bn_run(void *ctx, int tid, int nt) {
     const struct bn_job *j = ctx;
     int64_t lo, hi, S = j->d.S, C = j->d.C;
     tgs_split(j->d.N * C, tid, nt, &lo, &hi);
@@ -243,8 +237,7 @@ static int bn_threads(const struct tgs_exec *x, int64_t n) { return n >= 32768 ?
 /* Training: batch mean and biased variance per channel into mean/var,
  * from the per-plane statistics combined in plane order:
  * M2 = sum_n M2_n + S * sum_n (mean_n - mean)^2. */
-static void bn_combine(const struct bn_dims *d, const double *ps, double *mean, double *m2)
-{
+static void bn_combine(const struct bn_dims *d, const double *ps, double *mean, double *m2) {
     for (int64_t c = 0; c < d->C; c++) {
         double s = 0, q = 0;
         for (int64_t n = 0; n < d->N; n++) s += ps[2 * (n * d->C + c)];
@@ -260,8 +253,7 @@ static void bn_combine(const struct bn_dims *d, const double *ps, double *mean, 
 
 /* The training forward of a (N,C) tensor: a plane is one value, so the
  * per-plane path would do two function calls per element; go per channel. */
-static void bn_stats_2d(const struct bn_dims *d, const float *x, double *mean, double *m2)
-{
+static void bn_stats_2d(const struct bn_dims *d, const float *x, double *mean, double *m2) {
     for (int64_t c = 0; c < d->C; c++) {
         double s = 0, q = 0;
         for (int64_t n = 0; n < d->N; n++) s += x[n * d->C + c];
@@ -279,15 +271,13 @@ static int64_t bn_saved_floats(const struct tgs_node *n) { return 2 * (int64_t)n
 
 /* per plane two doubles (four floats), per channel six floats, and two
  * doubles per channel for the combined statistics */
-static int64_t bn_work_floats(const struct tgs_node *n)
-{
+static int64_t bn_work_floats(const struct tgs_node *n) {
     struct bn_dims d;
     bn_get_dims(n, &d);
     return 4 * d.N * d.C + 6 * d.C + 4 * d.C + 16;
 }
 
-static int batchnorm_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int batchnorm_forward(struct tgs_node *n, const struct tgs_exec *x) {
     struct bn_dims d;
     bn_get_dims(n, &d);
     const struct tgs_bn_params *bp = &n->p.bn;
@@ -339,8 +329,7 @@ static int batchnorm_forward(struct tgs_node *n, const struct tgs_exec *x)
  * dbeta = sum dz, dgamma = sum dz * xh; in training
  * dx = gamma * invstd * (dz - mean(dz) - xh * mean(dz * xh)),
  * in eval (statistics are constants) dx = gamma * invstd * dz. */
-static int batchnorm_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int batchnorm_backward(struct tgs_node *n, const struct tgs_exec *x) {
     struct bn_dims d;
     bn_get_dims(n, &d);
     const float *xd = n->src[0]->data, *dy = n->out->grad, *gamma = n->src[1]->data, *beta = n->src[2]->data;
@@ -385,52 +374,6 @@ static int batchnorm_backward(struct tgs_node *n, const struct tgs_exec *x)
 const struct tgs_op_impl tgs_cpu_batchnorm = {batchnorm_forward, batchnorm_backward, bn_saved_floats,
                                               bn_work_floats};
 
-static int is_vec(const struct tgs_tensor *t, int32_t c) { return t->ndim == 1 && t->ne[0] == c; }
-
-/* r: NULL, or the residual of tgs_batchnorm_add_relu (then relu is 1) */
-static struct tgs_tensor *bn_build(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
-                                   struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
-                                   float eps, float momentum, int relu, struct tgs_tensor *r)
-{
-    /* a NULL input: keeps the first message when an earlier builder failed */
-    if (!x || !gamma || !beta || !run_mean || !run_var) return tgs_graph_fail(g, "batchnorm: input missing");
-    if (x->ndim != 4 && x->ndim != 2)
-        return tgs_graph_fail(g, "batchnorm: x has %d dims, want (N,C,H,W) or (N,C)", x->ndim);
-    int32_t C = x->ne[1];
-    if (!is_vec(gamma, C) || !is_vec(beta, C) || !is_vec(run_mean, C) || !is_vec(run_var, C))
-        return tgs_graph_fail(g, "batchnorm: gamma, beta, running mean and variance must be (%d)", (int)C);
-    if (run_mean->producer >= 0 || run_var->producer >= 0 || ((run_mean->flags | run_var->flags) & TGS_TENSOR_GRAD))
-        return tgs_graph_fail(g, "batchnorm: running statistics must be leaves without gradient");
-    if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
-        return tgs_graph_fail(g, "batchnorm: eps %g must be > 0 and momentum %g in [0, 1]", eps, momentum);
-    if (r) {
-        int same = r->ndim == x->ndim;
-        for (int i = 0; same && i < x->ndim; i++) same = r->ne[i] == x->ne[i];
-        if (!same) return tgs_graph_fail(g, "batchnorm: the residual must have x's shape");
-    }
-    struct tgs_tensor *src[4] = {x, gamma, beta, r};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_BATCHNORM, r ? 4 : 3, src, x->ndim, x->ne);
-    if (!n) return NULL;
-    n->p.bn = (struct tgs_bn_params){
-        .eps = eps, .momentum = momentum, .relu = relu != 0, .run_mean = run_mean, .run_var = run_var};
-    return n->out;
-}
-
-struct tgs_tensor *tgs_batchnorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
-                                 struct tgs_tensor *beta, struct tgs_tensor *run_mean, struct tgs_tensor *run_var,
-                                 float eps, float momentum, int relu)
-{
-    return bn_build(g, x, gamma, beta, run_mean, run_var, eps, momentum, relu, NULL);
-}
-
-struct tgs_tensor *tgs_batchnorm_add_relu(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
-                                          struct tgs_tensor *beta, struct tgs_tensor *run_mean,
-                                          struct tgs_tensor *run_var, float eps, float momentum, struct tgs_tensor *r)
-{
-    if (!r) return tgs_graph_fail(g, "batchnorm: residual missing");
-    return bn_build(g, x, gamma, beta, run_mean, run_var, eps, momentum, 1, r);
-}
-
 /* ---- layer normalisation ----
  * x is (..., C), seen as R rows of C; gamma, beta (C); out is x's shape.
  * saved: mean (R), rstd (R). Rows are short (a transformer's embedding),
@@ -445,8 +388,7 @@ struct ln_job {
     float eps;
 };
 
-static void layernorm_forward_rows(void *ctx, int tid, int nt)
-{
+static void layernorm_forward_rows(void *ctx, int tid, int nt) {
     const struct ln_job *j = ctx;
     int64_t lo, hi, C = j->C;
     tgs_split(j->R, tid, nt, &lo, &hi);
@@ -465,8 +407,7 @@ static void layernorm_forward_rows(void *ctx, int tid, int nt)
 }
 
 /* dx = rstd * (gh - mean(gh) - xh * mean(gh * xh)), gh = dy * gamma */
-static void layernorm_backward_rows(void *ctx, int tid, int nt)
-{
+static void layernorm_backward_rows(void *ctx, int tid, int nt) {
     const struct ln_job *j = ctx;
     int64_t lo, hi, C = j->C;
     tgs_split(j->R, tid, nt, &lo, &hi);
@@ -489,8 +430,7 @@ static void layernorm_backward_rows(void *ctx, int tid, int nt)
 
 /* Column sums, split by columns so that each is summed in row order
  * whatever the thread count. */
-static void layernorm_backward_cols(void *ctx, int tid, int nt)
-{
+static void layernorm_backward_cols(void *ctx, int tid, int nt) {
     const struct ln_job *j = ctx;
     int64_t lo, hi, C = j->C;
     tgs_split(C, tid, nt, &lo, &hi);
@@ -512,8 +452,7 @@ static void layernorm_backward_cols(void *ctx, int tid, int nt)
 
 static int ln_threads(const struct tgs_exec *x, int64_t n) { return n >= 16384 ? x->threads : 1; }
 
-static int layernorm_forward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int layernorm_forward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *xt = n->src[0];
     int64_t C = xt->ne[xt->ndim - 1];
     struct ln_job j = {.x = xt->data, .gamma = n->src[1]->data, .beta = n->src[2]->data, .y = n->out->data,
@@ -523,8 +462,7 @@ static int layernorm_forward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int layernorm_backward(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int layernorm_backward(struct tgs_node *n, const struct tgs_exec *x) {
     const struct tgs_tensor *xt = n->src[0];
     int64_t C = xt->ne[xt->ndim - 1], R = xt->size / C;
     struct ln_job j = {.x = xt->data, .dy = n->out->grad, .gamma = n->src[1]->data, .dx = xt->grad,
@@ -536,8 +474,7 @@ static int layernorm_backward(struct tgs_node *n, const struct tgs_exec *x)
     return 0;
 }
 
-static int64_t ln_saved_floats(const struct tgs_node *n)
-{
+static int64_t ln_saved_floats(const struct tgs_node *n) {
     const struct tgs_tensor *x = n->src[0];
     return 2 * (x->size / x->ne[x->ndim - 1]);
 }
@@ -545,18 +482,3 @@ static int64_t ln_saved_floats(const struct tgs_node *n)
 static int64_t ln_work_floats(const struct tgs_node *n) { return 4 * (int64_t)n->src[0]->ne[n->src[0]->ndim - 1]; }
 
 const struct tgs_op_impl tgs_cpu_layernorm = {layernorm_forward, layernorm_backward, ln_saved_floats, ln_work_floats};
-
-struct tgs_tensor *tgs_layernorm(struct tgs_graph *g, struct tgs_tensor *x, struct tgs_tensor *gamma,
-                                 struct tgs_tensor *beta, float eps)
-{
-    if (!x || !gamma || !beta) return tgs_graph_fail(g, "layernorm: input missing");
-    int32_t C = x->ne[x->ndim - 1];
-    if (!is_vec(gamma, C) || !is_vec(beta, C))
-        return tgs_graph_fail(g, "layernorm: gamma and beta must be (%d), the last dim of x", (int)C);
-    if (!(eps > 0)) return tgs_graph_fail(g, "layernorm: eps %g must be > 0", eps);
-    struct tgs_tensor *src[3] = {x, gamma, beta};
-    struct tgs_node *n = tgs_graph_add_node(g, TGS_OP_LAYERNORM, 3, src, x->ndim, x->ne);
-    if (!n) return NULL;
-    n->p.ln.eps = eps;
-    return n->out;
-}

@@ -6,7 +6,8 @@
  * a generator's state: re-running forward at the same step gives the same
  * mask (finite differences rely on it), and the mask does not depend on how
  * the work was split between threads. Backward recomputes the mask. */
-#include "ops_cpu.h"
+#include "nn/cpu/ops_cpu.h"
+#include "nn/dropout.h"
 
 #include <math.h>
 #include <string.h>
@@ -21,38 +22,32 @@ static int act_threads(const struct tgs_exec *x, int64_t n) { return n >= PAR_MI
  * x and out have the same shape, n elements. Forward: y = f(x). Backward:
  * dx += dy * f'(x), with f' from x or from y, whichever is cheaper. */
 
-static void relu_forward(float *restrict y, const float *restrict x, int64_t n)
-{
+static void relu_forward(float *restrict y, const float *restrict x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 /* torch passes the gradient where the output is > 0 */
-static void relu_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t n)
-{
+static void relu_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0 ? dy[i] : 0;
 }
 
-static void elu_forward(float *restrict y, const float *restrict x, int64_t n, float alpha)
-{
+static void elu_forward(float *restrict y, const float *restrict x, int64_t n, float alpha) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]);
 }
 
 /* for x <= 0: d/dx alpha (e^x - 1) = alpha e^x = y + alpha */
 static void elu_backward(float *restrict dx, const float *restrict x, const float *restrict y,
-                         const float *restrict dy, int64_t n, float alpha)
-{
+                         const float *restrict dy, int64_t n, float alpha) {
     for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + alpha);
 }
 
 /* exact GELU: x * Phi(x), Phi the standard normal CDF */
-static void gelu_forward(float *restrict y, const float *restrict x, int64_t n)
-{
+static void gelu_forward(float *restrict y, const float *restrict x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1 + erff(x[i] * (float)M_SQRT1_2));
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x) */
-static void gelu_backward(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n)
-{
+static void gelu_backward(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n) {
     const float inv_sqrt_2pi = 0.39894228040143267794f;
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], cdf = 0.5f * (1 + erff(v * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * expf(-0.5f * v * v);
@@ -61,16 +56,14 @@ static void gelu_backward(float *restrict dx, const float *restrict x, const flo
 }
 
 /* 1 / (1 + e^-x), through e^-|x| so that neither side overflows */
-static void sigmoid_forward(float *restrict y, const float *restrict x, int64_t n)
-{
+static void sigmoid_forward(float *restrict y, const float *restrict x, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float e = expf(-fabsf(x[i]));
         y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
     }
 }
 
-static void sigmoid_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t n)
-{
+static void sigmoid_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1 - y[i]);
 }
 
@@ -80,8 +73,7 @@ struct act_job {
     int backward;
 };
 
-static void act_run(void *ctx, int tid, int nt)
-{
+static void act_run(void *ctx, int tid, int nt) {
     const struct act_job *j = ctx;
     const struct tgs_node *n = j->n;
     int64_t lo, hi;
@@ -100,15 +92,13 @@ static void act_run(void *ctx, int tid, int nt)
     }
 }
 
-static int act_forward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int act_forward_node(struct tgs_node *n, const struct tgs_exec *x) {
     struct act_job j = {n, 0};
     tgs_cpu_parallel(act_threads(x, n->out->size), act_run, &j);
     return 0;
 }
 
-static int act_backward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int act_backward_node(struct tgs_node *n, const struct tgs_exec *x) {
     if (!n->src[0]->grad) return 0;
     struct act_job j = {n, 1};
     tgs_cpu_parallel(act_threads(x, n->out->size), act_run, &j);
@@ -120,31 +110,11 @@ const struct tgs_op_impl tgs_cpu_elu = {act_forward_node, act_backward_node, NUL
 const struct tgs_op_impl tgs_cpu_gelu = {act_forward_node, act_backward_node, NULL, NULL};
 const struct tgs_op_impl tgs_cpu_sigmoid = {act_forward_node, act_backward_node, NULL, NULL};
 
-static struct tgs_tensor *act_node(struct tgs_graph *g, enum tgs_op op, struct tgs_tensor *x, float alpha)
-{
-    if (!x) return tgs_graph_fail(g, "%s: input missing", tgs_op_name(op));
-    struct tgs_node *n = tgs_graph_add_node(g, op, 1, &x, x->ndim, x->ne);
-    if (!n) return NULL;
-    n->p.act.alpha = alpha;
-    return n->out;
-}
-
-struct tgs_tensor *tgs_relu(struct tgs_graph *g, struct tgs_tensor *x) { return act_node(g, TGS_OP_RELU, x, 0); }
-struct tgs_tensor *tgs_gelu(struct tgs_graph *g, struct tgs_tensor *x) { return act_node(g, TGS_OP_GELU, x, 0); }
-struct tgs_tensor *tgs_sigmoid(struct tgs_graph *g, struct tgs_tensor *x) { return act_node(g, TGS_OP_SIGMOID, x, 0); }
-
-struct tgs_tensor *tgs_elu(struct tgs_graph *g, struct tgs_tensor *x, float alpha)
-{
-    if (!(alpha >= 0)) return tgs_graph_fail(g, "elu: alpha %g must be >= 0", alpha);
-    return act_node(g, TGS_OP_ELU, x, alpha);
-}
-
 /* ---- softmax over the last dim ----
  * x is (..., C) seen as R rows of C; out the same. Forward subtracts the
  * row max before exp. Backward: dx += y * (dy - sum(dy * y)). */
 
-static void softmax_forward(float *restrict y, const float *restrict x, int64_t C)
-{
+static void softmax_forward(float *restrict y, const float *restrict x, int64_t C) {
     float mx = x[0];
     for (int64_t c = 1; c < C; c++) mx = x[c] > mx ? x[c] : mx;
     double s = 0;
@@ -153,8 +123,7 @@ static void softmax_forward(float *restrict y, const float *restrict x, int64_t 
     for (int64_t c = 0; c < C; c++) y[c] *= inv;
 }
 
-static void softmax_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t C)
-{
+static void softmax_backward(float *restrict dx, const float *restrict y, const float *restrict dy, int64_t C) {
     double s = 0;
     for (int64_t c = 0; c < C; c++) s += (double)dy[c] * y[c];
     float sf = (float)s;
@@ -166,8 +135,7 @@ struct softmax_job {
     int backward;
 };
 
-static void softmax_run(void *ctx, int tid, int nt)
-{
+static void softmax_run(void *ctx, int tid, int nt) {
     const struct softmax_job *j = ctx;
     const struct tgs_tensor *x = j->n->src[0], *y = j->n->out;
     int64_t C = x->ne[x->ndim - 1], lo, hi;
@@ -178,15 +146,13 @@ static void softmax_run(void *ctx, int tid, int nt)
     }
 }
 
-static int softmax_forward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int softmax_forward_node(struct tgs_node *n, const struct tgs_exec *x) {
     struct softmax_job j = {n, 0};
     tgs_cpu_parallel(act_threads(x, n->out->size), softmax_run, &j);
     return 0;
 }
 
-static int softmax_backward_node(struct tgs_node *n, const struct tgs_exec *x)
-{
+static int softmax_backward_node(struct tgs_node *n, const struct tgs_exec *x) {
     if (!n->src[0]->grad) return 0;
     struct softmax_job j = {n, 1};
     tgs_cpu_parallel(act_threads(x, n->out->size), softmax_run, &j);
@@ -194,8 +160,6 @@ static int softmax_backward_node(struct tgs_node *n, const struct tgs_exec *x)
 }
 
 const struct tgs_op_impl tgs_cpu_softmax = {softmax_forward_node, softmax_backward_node, NULL, NULL};
-
-struct tgs_tensor *tgs_softmax(struct tgs_graph *g, struct tgs_tensor *x) { return act_node(g, TGS_OP_SOFTMAX, x, 0); }
 
 /* ---- dropout ----
  * x and out the same shape. Active when exec->train or exec->mc_dropout:
@@ -207,25 +171,16 @@ struct tgs_tensor *tgs_softmax(struct tgs_graph *g, struct tgs_tensor *x) { retu
  * splitmix64 sequence h(i) = mix(k + (i + 1) * golden); element e (or plane
  * e for dropout2d) takes 32 bits of h(e / 2), the low half for even e, and
  * is dropped when those bits are < p * 2^32. tests/torch/gen_op_act.py
- * computes the same masks.
+ * computes the same masks. mix is tgs_drop_mix64 (nn/dropout.h: the
+ * builder draws the node's seed with it too).
  * saved: 1 if forward was active, then the step it used (64 bits in two
  * floats), so backward masks what forward masked. */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-#define GOLDEN 0x9e3779b97f4a7c15u
-
-static uint64_t drop_key(uint64_t seed, uint64_t step) { return mix64(seed ^ mix64(step)); }
+static uint64_t drop_key(uint64_t seed, uint64_t step) { return tgs_drop_mix64(seed ^ tgs_drop_mix64(step)); }
 
 /* the 32 random bits of element e */
-static uint32_t drop_bits(uint64_t key, uint64_t e)
-{
-    uint64_t h = mix64(key + ((e >> 1) + 1) * GOLDEN);
+static uint32_t drop_bits(uint64_t key, uint64_t e) {
+    uint64_t h = tgs_drop_mix64(key + ((e >> 1) + 1) * TGS_DROP_GOLDEN);
     return (uint32_t)(e & 1 ? h >> 32 : h);
 }
 
@@ -242,8 +197,7 @@ struct drop_job {
 
 /* dropout: forward y = x * m, backward dx += dy * m, m = keep * scale; the
  * chunk [lo, hi) rounded to even so each hash serves two elements */
-static void drop_run(void *ctx, int tid, int nt)
-{
+static void drop_run(void *ctx, int tid, int nt) {
     const struct drop_job *j = ctx;
     const struct tgs_node *n = j->n;
     int64_t lo, hi, size = n->out->size;
@@ -252,7 +206,7 @@ static void drop_run(void *ctx, int tid, int nt)
     const float *in = j->backward ? n->out->grad : n->src[0]->data;
     float *o = j->backward ? n->src[0]->grad : n->out->data;
     for (int64_t e = lo; e < hi; e += 2) {
-        uint64_t h = mix64(j->key + ((uint64_t)(e >> 1) + 1) * GOLDEN);
+        uint64_t h = tgs_drop_mix64(j->key + ((uint64_t)(e >> 1) + 1) * TGS_DROP_GOLDEN);
         float m0 = (h & 0xffffffffu) < j->thr ? 0 : j->scale, m1 = (h >> 32) < j->thr ? 0 : j->scale;
         if (j->backward) {
             o[e] += in[e] * m0;
@@ -265,8 +219,7 @@ static void drop_run(void *ctx, int tid, int nt)
 }
 
 /* dropout2d: one mask value per plane */
-static void drop2d_run(void *ctx, int tid, int nt)
-{
+static void drop2d_run(void *ctx, int tid, int nt) {
     const struct drop_job *j = ctx;
     const struct tgs_node *n = j->n;
     int64_t lo, hi, S = j->plane;
@@ -284,14 +237,12 @@ static void drop2d_run(void *ctx, int tid, int nt)
     }
 }
 
-static void drop_save_state(struct tgs_node *n, int active, uint64_t step)
-{
+static void drop_save_state(struct tgs_node *n, int active, uint64_t step) {
     n->saved[0] = active ? 1.0f : 0.0f;
     memcpy(&n->saved[1], &step, sizeof step);
 }
 
-static int drop_apply(struct tgs_node *n, const struct tgs_exec *x, int backward)
-{
+static int drop_apply(struct tgs_node *n, const struct tgs_exec *x, int backward) {
     int active;
     uint64_t step;
     if (backward) {
@@ -327,34 +278,10 @@ static int drop_apply(struct tgs_node *n, const struct tgs_exec *x, int backward
 
 static int drop_forward_node(struct tgs_node *n, const struct tgs_exec *x) { return drop_apply(n, x, 0); }
 static int drop_backward_node(struct tgs_node *n, const struct tgs_exec *x) { return drop_apply(n, x, 1); }
-static int64_t drop_saved_floats(const struct tgs_node *n)
-{
+static int64_t drop_saved_floats(const struct tgs_node *n) {
     (void)n;
     return 1 + sizeof(uint64_t) / sizeof(float);
 }
 
 const struct tgs_op_impl tgs_cpu_dropout = {drop_forward_node, drop_backward_node, drop_saved_floats, NULL};
 const struct tgs_op_impl tgs_cpu_dropout2d = {drop_forward_node, drop_backward_node, drop_saved_floats, NULL};
-
-static struct tgs_tensor *drop_node(struct tgs_graph *g, enum tgs_op op, struct tgs_tensor *x, float p)
-{
-    if (!x) return tgs_graph_fail(g, "%s: input missing", tgs_op_name(op));
-    if (!(p >= 0 && p <= 1)) return tgs_graph_fail(g, "%s: p %g not in [0, 1]", tgs_op_name(op), p);
-    if (op == TGS_OP_DROPOUT2D && x->ndim != 4)
-        return tgs_graph_fail(g, "dropout2d: x has %d dims, want (N,C,H,W)", x->ndim);
-    struct tgs_node *n = tgs_graph_add_node(g, op, 1, &x, x->ndim, x->ne);
-    if (!n) return NULL;
-    /* from the node index: two dropout nodes of a graph draw other masks */
-    n->p.drop = (struct tgs_drop_params){.p = p, .seed = mix64((uint64_t)n->index * GOLDEN + 0x632be59bd9b4e019u)};
-    return n->out;
-}
-
-struct tgs_tensor *tgs_dropout(struct tgs_graph *g, struct tgs_tensor *x, float p)
-{
-    return drop_node(g, TGS_OP_DROPOUT, x, p);
-}
-
-struct tgs_tensor *tgs_dropout2d(struct tgs_graph *g, struct tgs_tensor *x, float p)
-{
-    return drop_node(g, TGS_OP_DROPOUT2D, x, p);
-}

@@ -29,8 +29,9 @@
  * only add and subtract; G halves exactly). F(4x4)'s transforms scale by
  * up to 8 and G by 1/6 and 1/24: its error is some ten times larger, near
  * 1e-6 of the output's scale, still far below what training notices. */
-#include "conv_wino.h"
-#include "ops_cpu.h"
+#include "nn/cpu/conv_wino.h"
+#include "nn/cpu/conv_tiles.h"
+#include "nn/cpu/ops_cpu.h"
 
 #include <string.h>
 
@@ -78,8 +79,7 @@ struct wino_plan {
 
 /* dw: the plan of the weight gradient (tgs_wino_dw3x3), whose GEMMs sum
  * over a chunk's tiles: longer chunks, and no U but per-thread sums S. */
-static struct wino_plan wino_plan(int m, int dw, int n, int c, int h, int w, int k)
-{
+static struct wino_plan wino_plan(int m, int dw, int n, int c, int h, int w, int k) {
     struct wino_plan q;
     q.m = m, q.a = m + 2, q.nxi = q.a * q.a;
     q.th = (h + m - 1) / m, q.tw = (w + m - 1) / m;
@@ -114,19 +114,16 @@ static struct wino_plan wino_plan(int m, int dw, int n, int c, int h, int w, int
     return q;
 }
 
-int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw)
-{
+int tgs_wino_applies(int kh, int kw, int stride, int dil, int ph, int pw) {
     return WINO_AVX2 && kh == 3 && kw == 3 && stride == 1 && dil == 1 && ph == 1 && pw == 1;
 }
 
-int64_t tgs_wino_work(int m, int n, int c, int h, int w, int k, int threads)
-{
+int64_t tgs_wino_work(int m, int n, int c, int h, int w, int k, int threads) {
     struct wino_plan q = wino_plan(m, 0, n, c, h, w, k);
     return q.ufloats + (int64_t)threads * q.per_thread;
 }
 
-int64_t tgs_wino_dw_work(int m, int n, int c, int h, int w, int k, int threads)
-{
+int64_t tgs_wino_dw_work(int m, int n, int c, int h, int w, int k, int threads) {
     return (int64_t)threads * wino_plan(m, 1, n, c, h, w, k).per_thread;
 }
 
@@ -143,8 +140,7 @@ int64_t tgs_wino_dw_work(int m, int n, int c, int h, int w, int k, int threads)
  * ---- */
 
 /* t (a x n, row stride n) = G g for g (3 x n: row stride gs, column stride gc) */
-static void wino_g(int m, const float *g, int gs, int gc, int n, float *t)
-{
+static void wino_g(int m, const float *g, int gs, int gc, int n, float *t) {
     for (int j = 0; j < n; j++) {
         float g0 = g[j * gc], g1 = g[gs + j * gc], g2 = g[2 * gs + j * gc];
         if (m == 2) {
@@ -169,8 +165,7 @@ struct wt_ctx {
     int m, c, k, kb, flip;
 };
 
-static void wt_worker(void *arg, int tid, int nt)
-{
+static void wt_worker(void *arg, int tid, int nt) {
     const struct wt_ctx *cx = arg;
     int64_t k0, k1;
     tgs_split(cx->kb, tid, nt, &k0, &k1);
@@ -199,8 +194,7 @@ static void wt_worker(void *arg, int tid, int nt)
  * (e[r][i] = t_r[2i]) and odd (o[r][i] = t_r[2i+1]) columns */
 __attribute__((target("avx2,fma"))) static int vertical_avx2(const float *d0, const float *d1, const float *d2,
                                                               const float *d3, float *const *e, float *const *o,
-                                                              int n)
-{
+                                                              int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         int j = 2 * i;
@@ -223,8 +217,7 @@ __attribute__((target("avx2,fma"))) static int vertical_avx2(const float *d0, co
 
 /* V across for one row r of t: 4 planes from e, o, n tiles */
 __attribute__((target("avx2,fma"))) static int across_avx2(const float *er, const float *orr, float *v0, float *v1,
-                                                            float *v2, float *v3, int n)
-{
+                                                            float *v2, float *v3, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 e0 = _mm256_loadu_ps(er + i), e1 = _mm256_loadu_ps(er + i + 1);
@@ -238,13 +231,11 @@ __attribute__((target("avx2,fma"))) static int across_avx2(const float *er, cons
 }
 #else
 static int vertical_avx2(const float *d0, const float *d1, const float *d2, const float *d3, float *const *e,
-                         float *const *o, int n)
-{
+                         float *const *o, int n) {
     (void)d0, (void)d1, (void)d2, (void)d3, (void)e, (void)o, (void)n;
     return 0;
 }
-static int across_avx2(const float *er, const float *orr, float *v0, float *v1, float *v2, float *v3, int n)
-{
+static int across_avx2(const float *er, const float *orr, float *v0, float *v1, float *v2, float *v3, int n) {
     (void)er, (void)orr, (void)v0, (void)v1, (void)v2, (void)v3, (void)n;
     return 0;
 }
@@ -252,8 +243,7 @@ static int across_avx2(const float *er, const float *orr, float *v0, float *v1, 
 
 /* The padded input rows iy0 .. iy0+nrows-1 of channel xc (h x w), columns
  * j0 .. j0+len-1, zero outside the image, into rows of stride rs. */
-static void load_rows(float *d, int rs, int nrows, const float *xc, int h, int w, int iy0, int j0, int len)
-{
+static void load_rows(float *d, int rs, int nrows, const float *xc, int h, int w, int iy0, int j0, int len) {
     for (int i = 0; i < nrows; i++) {
         float *row = d + i * rs;
         int iy = iy0 + i;
@@ -273,8 +263,7 @@ static void load_rows(float *d, int rs, int nrows, const float *xc, int h, int w
  * row ty of image x (C, H, W), into V[xi][c][p0 + i] (row stride P) ---- */
 
 static void input_segment(float *v, int64_t P, int64_t p0, const float *x, int c, int h, int w, int ty, int tx0,
-                          int seg, float *scratch)
-{
+                          int seg, float *scratch) {
     int len = 2 * seg + 2; /* padded columns 2*tx0 .. 2*(tx0+seg)+1 */
     int rs = 2 * seg + 2 + 8, hs = seg + 1 + 8;
     float *d = scratch, *half = scratch + 4 * rs; /* half: e0 o0 e1 o1 ... */
@@ -309,8 +298,7 @@ static void input_segment(float *v, int64_t P, int64_t p0, const float *x, int c
 #if WINO_AVX2
 /* y rows of n tiles from the 16 planes m[xi*plane + i], plus bk */
 __attribute__((target("avx2,fma"))) static int outrows_avx2(const float *m, int64_t plane, float bk, float *ye0,
-                                                             float *yo0, float *ye1, float *yo1, int n)
-{
+                                                             float *yo0, float *ye1, float *yo1, int n) {
     int i = 0;
     __m256 vb = _mm256_set1_ps(bk);
     for (; i + 8 <= n; i += 8) {
@@ -331,8 +319,7 @@ __attribute__((target("avx2,fma"))) static int outrows_avx2(const float *m, int6
 
 /* o[2i] = [o[2i] +] ye[i], o[2i+1] = [o[2i+1] +] yo[i] for 2i+1 < n2 */
 __attribute__((target("avx2,fma"))) static int interleave_avx2(float *o, const float *ye, const float *yo, int n2,
-                                                                int add)
-{
+                                                                int add) {
     int j = 0;
     for (; j + 16 <= n2; j += 16) {
         __m256 e = _mm256_loadu_ps(ye + j / 2), od = _mm256_loadu_ps(yo + j / 2);
@@ -345,13 +332,11 @@ __attribute__((target("avx2,fma"))) static int interleave_avx2(float *o, const f
 }
 #else
 static int outrows_avx2(const float *m, int64_t plane, float bk, float *ye0, float *yo0, float *ye1, float *yo1,
-                        int n)
-{
+                        int n) {
     (void)m, (void)plane, (void)bk, (void)ye0, (void)yo0, (void)ye1, (void)yo1, (void)n;
     return 0;
 }
-static int interleave_avx2(float *o, const float *ye, const float *yo, int n2, int add)
-{
+static int interleave_avx2(float *o, const float *ye, const float *yo, int n2, int add) {
     (void)o, (void)ye, (void)yo, (void)n2, (void)add;
     return 0;
 }
@@ -361,8 +346,7 @@ static int interleave_avx2(float *o, const float *ye, const float *yo, int n2, i
  * out (K, H, W) = beta*out + A^T M A + b, from M[xi][k][p0 + i] ---- */
 
 static void output_segment(float *out, const float *m, int64_t P, int64_t p0, int k, int kb, int h, int w, int ty,
-                           int tx0, int seg, const float *b, float beta, float *scratch)
-{
+                           int tx0, int seg, const float *b, float beta, float *scratch) {
     int hs = seg + 8;
     float *y0 = scratch, *y1 = scratch + 2 * hs; /* y0: row 2ty as even, odd; y1: row 2ty+1 */
     int64_t plane = (int64_t)kb * P;
@@ -418,8 +402,7 @@ static void output_segment(float *out, const float *m, int64_t P, int64_t p0, in
 #define WINO_TARGET __attribute__((target("avx2,fma")))
 #define V8(x) _mm256_set1_ps(x)
 WINO_TARGET static inline void bt6_avx2(__m256 d0, __m256 d1, __m256 d2, __m256 d3, __m256 d4, __m256 d5,
-                                        __m256 *o)
-{
+                                        __m256 *o) {
     __m256 u = _mm256_sub_ps(d3, d1), t = _mm256_sub_ps(d4, d2);
     o[0] = _mm256_fmadd_ps(V8(4), d0, _mm256_fmadd_ps(V8(-5), d2, d4));
     o[1] = _mm256_fmadd_ps(V8(-4), _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4));
@@ -429,8 +412,7 @@ WINO_TARGET static inline void bt6_avx2(__m256 d0, __m256 d1, __m256 d2, __m256 
     o[5] = _mm256_fmadd_ps(V8(4), d1, _mm256_fmadd_ps(V8(-5), d3, d5));
 }
 
-WINO_TARGET static inline void at6_avx2(const __m256 *q, __m256 *o)
-{
+WINO_TARGET static inline void at6_avx2(const __m256 *q, __m256 *o) {
     __m256 a = _mm256_add_ps(q[1], q[2]), b = _mm256_sub_ps(q[1], q[2]);
     __m256 c = _mm256_add_ps(q[3], q[4]), d = _mm256_sub_ps(q[3], q[4]);
     o[0] = _mm256_add_ps(_mm256_add_ps(q[0], a), c);
@@ -444,8 +426,7 @@ WINO_TARGET static inline void at6_avx2(const __m256 *q, __m256 *o)
  * lanes' values are never used. */
 
 /* rows r[0..5] (n columns) = B^T r in place, 8 columns at a time */
-WINO_TARGET static void vertical6_avx2(float *const *r, int n)
-{
+WINO_TARGET static void vertical6_avx2(float *const *r, int n) {
     for (int j = 0; j < n; j += 8) {
         __m256 o[6];
         bt6_avx2(_mm256_loadu_ps(r[0] + j), _mm256_loadu_ps(r[1] + j), _mm256_loadu_ps(r[2] + j),
@@ -457,8 +438,7 @@ WINO_TARGET static void vertical6_avx2(float *const *r, int n)
 
 /* ph[q][i] = t[4i + q] for n groups of 4, 8 groups at a time: a 4x4
  * transpose within each 128-bit lane, then the lanes' tiles put in order */
-WINO_TARGET static void deinterleave4_avx2(const float *t, float *const *ph, int n)
-{
+WINO_TARGET static void deinterleave4_avx2(const float *t, float *const *ph, int n) {
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int i = 0; i < n; i += 8) {
         const float *s = t + 4 * i;
@@ -474,8 +454,7 @@ WINO_TARGET static void deinterleave4_avx2(const float *t, float *const *ph, int
 }
 
 /* V planes v[s][i] (stride vs) = B^T across the patch row from the phases */
-WINO_TARGET static void across6_avx2(float *const *ph, float *v, int64_t vs, int n)
-{
+WINO_TARGET static void across6_avx2(float *const *ph, float *v, int64_t vs, int n) {
     for (int i = 0; i < n; i += 8) {
         __m256 o[6];
         bt6_avx2(_mm256_loadu_ps(ph[0] + i), _mm256_loadu_ps(ph[1] + i), _mm256_loadu_ps(ph[2] + i),
@@ -486,8 +465,7 @@ WINO_TARGET static void across6_avx2(float *const *ph, float *v, int64_t vs, int
 }
 
 /* y[r*4 + c][i] = (A^T M A)[r][c] + bk for n tiles of the 36 planes m[xi*plane + i] */
-WINO_TARGET static void outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n)
-{
+WINO_TARGET static void outtile4_avx2(const float *m, int64_t plane, float bk, float *const *y, int n) {
     for (int i = 0; i < n; i += 8) {
         __m256 s[4][6]; /* s = A^T M */
 #pragma GCC unroll 6
@@ -511,8 +489,7 @@ WINO_TARGET static void outtile4_avx2(const float *m, int64_t plane, float bk, f
 
 /* o[4i + q] = [o[4i + q] +] y[q][i] for 4i + q < n4, 32 outputs at a time:
  * deinterleave4_avx2 backwards */
-WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4, int add)
-{
+WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4, int add) {
     const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     int j = 0;
     for (; j + 32 <= n4; j += 32) {
@@ -540,8 +517,7 @@ WINO_TARGET static int interleave4_avx2(float *o, const float *const *y, int n4,
  * past the segment into V is the next segment's, written after, or past
  * the chunk's last tile, zeroed after. */
 WINO_TARGET static void input_segment4(float *v, int64_t P, int64_t p0, const float *x, int c, int h, int w, int ty,
-                                       int tx0, int seg, float *scratch)
-{
+                                       int tx0, int seg, float *scratch) {
     int ng = seg + 1, len = 4 * ng; /* padded columns 4*tx0-1 ..; the patches need 4*seg + 2 of them */
     int rs = len + 32, hs = ng + 8;
     float *d = scratch, *phb = scratch + 6 * rs;
@@ -565,8 +541,7 @@ WINO_TARGET static void input_segment4(float *v, int64_t P, int64_t p0, const fl
  * vector loop reads up to 7 tiles past the segment (past M's end, into
  * the scratch that follows it) into y's 8 floats of slack. */
 WINO_TARGET static void output_segment4(float *out, const float *m, int64_t P, int64_t p0, int k, int kb, int h,
-                                        int w, int ty, int tx0, int seg, const float *b, float beta, float *scratch)
-{
+                                        int w, int ty, int tx0, int seg, const float *b, float beta, float *scratch) {
     int hs = seg + 8;
     float *y[16];
     for (int q = 0; q < 16; q++) y[q] = scratch + q * hs;
@@ -591,13 +566,11 @@ WINO_TARGET static void output_segment4(float *out, const float *m, int64_t P, i
 }
 #else
 static void input_segment4(float *v, int64_t P, int64_t p0, const float *x, int c, int h, int w, int ty, int tx0,
-                           int seg, float *scratch)
-{
+                           int seg, float *scratch) {
     (void)v, (void)P, (void)p0, (void)x, (void)c, (void)h, (void)w, (void)ty, (void)tx0, (void)seg, (void)scratch;
 }
 static void output_segment4(float *out, const float *m, int64_t P, int64_t p0, int k, int kb, int h, int w, int ty,
-                            int tx0, int seg, const float *b, float beta, float *scratch)
-{
+                            int tx0, int seg, const float *b, float beta, float *scratch) {
     (void)out, (void)m, (void)P, (void)p0, (void)k, (void)kb, (void)h, (void)w, (void)ty, (void)tx0, (void)seg,
         (void)b, (void)beta, (void)scratch;
 }
@@ -615,8 +588,7 @@ struct segment {
     int ty, tx0, seg;
 };
 
-static struct segment segment_at(const struct wino_plan *q, int64_t t, int64_t t1)
-{
+static struct segment segment_at(const struct wino_plan *q, int64_t t, int64_t t1) {
     int64_t per_image = (int64_t)q->th * q->tw, rem = t % per_image;
     struct segment s = {t / per_image, (int)(rem / q->tw), (int)(rem % q->tw), 0};
     s.seg = (int)imin(q->tw - s.tx0, t1 - t);
@@ -625,8 +597,7 @@ static struct segment segment_at(const struct wino_plan *q, int64_t t, int64_t t
 
 /* V (row stride vs) from x (C, H, W) for the segment's tiles, at p0 */
 static void input_any(const struct wino_plan *q, float *v, int64_t p0, const float *x, int c, int h, int w,
-                      struct segment sg, float *scratch)
-{
+                      struct segment sg, float *scratch) {
     if (q->m == 2)
         input_segment(v, q->vs, p0, x, c, h, w, sg.ty, sg.tx0, sg.seg, scratch);
     else
@@ -642,8 +613,7 @@ struct wino_ctx {
     float *work;
 };
 
-static void wino_worker(void *arg, int tid, int nt)
-{
+static void wino_worker(void *arg, int tid, int nt) {
     const struct wino_ctx *cx = arg;
     const struct wino_plan *q = &cx->q;
     int64_t P = q->p, VS = q->vs, c0, c1, nxi = q->nxi;
@@ -684,8 +654,7 @@ static void wino_worker(void *arg, int tid, int nt)
 }
 
 void tgs_wino_conv3x3(int m, float *out, const float *x, const float *w, int flip, const float *b, int n, int c,
-                      int h, int wd, int k, float beta, float *work, int threads)
-{
+                      int h, int wd, int k, float beta, float *work, int threads) {
     struct wino_plan q = wino_plan(m, 0, n, c, h, wd, k);
     struct wt_ctx wt = {work, w, m, c, k, q.kb, flip};
     tgs_cpu_parallel((int64_t)k * c < 4096 ? 1 : threads, wt_worker, &wt);
@@ -711,8 +680,7 @@ void tgs_wino_conv3x3(int m, float *out, const float *x, const float *w, int fli
 
 #if WINO_AVX2
 /* ph[q][i] = t[2i + q] for n pairs, 8 at a time */
-WINO_TARGET static void deinterleave2_avx2(const float *t, float *const *ph, int n)
-{
+WINO_TARGET static void deinterleave2_avx2(const float *t, float *const *ph, int n) {
     for (int i = 0; i < n; i += 8) {
         __m256 a = _mm256_loadu_ps(t + 2 * i), b = _mm256_loadu_ps(t + 2 * i + 8);
         __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
@@ -723,8 +691,7 @@ WINO_TARGET static void deinterleave2_avx2(const float *t, float *const *ph, int
 
 /* o (a) = A y (m): F(2x2)'s A is | 1 0 | 1 1 | 1 -1 | 0 -1 | (rows);
  * F(4x4)'s | 1 0 0 0 | 1 1 1 1 | 1 -1 1 -1 | 1 2 4 8 | 1 -2 4 -8 | 0 0 0 1 | */
-WINO_TARGET static inline void a_times(int m, const __m256 *y, __m256 *o)
-{
+WINO_TARGET static inline void a_times(int m, const __m256 *y, __m256 *o) {
     if (m == 2) {
         o[0] = y[0], o[1] = _mm256_add_ps(y[0], y[1]), o[2] = _mm256_sub_ps(y[0], y[1]);
         o[3] = _mm256_sub_ps(_mm256_setzero_ps(), y[1]);
@@ -739,8 +706,7 @@ WINO_TARGET static inline void a_times(int m, const __m256 *y, __m256 *o)
 /* yh[xi*plane + i] = (A dy A^T)[xi] for n tiles (a multiple of 8), dy's
  * row r, column q in ph[r*m + q]; inlined for each m */
 WINO_TARGET static inline __attribute__((always_inline)) void yhat_avx2(int m, float *const *ph, float *yh,
-                                                                         int64_t plane, int n)
-{
+                                                                         int64_t plane, int n) {
     int a = m + 2;
     for (int i = 0; i < n; i += 8) {
         __m256 t[6][4]; /* t = A dy (a x m) */
@@ -767,8 +733,7 @@ WINO_TARGET static inline __attribute__((always_inline)) void yhat_avx2(int m, f
  * of dy (K, H, W). Its vector loops run to 8 tiles past the segment, as
  * input_segment4's do, into Yh's 8 floats of row slack. */
 WINO_TARGET static void dout_segment(float *yh, int64_t ys, int64_t plane, int64_t p0, const float *dy, int k, int h,
-                                     int w, int m, int ty, int tx0, int seg, float *scratch)
-{
+                                     int w, int m, int ty, int tx0, int seg, float *scratch) {
     int segr = (seg + 7) / 8 * 8, len = m * segr, rs = len + 8, hs = segr + 8;
     float *rows = scratch, *phb = scratch + m * rs, *ph[16];
     for (int q = 0; q < m * m; q++) ph[q] = phb + q * hs;
@@ -788,8 +753,7 @@ WINO_TARGET static void dout_segment(float *yh, int64_t ys, int64_t plane, int64
 }
 #else
 static void dout_segment(float *yh, int64_t ys, int64_t plane, int64_t p0, const float *dy, int k, int h, int w,
-                         int m, int ty, int tx0, int seg, float *scratch)
-{
+                         int m, int ty, int tx0, int seg, float *scratch) {
     (void)yh, (void)ys, (void)plane, (void)p0, (void)dy, (void)k, (void)h, (void)w, (void)m, (void)ty, (void)tx0,
         (void)seg, (void)scratch;
 }
@@ -803,8 +767,7 @@ struct wino_dw_ctx {
     int ran; /* threads that ran, set by thread 0 */
 };
 
-static void wino_dw_worker(void *arg, int tid, int nt)
-{
+static void wino_dw_worker(void *arg, int tid, int nt) {
     struct wino_dw_ctx *cx = arg;
     const struct wino_plan *q = &cx->q;
     if (tid == 0) cx->ran = nt;
@@ -858,8 +821,7 @@ static void wino_dw_worker(void *arg, int tid, int nt)
 }
 
 void tgs_wino_dw3x3(int m, float *dw, const float *x, const float *dout, int n, int c, int h, int wd, int k,
-                    float *work, int threads)
-{
+                    float *work, int threads) {
     static const float g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
     static const float g4[6][3] = {{1 / 4.f, 0, 0},           {-1 / 6.f, -1 / 6.f, -1 / 6.f},
                                    {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},

@@ -1,4 +1,4 @@
-#include "optim.h"
+#include "nn/optim.h"
 
 #include <ctype.h>
 #include <errno.h>
