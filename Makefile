@@ -22,7 +22,7 @@ LDLIBS  += -lpng -lopenblas -lm -lpthread
 
 TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop
 # lib/common: what every tool shares; nn/: the engine; nn/cpu/: its CPU backend
-LIB_DIRS = lib/common lib/common/nn lib/common/nn/cpu
+LIB_DIRS = lib/common lib/common/nn lib/common/nn/cpu lib/common/nn/sim
 LIB_SRC  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_HDR  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h $(d)/*.def)))
 LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)

@@ -81,4 +81,6 @@ head -c 70000 "$T/mini.tsr" >"$T/trunc.tsr"
 refuses "a truncated stream" "trunc.tsr: .*truncated" "$MC" -m "$T/run/best.ckpt" -o "$T/bad.tsr" "$T/trunc.tsr"
 check_sh "no -o file after refused input" "[ ! -e '$T/bad.tsr' ] && ! ls '$T' | grep -q 'bad.tsr.tmp'"
 refuses "--batch 0" "--batch: 0 is out of range" "$MC" -m "$T/run/best.ckpt" --batch 0
+usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$MC" -m "$T/run/best.ckpt" --device cuda "$T/mini.tsr"
+usage_error "--device nonsense" "--device: unknown device 'tpu' \\(there are cpu, sim\\)" "$MC" -m "$T/run/best.ckpt" --device tpu "$T/mini.tsr"
 exit 0

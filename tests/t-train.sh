@@ -377,4 +377,6 @@ check_sh "refused starts leave no run directory behind" \
 	"for d in u u2 u3 u5 u6 u7 u8 u9 u10 dupval; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
 refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --model "$TINY" "$T/nothere.tsr"
 check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
+usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$TR" -q -o "$T/dev" --device cuda "$T/mini.tsr"
+usage_error "--device nonsense" "--device: unknown device 'tpu' \\(there are cpu, sim\\)" "$TR" -q -o "$T/dev" --device tpu "$T/mini.tsr"
 exit 0

@@ -29,30 +29,32 @@
 #include "train.h"
 
 static const char usage[] =
-    "usage: tgs-mcdrop -m CKPT [--batch N] [--threads N] [-o FILE] [-q] [FILE]\n"
+    "usage: tgs-mcdrop -m CKPT [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
     "Run the model of CKPT (tgs-train's best.ckpt or last.ckpt) on each sample of\n"
     "FILE (or stdin) and add its prediction: 'prob' (f32 1xHxW, salt probability\n"
     "per pixel of the tile) and 'salt' (f32, probability that the tile has salt).\n"
     "Every other record is passed on.\n"
     "  -m, --model CKPT  the checkpoint\n"
     "  --batch N         samples per forward pass (default 16)\n"
+    "  --device NAME     where the model runs: cpu (default) or sim (see tgs-train)\n"
     "  --threads N       CPU threads (default 0: all cores)\n"
     "  -o, --output FILE write here instead of stdout (whole or not at all)\n"
     "  -q, --quiet       no progress bar\n"
     "  -h, --help        this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *ckpt, *input, *output;
+    const char *ckpt, *input, *output, *device;
     long batch, threads;
     int quiet;
 } options;
 
 static options parse_args(int argc, char **argv) {
     options o = {.batch = 16};
-    enum { OPT_BATCH = 256, OPT_THREADS };
+    enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, OPT_BATCH},
         {"threads", required_argument, 0, OPT_THREADS}, {"output", required_argument, 0, 'o'},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     int c;
@@ -61,6 +63,7 @@ static options parse_args(int argc, char **argv) {
         case 'm': o.ckpt = optarg; break;
         case OPT_BATCH: o.batch = tgs_parse_long(optarg, "--batch", 1, 4096); break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
+        case OPT_DEVICE: o.device = optarg; break;
         case 'o': o.output = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': fputs(usage, stdout); exit(0);
@@ -128,11 +131,11 @@ static void predict(model *m, const plan *pl, tgs_net *net) {
         for (size_t i = 0; i < n; i++) m->salt_acc[i] *= k;
 }
 
-static void load_model(model *m, const options *o) {
+static void load_model(model *m, const options *o, const struct tgs_backend *be) {
     tgs_ckpt c;
     if (tgs_ckpt_load(&c, o->ckpt) < 0) die("%s", tgs_errmsg());
     if (tgs_model_info_get(&c, &m->info) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
-    m->ps = tgs_params_new(tgs_backend_cpu());
+    m->ps = tgs_params_new(be);
     if (!m->ps || tgs_model_params(m->ps, &m->info.mo, 0) < 0) die("%s: model: %s", o->ckpt, tgs_errmsg());
     if (tgs_ckpt_get_params(&c, m->ps, 1, NULL) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
     tgs_ckpt_free(&c);
@@ -152,7 +155,9 @@ int main(int argc, char **argv) {
     tgs_cpu_set_threads((int)o.threads);
     model m;
     memset(&m, 0, sizeof m);
-    load_model(&m, &o);
+    const struct tgs_backend *be = tgs_backend_by_name(o.device ? o.device : "cpu");
+    if (!be) die_usage("--device: %s", tgs_errmsg());
+    load_model(&m, &o, be);
     plan pl = {.passes = 1, .views = 1};
 
     tgs_reader rd;
@@ -229,6 +234,7 @@ int main(int argc, char **argv) {
     }
     tgs_progress_end(&bar);
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
+    if (!o.quiet) tgs_traffic_say(be);
     tgs_reader_close(&rd);
     for (int i = 0; i < b; i++) tgs_sample_free(&batch[i]);
     for (int i = 0; i < 2; i++) tgs_net_free(&m.nets[i]);

@@ -44,7 +44,7 @@ static const char usage[] =
     "                 [--optim adam|adamw|sgd] [--lr LR] [--wd WD] [--momentum M]\n"
     "                 [--nesterov] [--sched SPEC] [--sched-unit epoch|step] [--clip NORM]\n"
     "                 [--batch N] [--epochs N] [--patience N] [--seed N] [--ema DECAY]\n"
-    "                 [--init CKPT | --resume CKPT] [--threads N] [-q] [TRAIN]\n"
+    "                 [--init CKPT | --resume CKPT] [--device NAME] [--threads N] [-q] [TRAIN]\n"
     "Train a model on the samples of TRAIN (or stdin): raw tiles from tgs-stack25d,\n"
     "or tgs-augment's padded inputs. Writes DIR/last.ckpt, DIR/best.ckpt (best val\n"
     "mAP) and DIR/log.csv, one row per epoch.\n"
@@ -83,6 +83,9 @@ static const char usage[] =
     "  --patience N      stop after N epochs without a better val mAP (0: off)\n"
     "  --seed N          seed of the weights, shuffles and dropout (default 0)\n"
     "  --resume CKPT     continue the run CKPT was saved from\n"
+    "  --device NAME     where the model runs: cpu (default), or sim (the CPU\n"
+    "                    kernels behind memory the host cannot touch: the same\n"
+    "                    bytes, and what crossed to the device, said at the end)\n"
     "  --threads N       CPU threads (default 0: all cores)\n"
     "  -q, --quiet       no progress bar and no per-epoch lines\n"
     "  -h, --help        this text;  -V, --version  the version\n";
@@ -137,6 +140,7 @@ typedef struct {
     /* how to run it, not stored */
     const char *output, *val, *resume, *input;
     long threads;
+    const char *device;
     int quiet;
 } options;
 
@@ -250,11 +254,12 @@ static options parse_args(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
     enum {
-        OPT_VAL = 256, OPT_THREADS, OPT_RESUME, OPT_KEY /* OPT_KEY + k: option k */
+        OPT_VAL = 256, OPT_THREADS, OPT_DEVICE, OPT_RESUME, OPT_KEY /* OPT_KEY + k: option k */
     };
     static const struct option longopts[] = {
         {"val", required_argument, 0, OPT_VAL},
         {"threads", required_argument, 0, OPT_THREADS},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"resume", required_argument, 0, OPT_RESUME},
         {"model", required_argument, 0, OPT_KEY + K_MODEL},
         {"size", required_argument, 0, OPT_KEY + K_SIZE},
@@ -294,6 +299,7 @@ static options parse_args(int argc, char **argv) {
         switch (c) {
         case OPT_VAL: o.val = optarg; break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
+        case OPT_DEVICE: o.device = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
         case 'o': o.output = optarg; break;
         case 'q': o.quiet = 1; break;
@@ -982,6 +988,8 @@ int main(int argc, char **argv) {
     if (o.optim == TGS_OPTIM_SGD) oo.momentum = o.momentum, oo.nesterov = o.nesterov;
     if (tgs_optim_check(&oo) < 0) die_usage("%s", tgs_errmsg());
     tgs_cpu_set_threads((int)o.threads);
+    const struct tgs_backend *be = tgs_backend_by_name(o.device ? o.device : "cpu");
+    if (!be) die_usage("--device: %s", tgs_errmsg());
 
     snprintf(r.last_path, sizeof r.last_path, "%s/last.ckpt", o.output);
     snprintf(r.best_path, sizeof r.best_path, "%s/best.ckpt", o.output);
@@ -1015,7 +1023,7 @@ int main(int argc, char **argv) {
     if (tgs_outdir_make(o.output) < 0) die("-o: %s", tgs_errmsg());
 
     /* the model, the optimizer, and where they start from */
-    r.ps = tgs_params_new(tgs_backend_cpu());
+    r.ps = tgs_params_new(be);
     if (!r.ps || tgs_model_params(r.ps, &r.mo, o.seed) < 0) die("model: %s", tgs_errmsg());
     if (tgs_optim_state_init(&r.opt, &oo, r.ps) < 0) die("%s", tgs_errmsg());
     if (o.resume) {
@@ -1190,6 +1198,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "done: %lld epochs; best val mAP %.4f after epoch %lld (%s)\n", (long long)r.st.epoch,
                     r.st.best_metric, (long long)r.st.best_epoch, r.best_path);
         else fprintf(stderr, "done: %lld epochs (%s)\n", (long long)r.st.epoch, r.last_path);
+        tgs_traffic_say(be);
     }
     for (int i = 0; i < MAX_NETS; i++) tgs_net_free(&r.nets[i]);
     tgs_optim_state_free(&r.opt);

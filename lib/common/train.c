@@ -282,36 +282,49 @@ int tgs_model_params(struct tgs_params *ps, const struct tgs_model_opts *mo, uin
 
 /* ---- optimizer state ---- */
 
+/* Floats rounded up to 16 (64 bytes), so each tensor's piece of a block
+ * starts aligned, as the parameters' own do. */
+static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
 int tgs_optim_state_init(tgs_optim_state *st, const struct tgs_optim_opts *o, struct tgs_params *ps) {
     memset(st, 0, sizeof *st);
     if (tgs_optim_check(o) < 0) return -1;
-    st->o = *o, st->ps = ps, st->count = tgs_params_count(ps);
+    st->o = *o, st->ps = ps, st->count = tgs_params_count(ps), st->be = tgs_params_backend(ps);
     st->state = calloc((size_t)(st->count ? st->count : 1), sizeof *st->state);
     if (!st->state) return tgs_err("out of memory");
     int per = tgs_optim_state_per_elem(o);
+    int64_t total = 0;
     for (int i = 0; per && i < st->count; i++) {
         struct tgs_tensor *t = tgs_params_at(ps, i);
+        if (t->flags & TGS_TENSOR_PARAM) total += round16(per * t->size);
+    }
+    if (!total) return 0;
+    /* zeroed by the backend, as the updates' first step wants it */
+    if (!(st->block = st->be->alloc((size_t)total * sizeof(float)))) {
+        tgs_optim_state_free(st);
+        return tgs_err("out of memory for the optimizer state (%lld floats)", (long long)total);
+    }
+    int64_t at = 0;
+    for (int i = 0; i < st->count; i++) {
+        struct tgs_tensor *t = tgs_params_at(ps, i);
         if (!(t->flags & TGS_TENSOR_PARAM)) continue;
-        if (!(st->state[i] = calloc((size_t)(per * t->size), sizeof(float)))) {
-            tgs_optim_state_free(st);
-            return tgs_err("out of memory for the optimizer state");
-        }
+        st->state[i] = st->block + at;
+        at += round16(per * t->size);
     }
     return 0;
 }
 
 void tgs_optim_state_free(tgs_optim_state *st) {
-    for (int i = 0; st->state && i < st->count; i++) free(st->state[i]);
+    if (st->block) st->be->free(st->block);
     free(st->state);
     memset(st, 0, sizeof *st);
 }
 
 void tgs_optim_state_step(tgs_optim_state *st, float lr, int64_t step) {
-    static float none;
     for (int i = 0; i < st->count; i++) {
         struct tgs_tensor *t = tgs_params_at(st->ps, i);
         if (!(t->flags & TGS_TENSOR_PARAM)) continue;
-        tgs_optim_update(&st->o, lr, step, t->data, t->grad, st->state[i] ? st->state[i] : &none, t->size);
+        st->be->optim_update(&st->o, lr, step, t->data, t->grad, st->state[i], t->size);
     }
 }
 
@@ -329,7 +342,7 @@ double tgs_optim_state_clip(tgs_optim_state *st, double max_norm) {
         g[k] = t->grad, n[k] = t->size;
         k++;
     }
-    double norm = tgs_clip_grad_norm(g, n, k, max_norm);
+    double norm = st->be->clip_grad_norm(g, n, k, max_norm);
     free(g), free(n);
     return norm;
 }
@@ -345,10 +358,18 @@ static int state_parts(const struct tgs_optim_opts *o, const char *names[2]) {
 }
 
 /* Add data, F32 of t's shape, to c as name. */
-static int put_like(tgs_ckpt *c, const char *name, const struct tgs_tensor *t, const float *data) {
+/* Add t->size floats of backend memory at dev to c as name, F32 of t's
+ * shape: downloaded, the one way a checkpoint reads the device. */
+static int put_like(tgs_ckpt *c, const char *name, const struct tgs_tensor *t, const struct tgs_backend *be,
+                    const float *dev) {
     int64_t shape[TGS_NN_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[d];
-    return tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, data);
+    float *host = malloc((size_t)(t->size ? t->size : 1) * sizeof *host);
+    if (!host) return tgs_err("out of memory for '%s'", name);
+    be->download(host, dev, t->size);
+    int rc = tgs_ckpt_add(c, name, TGS_F32, t->ndim, shape, host);
+    free(host);
+    return rc;
 }
 
 /* The tensor of c called name if it is F32 of t's shape and finite; else
@@ -381,7 +402,7 @@ int tgs_optim_state_put(const tgs_optim_state *st, tgs_ckpt *c) {
         for (int k = 0; k < np; k++) {
             char name[TGS_CKPT_MAX_NAME + 1];
             snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
-            if (put_like(c, name, t, st->state[i] + (size_t)k * (size_t)t->size) < 0) return -1;
+            if (put_like(c, name, t, st->be, st->state[i] + (size_t)k * (size_t)t->size) < 0) return -1;
         }
     }
     return 0;
@@ -398,7 +419,7 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
             snprintf(name, sizeof name, "optim.%s.%s", parts[k], t->name);
             const tgs_ckpt_tensor *ct = need_like(c, name, t, "a checkpoint of a run with another --optim?");
             if (!ct) return -1;
-            memcpy(st->state[i] + (size_t)k * (size_t)t->size, ct->data, (size_t)t->size * sizeof(float));
+            st->be->upload(st->state[i] + (size_t)k * (size_t)t->size, ct->data, t->size);
         }
     }
     return 0;
@@ -409,45 +430,44 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c) {
 int tgs_ema_init(tgs_ema *e, struct tgs_params *ps, float decay) {
     memset(e, 0, sizeof *e);
     if (!(decay > 0 && decay < 1)) return tgs_err("EMA decay %g is not in (0, 1)", (double)decay);
-    e->ps = ps, e->decay = decay, e->count = tgs_params_count(ps);
+    e->ps = ps, e->decay = decay, e->count = tgs_params_count(ps), e->be = tgs_params_backend(ps);
     e->avg = calloc((size_t)(e->count ? e->count : 1), sizeof *e->avg);
     if (!e->avg) return tgs_err("out of memory");
+    int64_t total = 0;
+    for (int i = 0; i < e->count; i++) total += round16(tgs_params_at(ps, i)->size);
+    if (!(e->block = e->be->alloc((size_t)(total ? total : 1) * sizeof(float)))) {
+        tgs_ema_free(e);
+        return tgs_err("out of memory for the weight average (%lld floats)", (long long)total);
+    }
+    int64_t at = 0;
     for (int i = 0; i < e->count; i++) {
         struct tgs_tensor *t = tgs_params_at(ps, i);
-        if (!(e->avg[i] = malloc((size_t)t->size * sizeof(float)))) {
-            tgs_ema_free(e);
-            return tgs_err("out of memory for the weight average");
-        }
-        memcpy(e->avg[i], t->data, (size_t)t->size * sizeof(float));
+        e->avg[i] = e->block + at;
+        at += round16(t->size);
+        e->be->copy(e->avg[i], t->data, t->size);
     }
     return 0;
 }
 
 void tgs_ema_free(tgs_ema *e) {
-    for (int i = 0; e->avg && i < e->count; i++) free(e->avg[i]);
+    if (e->block) e->be->free(e->block);
     free(e->avg);
     memset(e, 0, sizeof *e);
 }
 
 void tgs_ema_update(tgs_ema *e, int64_t step) {
     double ramp = (1.0 + (double)step) / (10.0 + (double)step);
-    float d = (float)(ramp < e->decay ? ramp : e->decay), w = 1.0f - d;
+    float d = (float)(ramp < e->decay ? ramp : e->decay);
     for (int i = 0; i < e->count; i++) {
         const struct tgs_tensor *t = tgs_params_at(e->ps, i);
-        float *a = e->avg[i];
-        const float *x = t->data;
-        for (int64_t k = 0; k < t->size; k++) a[k] = d * a[k] + w * x[k];
+        e->be->ema_update(e->avg[i], t->data, t->size, d);
     }
 }
 
 void tgs_ema_swap(tgs_ema *e) {
     for (int i = 0; i < e->count; i++) {
         struct tgs_tensor *t = tgs_params_at(e->ps, i);
-        float *a = e->avg[i], *x = t->data;
-        for (int64_t k = 0; k < t->size; k++) {
-            float v = a[k];
-            a[k] = x[k], x[k] = v;
-        }
+        e->be->swap(e->avg[i], t->data, t->size);
     }
 }
 
@@ -456,7 +476,7 @@ int tgs_ema_put_live(const tgs_ema *e, tgs_ckpt *c) {
         struct tgs_tensor *t = tgs_params_at(e->ps, i);
         char name[TGS_CKPT_MAX_NAME + 1];
         snprintf(name, sizeof name, "train.live.%s", t->name);
-        if (put_like(c, name, t, t->data) < 0) return -1;
+        if (put_like(c, name, t, e->be, t->data) < 0) return -1;
     }
     return 0;
 }
@@ -468,7 +488,7 @@ int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c) {
         snprintf(name, sizeof name, "train.live.%s", t->name);
         const tgs_ckpt_tensor *ct = need_like(c, name, t, "a checkpoint of a run without --ema?");
         if (!ct) return -1;
-        memcpy(t->data, ct->data, (size_t)t->size * sizeof(float));
+        e->be->upload(t->data, ct->data, t->size);
     }
     return 0;
 }
@@ -502,4 +522,13 @@ int tgs_model_info_get(const tgs_ckpt *c, tgs_model_info *info) {
         info->mean = (float)m, info->std = (float)s;
     }
     return 0;
+}
+
+void tgs_traffic_say(const struct tgs_backend *be) {
+    if (!be->traffic) return;
+    struct tgs_traffic t;
+    be->traffic(&t);
+    fprintf(stderr, "%s: %llu bytes to the device in %llu uploads, %llu bytes back in %llu downloads\n", be->name,
+            (unsigned long long)t.up_bytes, (unsigned long long)t.up_calls, (unsigned long long)t.down_bytes,
+            (unsigned long long)t.down_calls);
 }

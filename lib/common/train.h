@@ -111,10 +111,15 @@ int tgs_model_params(struct tgs_params *ps, const struct tgs_model_opts *mo, uin
 
 /* ---- optimizer state ---- */
 
+/* The state lives on ps's backend, one allocation carved per parameter,
+ * and every update, clip and transfer goes through the backend (nn.h's
+ * device contract). */
 typedef struct {
     struct tgs_optim_opts o;
     struct tgs_params *ps;
-    float **state; /* per tensor of ps: tgs_optim_state_per_elem * size floats, NULL for buffers */
+    const struct tgs_backend *be;
+    float *block;  /* backend memory holding every tensor's state */
+    float **state; /* per tensor of ps: tgs_optim_state_per_elem * size floats in block, NULL for buffers */
     int count;
 } tgs_optim_state;
 
@@ -141,12 +146,14 @@ int tgs_optim_state_get(tgs_optim_state *st, const tgs_ckpt *c);
  * (TensorFlow's ExponentialMovingAverage with num_updates). The average of
  * the last few hundred updates is a smoother model than the last weights:
  * tgs-train validates and deploys it, and trains the weights beside it.
- * Host memory and host loops, like the optimizer state. */
+ * Backend memory and backend calls, like the optimizer state. */
 typedef struct {
     struct tgs_params *ps;
+    const struct tgs_backend *be;
     float decay;
     int count;
-    float **avg; /* per tensor of ps, its size */
+    float *block; /* backend memory holding every tensor's average */
+    float **avg;  /* per tensor of ps, its size, in block */
 } tgs_ema;
 
 /* The average starts as the weights ps holds now. */
@@ -159,6 +166,10 @@ void tgs_ema_swap(tgs_ema *e);
  * as "train.live.<name>"; get refuses a missing or misshapen one. */
 int tgs_ema_put_live(const tgs_ema *e, tgs_ckpt *c);
 int tgs_ema_get_live(tgs_ema *e, const tgs_ckpt *c);
+
+/* For a backend that counts its traffic (sim), one line on stderr: what
+ * crossed to the device and back so far. Nothing for one that does not. */
+void tgs_traffic_say(const struct tgs_backend *be);
 
 /* ---- a trained model from its checkpoint ---- */
 

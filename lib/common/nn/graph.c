@@ -56,6 +56,7 @@ struct tgs_graph *tgs_graph_new(struct tgs_params *ps) {
     g->ps = ps;
     g->be = tgs_params_backend(ps);
     g->exec.threads = 1;
+    g->exec.be = g->be;
     return g;
 }
 
@@ -316,7 +317,7 @@ int tgs_graph_plan(struct tgs_graph *g, int mode) {
     g->exec.work = g->work;
     g->exec.work_floats = work;
     g->exec.train = mode == TGS_PLAN_TRAIN;
-    g->exec.threads = g->be == tgs_backend_cpu() ? tgs_cpu_threads() : 1;
+    g->exec.threads = g->be->threads ? g->be->threads() : 1;
     free(iv);
     g->planned = 1;
     return 0;

@@ -112,6 +112,7 @@ struct tgs_node {
 
 /* What an op implementation sees besides its node. */
 struct tgs_exec {
+    const struct tgs_backend *be; /* the backend running the op, with its context (be->ctx) */
     int train;        /* batch statistics in BN; dropout on */
     int mc_dropout;   /* dropout on even when !train (Monte Carlo dropout) */
     uint64_t step;    /* mixed into dropout seeds: a new mask each step */
@@ -138,17 +139,53 @@ struct tgs_op_impl {
     int64_t (*work_floats)(const struct tgs_node *n);
 };
 
+struct tgs_optim_opts; /* nn/optim.h */
+
+/* Bytes that crossed between host and device, for backends that count. */
+struct tgs_traffic {
+    uint64_t up_bytes, up_calls;     /* host to device: upload */
+    uint64_t down_bytes, down_calls; /* device to host: download */
+};
+
+/* The device contract. Tensor memory (tgs_tensor.data and .grad, a graph's
+ * arenas, the optimizer state, the weight average) belongs to the backend:
+ * host code holds its pointers but never reads or writes through them. It
+ * moves data only with upload, download, copy and zero, and computes on
+ * it only with an op or one of the training step's functions below. The
+ * sim backend (nn/sim/) makes any other access a SIGSEGV, and counts the
+ * bytes that cross. */
 struct tgs_backend {
     const char *name;
+    void *ctx;                      /* the backend's own state; ops reach it through tgs_exec.be */
     void *(*alloc)(size_t bytes);   /* zeroed; NULL on failure */
     void (*free)(void *p);
     void (*zero)(float *p, int64_t n);
     void (*upload)(float *dst, const float *host, int64_t n);
     void (*download)(float *host, const float *src, int64_t n);
+    void (*copy)(float *dst, const float *src, int64_t n); /* device to device; no overlap */
+    /* The training step outside the graph, on device memory (as llm.c
+     * keeps AdamW on the GPU): one optimizer update of a parameter of n
+     * floats (state: tgs_optim_state_per_elem(o) * n floats, NULL when 0);
+     * the global L2 norm of the gradients, and their scaling to max_norm
+     * when it is above 0 (the norm is the one number read back); the
+     * weight average avg = decay * avg + (1 - decay) * x; a swap. */
+    void (*optim_update)(const struct tgs_optim_opts *o, float lr, int64_t step, float *param, const float *grad,
+                         float *state, int64_t n);
+    double (*clip_grad_norm)(float *const *grads, const int64_t *sizes, int count, double max_norm);
+    void (*ema_update)(float *avg, const float *x, int64_t n, float decay);
+    void (*swap)(float *a, float *b, int64_t n);
+    int (*threads)(void);                   /* for tgs_exec.threads */
+    void (*traffic)(struct tgs_traffic *t); /* so far in this process; NULL when not counted */
     /* indexed by enum tgs_op; NULL where the backend lacks the op */
     const struct tgs_op_impl *const *ops;
 };
 
+/* A backend by --device name: "cpu", "sim"; NULL and a message naming
+ * what there is for any other (and for "cuda" until it is written). */
+const struct tgs_backend *tgs_backend_by_name(const char *name);
+/* The names tgs_backend_by_name knows, for --help: "cpu, sim". */
+const char *tgs_backend_names(void);
+const struct tgs_backend *tgs_backend_sim(void);
 const struct tgs_backend *tgs_backend_cpu(void);
 /* What decides the CPU backend's bytes, for --version and bug reports:
  * the OpenBLAS build and the kernels it chose for this processor, and

@@ -3,6 +3,7 @@
  * aligned host memory. GEMMs go to OpenBLAS; the ops' own loops run on
  * the thread pool of pool.c. */
 #include "nn/cpu/ops_cpu.h"
+#include "nn/optim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,20 @@ static void cpu_free(void *p) { free(p); }
 static void cpu_zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof *p); }
 static void cpu_upload(float *dst, const float *src, int64_t n) { memmove(dst, src, (size_t)n * sizeof *dst); }
 static void cpu_download(float *dst, const float *src, int64_t n) { memmove(dst, src, (size_t)n * sizeof *dst); }
+static void cpu_copy(float *dst, const float *src, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *dst); }
+
+/* avg = decay * avg + (1 - decay) * x, the weight average's step */
+static void cpu_ema_update(float *restrict avg, const float *restrict x, int64_t n, float decay) {
+    float keep = decay, w = 1.0f - decay;
+    for (int64_t k = 0; k < n; k++) avg[k] = keep * avg[k] + w * x[k];
+}
+
+static void cpu_swap(float *restrict a, float *restrict b, int64_t n) {
+    for (int64_t k = 0; k < n; k++) {
+        float v = a[k];
+        a[k] = b[k], b[k] = v;
+    }
+}
 
 /* Every op's CPU implementation, from the op list: a line of nn/ops.def
  * whose tgs_cpu_<impl> is not defined does not link. */
@@ -48,6 +63,12 @@ static const struct tgs_backend cpu_backend = {
     .zero = cpu_zero,
     .upload = cpu_upload,
     .download = cpu_download,
+    .copy = cpu_copy,
+    .optim_update = tgs_optim_update,
+    .clip_grad_norm = tgs_clip_grad_norm,
+    .ema_update = cpu_ema_update,
+    .swap = cpu_swap,
+    .threads = tgs_cpu_threads,
     .ops = cpu_ops,
 };
 
