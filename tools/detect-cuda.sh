@@ -35,4 +35,4 @@ if [ -n "$cudnn_h" ]; then
 else
 	echo "config: cuDNN: not found"
 fi
-echo "config: backends: cpu (the CUDA backend is not written yet)"
+echo "config: backends: cpu, sim (the CUDA backend is not written yet)"

@@ -7,7 +7,17 @@
  *                  against the analytic backward, on random inputs;
  *   opcheck_torch  inputs, output gradient, output and input gradients
  *                  written by PyTorch (tests/torch/gen_*.py into
- *                  tests/data/torch/ files), compared within a tolerance.
+ *                  tests/data/torch/ files), compared within a tolerance;
+ *   opcheck_backends  the case on every backend compiled in but the CPU,
+ *                  forward and backward, against the CPU: output, input
+ *                  gradients, and every parameter, buffer (BN running
+ *                  statistics) and parameter gradient, within the
+ *                  tolerance opcheck_be_tol states for its ops (sim,
+ *                  which runs the CPU kernels, to the bit).
+ *                  With OPCHECK_COVERAGE=FILE in the environment it
+ *                  appends the name of each op it ran to FILE, so that
+ *                  tests/t-backend-ops.sh can check every op of
+ *                  nn/ops.def is covered.
  * Each prints "ok - ..." or "not ok - ..." lines as check.h does. */
 #ifndef TGS_OPCHECK_H
 #define TGS_OPCHECK_H
@@ -72,10 +82,11 @@ static inline void opcheck_graph_free(struct opcheck_graph *og)
     memset(og, 0, sizeof *og);
 }
 
-static inline int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_case *c, int train)
+static inline int opcheck_graph_make_on(struct opcheck_graph *og, const struct opcheck_case *c, int train,
+                                        const struct tgs_backend *be)
 {
     memset(og, 0, sizeof *og);
-    og->ps = tgs_params_new(tgs_backend_cpu());
+    og->ps = tgs_params_new(be);
     og->g = og->ps ? tgs_graph_new(og->ps) : NULL;
     if (!og->g) return -1;
     char nm[16];
@@ -93,6 +104,11 @@ static inline int opcheck_graph_make(struct opcheck_graph *og, const struct opch
     if (tgs_graph_plan(og->g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) < 0) return -1;
     if (c->plan == OPCHECK_EVAL) tgs_graph_exec(og->g)->train = 0;
     return 0;
+}
+
+static inline int opcheck_graph_make(struct opcheck_graph *og, const struct opcheck_case *c, int train)
+{
+    return opcheck_graph_make_on(og, c, train, tgs_backend_cpu());
 }
 
 static inline void opcheck_fill(float *v, int64_t n, const struct opcheck_input *in, tgs_rng *r)
@@ -328,6 +344,135 @@ static inline int opcheck_torch(const struct opcheck_refs *rf, const struct opch
 done:
     free(buf);
     opcheck_graph_free(&og);
+    return failed;
+}
+
+/* ---- every backend against the CPU ---- */
+
+/* How far another backend may be from the CPU on an op, as max |a - b| /
+ * max(1, |b|) over every result: the sums of a GEMM or a reduction may be
+ * taken in another order (a GPU's), elementwise maps may differ in the
+ * last bit of a transcendental. A backend that runs the CPU kernels (sim)
+ * is held to 0. */
+static inline double opcheck_be_tol(enum tgs_op op)
+{
+    switch (op) {
+    case TGS_OP_CONV2D: case TGS_OP_CONVT2X2: case TGS_OP_LINEAR: case TGS_OP_MATMUL: return 1e-4; /* long sums */
+    case TGS_OP_BATCHNORM: case TGS_OP_LAYERNORM: case TGS_OP_SOFTMAX: case TGS_OP_GAP: return 1e-5; /* reductions */
+    case TGS_OP_LOSS_BCE: case TGS_OP_LOSS_DICE: case TGS_OP_LOSS_FOCAL: case TGS_OP_LOSS_BOUNDARY:
+    case TGS_OP_LOSS_LOVASZ: case TGS_OP_LOSS_LOVASZ_SYM: case TGS_OP_LOSS_MSE: return 1e-5; /* means over images */
+    case TGS_OP_ELU: case TGS_OP_GELU: case TGS_OP_SIGMOID: return 1e-6; /* a transcendental's last bit */
+    default: return 0; /* moves and exact arithmetic: the same floats */
+    }
+}
+
+/* The worst of |a - b| / max(1, |b|) over n floats (NaN counts as worst);
+ * *at gets where. */
+static inline double opcheck_worst(const float *a, const float *b, int64_t n, int64_t *at)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(d <= worst)) worst = d, *at = i;
+    }
+    return worst;
+}
+
+/* Download what a run left in a graph: the output, the input gradients, and
+ * every tensor of the params set with its gradient, into one host buffer
+ * of *n floats. */
+static inline float *opcheck_results(struct opcheck_graph *og, const struct opcheck_case *c, int64_t *n)
+{
+    const struct tgs_backend *be = tgs_params_backend(og->ps);
+    int64_t total = og->out->size;
+    int backward = c->plan != OPCHECK_INFER;
+    for (int i = 0; i < c->nin && backward; i++)
+        if (c->in[i].grad) total += og->in[i]->size;
+    for (int i = 0; i < tgs_params_count(og->ps); i++) {
+        struct tgs_tensor *t = tgs_params_at(og->ps, i);
+        total += t->size * (t->grad && backward ? 2 : 1);
+    }
+    float *v = malloc((size_t)(total ? total : 1) * sizeof *v), *at = v;
+    tgs_tensor_get(og->g, og->out, at);
+    at += og->out->size;
+    for (int i = 0; i < c->nin && backward; i++)
+        if (c->in[i].grad) {
+            tgs_tensor_get_grad(og->g, og->in[i], at);
+            at += og->in[i]->size;
+        }
+    for (int i = 0; i < tgs_params_count(og->ps); i++) {
+        struct tgs_tensor *t = tgs_params_at(og->ps, i);
+        be->download(at, t->data, t->size);
+        at += t->size;
+        if (t->grad && backward) {
+            be->download(at, t->grad, t->size);
+            at += t->size;
+        }
+    }
+    *n = total;
+    return v;
+}
+
+/* One run of the case on be, from the seeded inputs and output gradient;
+ * the results downloaded. NULL (and a message) when it cannot run. */
+static inline float *opcheck_run_on(const struct opcheck_case *c, const struct tgs_backend *be, int64_t *n, double *tol)
+{
+    struct opcheck_graph og;
+    float *res = NULL;
+    if (opcheck_graph_make_on(&og, c, c->plan != OPCHECK_INFER, be) < 0) goto done;
+    tgs_rng r;
+    tgs_rng_seed(&r, 4321, 0);
+    for (int i = 0; i < c->nin; i++) {
+        float *h = malloc(og.in[i]->size * sizeof(float));
+        opcheck_fill(h, og.in[i]->size, &c->in[i], &r);
+        tgs_tensor_set(og.g, og.in[i], h);
+        free(h);
+    }
+    tgs_graph_exec(og.g)->step = 7; /* a dropout mask of its own */
+    float *dout = malloc(og.out->size * sizeof(float));
+    for (int64_t i = 0; i < og.out->size; i++) dout[i] = 2 * tgs_rng_uniform(&r) - 1;
+    int rc = tgs_graph_forward(og.g);
+    if (rc == 0 && c->plan != OPCHECK_INFER) rc = tgs_graph_backward_from(og.g, og.out, dout);
+    free(dout);
+    if (rc == 0) res = opcheck_results(&og, c, n);
+    *tol = 0;
+    for (int k = 0; k < tgs_graph_nnodes(og.g); k++) *tol = fmax(*tol, opcheck_be_tol(tgs_graph_node(og.g, k)->op));
+    /* which ops this covered, for t-backend-ops.sh */
+    const char *cov = getenv("OPCHECK_COVERAGE");
+    FILE *fp = res && cov && be != tgs_backend_cpu() ? fopen(cov, "a") : NULL;
+    for (int k = 0; fp && k < tgs_graph_nnodes(og.g); k++)
+        fprintf(fp, "%s %s\n", tgs_op_name(tgs_graph_node(og.g, k)->op), c->plan == OPCHECK_INFER ? "forward" : "backward");
+    if (fp) fclose(fp);
+done:
+    opcheck_graph_free(&og);
+    return res;
+}
+
+/* The case on every backend but the CPU, against the CPU. */
+static inline int opcheck_backends(const struct opcheck_case *c)
+{
+    static const char *const others[] = {"sim"};
+    int failed = 0;
+    for (size_t b = 0; b < sizeof others / sizeof others[0]; b++) {
+        const struct tgs_backend *be = tgs_backend_by_name(others[b]);
+        char name[200];
+        snprintf(name, sizeof name, "%s against cpu: %s", others[b], c->name);
+        int64_t na = 0, nb = 0, at = -1;
+        double tol = 0;
+        float *a = opcheck_run_on(c, tgs_backend_cpu(), &na, &tol);
+        float *v = a && be ? opcheck_run_on(c, be, &nb, &tol) : NULL;
+        if (strcmp(others[b], "sim") == 0) tol = 0;
+        double worst = v && na == nb ? opcheck_worst(v, a, na, &at) : INFINITY;
+        char why[300];
+        if (!v) snprintf(why, sizeof why, "%s", tgs_errmsg());
+        else if (na != nb) snprintf(why, sizeof why, "%lld results, cpu %lld", (long long)nb, (long long)na);
+        else if (!(worst <= tol))
+            snprintf(why, sizeof why, "result %lld of %lld: %.9g, cpu %.9g (error %.3g > %.3g)", (long long)at, (long long)na,
+                     v[at], a[at], worst, tol);
+        CHECKF(v && na == nb && worst <= tol, name, "%s", why);
+        failed += !(v && na == nb && worst <= tol);
+        free(a), free(v);
+    }
     return failed;
 }
 

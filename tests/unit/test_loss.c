@@ -472,16 +472,16 @@ int main(void)
 {
     for (size_t i = 0; i < sizeof fd_cases / sizeof fd_cases[0]; i++) {
         if (fd_cases[i].fd_eps == FD_EPS_LOVASZ) check_lovasz_separation(&fd_cases[i]);
-        opcheck_fd(&fd_cases[i]);
+        opcheck_fd(&fd_cases[i]), opcheck_backends(&fd_cases[i]);
     }
     struct opcheck_refs rf;
     if (opcheck_refs_load(&rf, "tests/data/torch/loss.tsr") < 0) {
         CHECKF(0, "load torch references", "%s", tgs_errmsg());
     } else {
         for (size_t i = 0; i < sizeof torch_cases / sizeof torch_cases[0]; i++)
-            opcheck_torch(&rf, &torch_cases[i], ATOL, RTOL);
+            opcheck_torch(&rf, &torch_cases[i], ATOL, RTOL), opcheck_backends(&torch_cases[i]);
         for (size_t i = 0; i < sizeof infer_cases / sizeof infer_cases[0]; i++)
-            opcheck_torch(&rf, &infer_cases[i], ATOL, RTOL);
+            opcheck_torch(&rf, &infer_cases[i], ATOL, RTOL), opcheck_backends(&infer_cases[i]);
         for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);
         free(rf.s);
     }

@@ -270,13 +270,13 @@ int main(void)
     }
     for (int k = 0; k < NCASES(cases); k++) {
         opcheck_fd(&cases[k]);
-        opcheck_torch(&rf, &cases[k], 1e-5, 1e-4);
+        opcheck_torch(&rf, &cases[k], 1e-5, 1e-4), opcheck_backends(&cases[k]);
     }
     /* inference plans (memory reused, forward only) give the same outputs */
     for (int k = 0; k < 7; k += 3) {
         struct opcheck_case c = cases[k];
         c.plan = OPCHECK_INFER;
-        opcheck_torch(&rf, &c, 1e-5, 1e-4);
+        opcheck_torch(&rf, &c, 1e-5, 1e-4), opcheck_backends(&c);
     }
     dropout_modes();
     two_nodes_differ();

@@ -488,7 +488,7 @@ int main(void)
     if (!has_direct) printf("skip - conv2d direct path: this CPU has no AVX2/FMA, sgemm path only\n");
     for (int i = 0; i < NCASES; i++) {
         if (cases[i].plan != OPCHECK_INFER) opcheck_fd(&cases[i]);
-        if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL);
+        if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL), opcheck_backends(&cases[i]);
     }
     /* the conv cases again on the other paths (the default sends the
      * narrow ones to sgemm) */
@@ -498,7 +498,7 @@ int main(void)
         for (int i = 0; i < NCASES; i++) {
             if (strncmp(cases[i].name, "conv_", 5) != 0) continue;
             if (cases[i].plan != OPCHECK_INFER) opcheck_fd(&cases[i]);
-            if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL);
+            if (have_refs) opcheck_torch(&rf, &cases[i], TORCH_ATOL, TORCH_RTOL), opcheck_backends(&cases[i]);
         }
     }
     tgs_cpu_conv_direct(1);

@@ -339,8 +339,8 @@ int main(void)
     if (opcheck_refs_load(&rf, "tests/data/torch/op_elem.tsr") < 0) {
         CHECKF(0, "load torch references", "%s", tgs_errmsg());
     } else {
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) opcheck_torch(&rf, &cases[i], ATOL, RTOL);
-        opcheck_torch(&rf, &infer_case, ATOL, RTOL);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) opcheck_torch(&rf, &cases[i], ATOL, RTOL), opcheck_backends(&cases[i]);
+        opcheck_torch(&rf, &infer_case, ATOL, RTOL), opcheck_backends(&infer_case);
         for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);
         free(rf.s);
     }

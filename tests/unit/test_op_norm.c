@@ -354,7 +354,7 @@ int main(void)
     }
     for (int k = 0; k < NCASES(bn_train); k++) {
         opcheck_fd(&bn_train[k]);
-        opcheck_torch(&rf, &bn_train[k], 1e-5, 1e-4);
+        opcheck_torch(&rf, &bn_train[k], 1e-5, 1e-4), opcheck_backends(&bn_train[k]);
         torch_mode(&rf, &bn_train[k]);
     }
     for (int k = 0; k < NCASES(bn_eval); k++) {
@@ -363,11 +363,11 @@ int main(void)
         /* an inference plan (memory reused, forward only) gives the same */
         struct opcheck_case c = bn_eval[k];
         c.plan = OPCHECK_INFER;
-        opcheck_torch(&rf, &c, 1e-5, 1e-4);
+        opcheck_torch(&rf, &c, 1e-5, 1e-4), opcheck_backends(&c);
     }
     for (int k = 0; k < NCASES(ln_cases); k++) {
         opcheck_fd(&ln_cases[k]);
-        opcheck_torch(&rf, &ln_cases[k], 1e-5, 1e-4);
+        opcheck_torch(&rf, &ln_cases[k], 1e-5, 1e-4), opcheck_backends(&ln_cases[k]);
     }
     /* big enough to be threaded */
     const struct opcheck_case big[] = {

@@ -331,19 +331,19 @@ int main(void)
     }
     for (int k = 0; k < NCASES(maxpool_cases); k++) {
         if (k != 3) fd_distinct(&maxpool_cases[k]); /* the ties case is for torch's tie rule */
-        opcheck_torch(&rf, &maxpool_cases[k], 1e-5, 1e-4);
+        opcheck_torch(&rf, &maxpool_cases[k], 1e-5, 1e-4), opcheck_backends(&maxpool_cases[k]);
     }
     for (int k = 0; k < NCASES(cases); k++) {
         opcheck_fd(&cases[k]);
-        opcheck_torch(&rf, &cases[k], 1e-5, 1e-4);
+        opcheck_torch(&rf, &cases[k], 1e-5, 1e-4), opcheck_backends(&cases[k]);
     }
     /* inference plans (memory reused, forward only) give the same outputs */
     struct opcheck_case c = maxpool_cases[0];
     c.plan = OPCHECK_INFER;
-    opcheck_torch(&rf, &c, 1e-5, 1e-4);
+    opcheck_torch(&rf, &c, 1e-5, 1e-4), opcheck_backends(&c);
     c = cases[6];
     c.plan = OPCHECK_INFER;
-    opcheck_torch(&rf, &c, 1e-5, 1e-4);
+    opcheck_torch(&rf, &c, 1e-5, 1e-4), opcheck_backends(&c);
     maxpool_nan();
     upsample_constant();
     same_bytes_threads("maxpool2", tgs_maxpool2);

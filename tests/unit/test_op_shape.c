@@ -372,8 +372,8 @@ int main(void)
         CHECKF(0, "load torch references", "%s", tgs_errmsg());
     } else {
         /* data moved, not computed: exact */
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) opcheck_torch(&rf, &cases[i], 0, 0);
-        opcheck_torch(&rf, &infer_case, 0, 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) opcheck_torch(&rf, &cases[i], 0, 0), opcheck_backends(&cases[i]);
+        opcheck_torch(&rf, &infer_case, 0, 0), opcheck_backends(&infer_case);
         for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);
         free(rf.s);
     }
