@@ -34,6 +34,7 @@
 #include "outfile.h"
 #include "progress.h"
 #include "rng.h"
+#include "samples.h"
 #include "stream.h"
 #include "tiles.h"
 #include "train.h"
@@ -409,154 +410,14 @@ static void catch_stop_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ---- the training samples ---- */
-
-typedef struct {
-    tgs_reader rd;
-    int streaming; /* the samples carry 'epoch' records */
-    uint64_t seed;
-    /* streaming: cur is the sample handed out, next the one read ahead */
-    tgs_sample cur, next;
-    int have_next;
-    int64_t epoch, next_epoch; /* being read; of next */
-    uint64_t cur_index;        /* 1-based sample number of cur in the stream */
-    int64_t last_count;        /* samples in the last whole epoch, 0 if none */
-    /* in memory */
-    tgs_sample *all;
-    size_t n, pos;
-    uint32_t *order;
-} source;
-
-/* A sample's 'epoch' record, or -1 when it has none. */
-static int64_t sample_epoch(const tgs_sample *s, const char *path, uint64_t index) {
-    const tgs_record *r = tgs_sample_get(s, "epoch");
-    if (!r) return -1;
-    if (r->dtype != TGS_I32 || r->ndim != 0)
-        die("%s: sample %llu: record 'epoch' is %s with %d dims, not an i32 scalar", path, (unsigned long long)index,
-            tgs_dtype_name(r->dtype), r->ndim);
-    int32_t e;
-    memcpy(&e, r->data, sizeof e);
-    if (e < 0) die("%s: sample %llu: record 'epoch' is %d", path, (unsigned long long)index, e);
-    return e;
-}
-
-/* Read the sample after cur into next. An interrupted run takes a broken
- * stream (the producer was stopped by the same Ctrl-C) as its end. */
-static void source_read_ahead(source *s) {
-    int rc = tgs_read_sample(&s->rd, &s->next);
-    if (rc < 0 && stop_signal) rc = 0;
-    if (rc < 0) die("%s", tgs_errmsg());
-    s->have_next = rc > 0;
-    if (!s->have_next) return;
-    int64_t e = sample_epoch(&s->next, s->rd.path, s->rd.nsamples);
-    if (e < 0)
-        die("%s: sample %llu has no 'epoch' record but the samples before it had", s->rd.path,
-            (unsigned long long)s->rd.nsamples);
-    if (e < s->next_epoch)
-        die("%s: sample %llu: epoch %lld after epoch %lld; epochs must not go back", s->rd.path,
-            (unsigned long long)s->rd.nsamples, (long long)e, (long long)s->next_epoch);
-    s->next_epoch = e;
-}
-
-static void source_open(source *s, const char *path, uint64_t seed, int quiet) {
-    memset(s, 0, sizeof *s);
-    s->seed = seed;
-    if (tgs_reader_open(&s->rd, path) < 0) die("%s", tgs_errmsg());
-    int rc = tgs_read_sample(&s->rd, &s->next);
-    if (rc < 0) die("%s", tgs_errmsg());
-    if (rc == 0) die("%s: no samples to train on", s->rd.path);
-    s->have_next = 1;
-    s->next_epoch = sample_epoch(&s->next, s->rd.path, 1);
-    s->streaming = s->next_epoch >= 0;
-    if (s->streaming) return;
-    /* no epochs in the stream: hold it, and make each epoch a shuffled pass */
-    size_t cap = 1024;
-    s->all = malloc(sizeof *s->all * cap);
-    if (!s->all) die("out of memory");
-    s->all[0] = s->next;
-    memset(&s->next, 0, sizeof s->next);
-    s->n = 1;
-    tgs_progress bar;
-    tgs_progress_start(&bar, "load", "samples", 0, quiet);
-    for (;;) {
-        if (s->n == cap) {
-            cap *= 2;
-            tgs_sample *p = realloc(s->all, sizeof *p * cap);
-            if (!p) die("out of memory after %zu samples", s->n);
-            s->all = p;
-        }
-        memset(&s->all[s->n], 0, sizeof s->all[s->n]);
-        if ((rc = tgs_read_sample(&s->rd, &s->all[s->n])) < 0) die("%s", tgs_errmsg());
-        if (rc == 0) break;
-        if (sample_epoch(&s->all[s->n], s->rd.path, s->n + 1) >= 0)
-            die("%s: sample %zu has an 'epoch' record but the first sample had none", s->rd.path, s->n + 1);
-        if (++s->n == 0xffffffffu) die("%s: more than %u samples", s->rd.path, 0xffffffffu - 1);
-        tgs_progress_update(&bar, s->n);
-    }
-    tgs_sample_free(&s->all[s->n]);
-    tgs_progress_end(&bar);
-    s->order = malloc(sizeof *s->order * s->n);
-    if (!s->order) die("out of memory");
-    s->have_next = 0;
-}
-
-static void source_close(source *s) {
-    for (size_t i = 0; i < s->n; i++) tgs_sample_free(&s->all[i]);
-    free(s->all), free(s->order);
-    tgs_sample_free(&s->cur), tgs_sample_free(&s->next);
-    tgs_reader_close(&s->rd);
-}
-
-/* Start epoch e (0-based). Returns 0 when the stream has ended before it.
- * first: the first epoch of this process (a stream may start later only
- * by being the wrong stream). */
-static int source_begin_epoch(source *s, int64_t e, int first) {
-    s->epoch = e;
-    if (!s->streaming) {
-        /* Fisher-Yates from the epoch's own stream, as tgs-augment --shuffle */
-        tgs_rng r;
-        tgs_rng_seed(&r, s->seed, ((uint64_t)e << 32) | 0xffffffffu);
-        for (size_t i = 0; i < s->n; i++) s->order[i] = (uint32_t)i;
-        for (size_t i = s->n; i > 1; i--) {
-            uint32_t j = tgs_rng_below(&r, (uint32_t)i), t = s->order[i - 1];
-            s->order[i - 1] = s->order[j], s->order[j] = t;
-        }
-        s->pos = 0;
-        return 1;
-    }
-    /* a stream that starts before e (the whole of tgs-augment --epochs N
-     * again, on a resume) is read through to e */
-    while (s->have_next && s->next_epoch < e) source_read_ahead(s);
-    if (!s->have_next) return 0;
-    if (s->next_epoch > e) {
-        if (first)
-            die("%s: the stream starts at epoch %lld, the run is at epoch %lld (%s)", s->rd.path,
-                (long long)s->next_epoch, (long long)e,
-                e == 0 ? "a fresh run starts at 0" : "resume with tgs-augment --first-epoch at most that");
-        die("%s: sample %llu: epoch %lld follows epoch %lld", s->rd.path, (unsigned long long)s->rd.nsamples,
-            (long long)s->next_epoch, (long long)e - 1);
-    }
-    return 1;
-}
-
-/* The next sample of the epoch, or NULL at its end. *index: its number
- * in the file, from 1. */
-static const tgs_sample *source_next(source *s, uint64_t *index) {
-    if (!s->streaming) {
-        if (s->pos == s->n) return NULL;
-        *index = s->order[s->pos] + 1;
-        return &s->all[s->order[s->pos++]];
-    }
-    if (!s->have_next || s->next_epoch != s->epoch) return NULL;
-    tgs_sample t = s->cur;
-    s->cur = s->next, s->next = t;
-    s->cur_index = s->rd.nsamples;
-    *index = s->cur_index;
-    source_read_ahead(s);
-    return &s->cur;
-}
-
 /* ---- the run ---- */
+
+/* The next training sample: 1, or 0 at the epoch's end; dies on bad input. */
+static int next_sample(tgs_samples *src, const tgs_sample **smp, uint64_t *index) {
+    int rc = tgs_samples_next(src, smp, index);
+    if (rc < 0) die("%s", tgs_errmsg());
+    return rc;
+}
 
 typedef struct {
     int64_t step;          /* updates done */
@@ -999,9 +860,9 @@ int main(int argc, char **argv) {
             r.last_path);
 
     /* the data decides the channels and the input side */
-    source src;
-    source_open(&src, o.input, o.seed, o.quiet);
-    const tgs_sample *first = src.streaming ? &src.next : &src.all[0];
+    tgs_samples src;
+    if (tgs_samples_open(&src, o.input, o.seed, &stop_signal, o.quiet) < 0) die("%s", tgs_errmsg());
+    const tgs_sample *first = tgs_samples_first(&src);
     if (!src.streaming && !o.epochs) o.epochs = 1; /* as --help says: the file once */
     model_opts(o.model, 0, &r.mo);
     if (o.size % tgs_model_stride(&r.mo))
@@ -1062,14 +923,17 @@ int main(int argc, char **argv) {
     for (;;) {
         int64_t e = r.st.epoch;
         if (o.epochs && e >= o.epochs) break;
-        if (!source_begin_epoch(&src, e, first_epoch)) {
+        int begun = tgs_samples_begin_epoch(&src, e, first_epoch);
+        if (begun < 0) die("%s", tgs_errmsg());
+        if (!begun) {
             if (first_epoch && o.resume) die("%s: the stream holds no epoch %lld to resume at", src.rd.path, (long long)e);
             break;
         }
         set_stage(&r, stage_of(&r, e));
         uint64_t index;
+        const tgs_sample *smp;
         for (int64_t k = 0; k < r.st.pos; k++) /* resuming mid-epoch: what was done */
-            if (!source_next(&src, &index))
+            if (next_sample(&src, &smp, &index) == 0)
                 die("%s: epoch %lld has %lld samples, the checkpoint was saved after %lld of them", src.rd.path,
                     (long long)e, (long long)k, (long long)r.st.pos);
         int first_process_epoch = first_epoch;
@@ -1078,7 +942,7 @@ int main(int argc, char **argv) {
         if (o.epochs) snprintf(label, sizeof label, "epoch %lld/%ld", (long long)e + 1, o.epochs);
         else snprintf(label, sizeof label, "epoch %lld", (long long)e + 1);
         tgs_progress bar;
-        int64_t total = src.streaming ? src.last_count : (int64_t)src.n;
+        int64_t total = tgs_samples_per_epoch(&src);
         tgs_progress_start(&bar, label, "img", (uint64_t)total, o.quiet);
         double t0 = tgs_now(), lr = current_lr(&r, e, r.st.step);
         int64_t images = 0;
@@ -1088,8 +952,7 @@ int main(int argc, char **argv) {
                 stop_now(&r);
             }
             int n = 0;
-            const tgs_sample *smp;
-            while (n < o.batch && (smp = source_next(&src, &index))) {
+            while (n < o.batch && next_sample(&src, &smp, &index)) {
                 if (first_process_epoch && is_val_tile(&r, smp)) r.overlap++;
                 fill_slot(&r, n++, r.s, smp, src.rd.path, index, NULL);
             }
@@ -1130,7 +993,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
                             "not a held-out score\n", tgs_prog, r.overlap, r.val_path);
         if (r.st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
-        if (src.streaming) src.last_count = r.st.pos;
+        tgs_samples_end_epoch(&src, r.st.pos);
 
         val_result vr = {NAN, NAN, NAN, NAN, NAN};
         if (o.val) {
@@ -1205,7 +1068,7 @@ int main(int argc, char **argv) {
     if (o.ema > 0) tgs_ema_free(&r.ema);
     tgs_params_free(r.ps);
     tgs_prep_free(&r.prep);
-    source_close(&src);
+    tgs_samples_close(&src);
     for (size_t i = 0; i < r.nval; i++) tgs_sample_free(&r.val[i]);
     free(r.val), free((void *)r.val_path), free(r.val_ids);
     free(r.img), free(r.mask), free(r.out), free(r.salt);
