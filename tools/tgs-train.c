@@ -38,6 +38,7 @@
 #include "stream.h"
 #include "tiles.h"
 #include "train.h"
+#include "trainer.h"
 
 static const char usage[] =
     "usage: tgs-train -o DIR [--val FILE] [--model SPEC] [--size S] [--norm MEAN,STD]\n"
@@ -419,388 +420,34 @@ static int next_sample(tgs_samples *src, const tgs_sample **smp, uint64_t *index
     return rc;
 }
 
-typedef struct {
-    int64_t step;          /* updates done */
-    int64_t epoch;         /* epochs done */
-    int64_t pos;           /* samples done of the epoch under way */
-    double sums[NP + 1];   /* over those samples: each part's loss times the batch size; [NP] the total */
-    double best_metric;    /* NaN before the first validation */
-    int64_t best_epoch;
-    double last_metric;
-} train_state;
-
-#define MAX_NETS 3
-
-typedef struct {
-    options *o;
-    struct tgs_model_opts mo;
-    char spec[512];
-    int c, s;              /* the training inputs' channels and side */
-    struct tgs_params *ps;
-    tgs_optim_state opt;
-    tgs_ema ema;           /* with --ema: the average, which is validated and saved */
-    struct tgs_sched sched;
-    train_state st;
-    tgs_prep prep;
-    tgs_net nets[MAX_NETS];
-    int stage;             /* the loss the nets were built with: 1 or 2 */
-    float *img, *mask, *salt, *out; /* one batch, host side */
-    char last_path[4200], best_path[4200], log_path[4200];
-    int log_begun;         /* log.csv is written (with the first checkpoint) */
-    int64_t log_keep;      /* the epochs of the old log to keep on --resume; -1: a fresh log */
-    /* validation */
-    tgs_sample *val;
-    size_t nval;
-    int val_s;
-    const char *val_path;
-    const char **val_ids;  /* sorted, for spotting training tiles that are also validation tiles */
-    size_t nval_ids;
-    size_t overlap;        /* training samples of the first epoch that are validation tiles */
-} run;
-
-static const float *stage_weights(const run *r, int stage) { return stage == 2 ? r->o->loss2 : r->o->loss; }
-static int stage_of(const run *r, int64_t epoch) { return r->o->has_loss2 && epoch >= r->o->stage2_epoch ? 2 : 1; }
-
-/* The net for a batch of n at side s (the current stage's losses): built
- * once and kept; the full training batch stays, others take turns. */
-static tgs_net *get_net(run *r, int n, int s) {
-    int free_slot = -1;
-    for (int i = 0; i < MAX_NETS; i++) {
-        if (r->nets[i].g && r->nets[i].n == n && r->nets[i].s == s) return &r->nets[i];
-        if (!r->nets[i].g && free_slot < 0) free_slot = i;
-    }
-    if (free_slot < 0) { /* evict one that is not the main training shape */
-        for (int i = MAX_NETS - 1; i >= 0 && free_slot < 0; i--)
-            if (!(r->nets[i].n == r->o->batch && r->nets[i].s == r->s)) free_slot = i;
-        tgs_net_free(&r->nets[free_slot]);
-    }
-    tgs_net *net = &r->nets[free_slot];
-    if (tgs_net_build(net, r->ps, &r->mo, 1, n, r->c, s, stage_weights(r, r->stage)) < 0)
-        die("model for a batch of %d at %dx%d: %s", n, s, s, tgs_errmsg());
-    return net;
-}
-
-static void set_stage(run *r, int stage) {
-    if (stage == r->stage) return;
-    for (int i = 0; i < MAX_NETS; i++) tgs_net_free(&r->nets[i]);
-    r->stage = stage;
-}
-
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
-static float current_lr(const run *r, int64_t epoch, int64_t step) {
-    return tgs_sched_lr(&r->sched, r->o->sched_step ? step : epoch);
-}
-
-/* Fill batch slot i from a sample; die naming it on bad input. */
-static void fill_slot(run *r, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
-    tgs_prep_view v;
-    size_t plane = (size_t)s * (size_t)s;
-    const char *id = tgs_sample_id(smp);
-    if (tgs_prep_view_sample(&r->prep, smp, 1, &v) < 0 || (v.c != r->c && tgs_err("'image' has %d channels, the model takes %d", v.c, r->c)) ||
-        (v.s != s && tgs_err("the input is %dx%d, the others %dx%d", v.s, v.s, s, s)) ||
-        tgs_prep_fill(&r->prep, &v, r->img + (size_t)i * plane * (size_t)r->c, r->mask + (size_t)i * plane) < 0)
-        die("%s: sample %llu%s%s%s: %s", path, (unsigned long long)index, id ? " (" : "", id ? id : "", id ? ")" : "",
-            tgs_errmsg());
-    r->salt[i] = (float)tgs_prep_has_salt(r->mask + (size_t)i * plane, s, v.crop);
-    if (crop) memcpy(crop, v.crop, 4 * sizeof *crop);
-}
-
-static void net_inputs(tgs_net *net, run *r) {
-    tgs_tensor_set(net->g, net->x, r->img);
-    tgs_tensor_set(net->g, net->y, r->mask);
-    tgs_tensor_set(net->g, net->salt, r->salt);
-}
-
-/* The loss parts of the net's last forward pass; [NP] the total. */
-static void read_losses(tgs_net *net, double v[NP + 1]) {
-    for (int k = 0; k < NP; k++) {
-        float x = 0;
-        if (net->part[k]) tgs_tensor_get(net->g, net->part[k], &x);
-        v[k] = net->part[k] ? x : NAN;
-    }
-    float t;
-    tgs_tensor_get(net->g, net->total, &t);
-    v[NP] = t;
-}
-
-static void losses_text(const run *r, const double v[NP + 1], char *buf, size_t size) {
-    size_t k = 0;
-    buf[0] = 0;
-    for (int p = 0; p < NP && k < size; p++)
-        if (stage_weights(r, r->stage)[p] > 0)
-            k += (size_t)snprintf(buf + k, size - k, "%s%s %.4g", k ? " " : "", tgs_loss_part_name(p), v[p]);
-}
-
-/* ---- the log ---- */
-
-static const char log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
-                                 "train_lovasz,train_lovasz_sym,train_cls,train_deep,val_loss,val_map,val_threshold,val_iou,"
-                                 "val_map50,img_s,seconds\n";
-
-/* A fresh log, or on --resume the old one cut to the rows of epochs the
- * checkpoint has done (a row written after it is of a future it lost). */
-static void log_start(const char *path, int64_t keep_epochs, int resume) {
-    tgs_outfile out;
-    if (tgs_outfile_open(&out, path) < 0) die("%s", tgs_errmsg());
-    fputs(log_header, out.fp);
-    FILE *old = resume ? fopen(path, "r") : NULL;
-    if (old) {
-        char line[4096];
-        int first = 1;
-        while (fgets(line, sizeof line, old)) {
-            if (first) { /* the header, written above */
-                first = 0;
-                continue;
-            }
-            char *end;
-            long long e = strtoll(line, &end, 10);
-            if (end != line && *end == ',' && e >= 1 && e <= keep_epochs) fputs(line, out.fp);
-        }
-        fclose(old);
-    }
-    if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
-}
-
-/* The log is begun with the run's first checkpoint, not before: a run that
- * fails before that leaves its directory as it found it. */
-static void log_begin(run *r) {
-    if (r->log_begun) return;
-    log_start(r->log_path, r->log_keep < 0 ? 0 : r->log_keep, r->log_keep >= 0);
-    r->log_begun = 1;
-}
-
-static void log_row(const char *path, const char *row) {
-    FILE *fp = fopen(path, "a");
-    if (!fp) die("%s:", path);
-    fputs(row, fp);
-    if (fclose(fp) != 0) die("%s: write error:", path);
-}
-
-/* ---- checkpoints ---- */
-
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
-
-static void put_scalar_i64(tgs_ckpt *c, const char *name, int64_t v) {
-    if (tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
-}
-static void put_scalar_f64(tgs_ckpt *c, const char *name, double v) {
-    if (tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v) < 0) die("%s", tgs_errmsg());
-}
 
 /* Stop on a number that is not finite in epoch e (from 1) at step k (from
  * 1): the checkpoints already written stay as they are, the last good ones. */
-_Noreturn static void not_finite(run *r, int64_t e, int64_t k, const char *what, double v) {
+_Noreturn static void not_finite(const tgs_trainer *t, int64_t e, int64_t k, const char *what, double v) {
     const char *val = tgs_nonfinite_name(v);
-    if (file_exists(r->last_path))
+    if (file_exists(t->last_path))
         die("epoch %lld, step %lld: %s is %s; stopped, %s left as it was", (long long)e, (long long)k, what, val,
-            r->last_path);
+            t->last_path);
     die("epoch %lld, step %lld: %s is %s; stopped before any checkpoint was written", (long long)e, (long long)k, what, val);
 }
 
-static void save_ckpt(run *r, const char *path, double metric) {
-    tgs_ckpt c;
-    char b[64], opts[8192];
-    tgs_ckpt_init(&c);
-    options_json(r->o, opts, sizeof opts);
-    snprintf(b, sizeof b, "%lld", (long long)r->st.epoch);
-    int bad = tgs_ckpt_meta_set(&c, "format", "tgs") < 0 || tgs_ckpt_meta_set(&c, "tgs_version", TGS_VERSION) < 0 ||
-              tgs_ckpt_meta_set(&c, "arch", r->spec) < 0 || tgs_ckpt_meta_set(&c, "epoch", b) < 0;
-    if (!bad && isfinite(metric)) bad = tgs_ckpt_meta_set(&c, "metric", tgs_fmt_double(b, sizeof b, metric)) < 0;
-    snprintf(b, sizeof b, "%lld", (long long)r->st.step);
-    bad = bad || tgs_ckpt_meta_set(&c, "step", b) < 0;
-    snprintf(b, sizeof b, "%d", r->s);
-    bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
-    fmt_opt(r->o, K_NORM, b, sizeof b);
-    bad = bad || tgs_ckpt_meta_set(&c, "norm", b) < 0 || tgs_ckpt_meta_set(&c, "options", opts) < 0;
-    /* with --ema the model's own names hold the average (what tgs-mcdrop
-     * and --init read), and the weights being trained go beside it */
-    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
-    if (!bad) bad = tgs_ckpt_put_params(&c, r->ps) < 0;
-    if (r->o->ema > 0) tgs_ema_swap(&r->ema);
-    if (bad || tgs_optim_state_put(&r->opt, &c) < 0 || (r->o->ema > 0 && tgs_ema_put_live(&r->ema, &c) < 0))
-        die("%s", tgs_errmsg());
-    put_scalar_i64(&c, "train.step", r->st.step);
-    put_scalar_i64(&c, "train.epoch", r->st.epoch);
-    put_scalar_i64(&c, "train.pos", r->st.pos);
-    put_scalar_i64(&c, "train.seed", (int64_t)r->o->seed);
-    /* no metric yet (NaN) is an absent tensor: a checkpoint is finite */
-    if (isfinite(r->st.best_metric)) put_scalar_f64(&c, "train.best_metric", r->st.best_metric);
-    put_scalar_i64(&c, "train.best_epoch", r->st.best_epoch);
-    if (isfinite(r->st.last_metric)) put_scalar_f64(&c, "train.last_metric", r->st.last_metric);
-    if (tgs_ckpt_add(&c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, r->st.sums) < 0) die("%s", tgs_errmsg());
-    /* weights can go bad while the loss stays finite (an infinite batch
-     * norm variance): stop here and keep the checkpoint already written */
-    for (int k = 0; k < c.n; k++) {
-        double v;
-        int64_t at = tgs_ckpt_tensor_nonfinite(&c.t[k], &v);
-        if (at >= 0) {
-            char what[TGS_CKPT_MAX_NAME + 64];
-            snprintf(what, sizeof what, "tensor '%s' at element %lld", c.t[k].name, (long long)at);
-            not_finite(r, r->st.pos ? r->st.epoch + 1 : r->st.epoch, r->st.step, what, v);
-        }
-    }
-    log_begin(r);
-    if (tgs_ckpt_save(&c, path) < 0) die("%s", tgs_errmsg());
-    tgs_ckpt_free(&c);
-}
-
-static void load_state(run *r, const tgs_ckpt *c, const char *path) {
-    const void *p;
-#define GET(name, type, dtype, n, dst)                                                                                 \
-    do {                                                                                                               \
-        if (!(p = tgs_ckpt_expect(c, name, dtype, n))) die("%s: %s", path, tgs_errmsg());                            \
-        memcpy(dst, p, sizeof(type) * (n));                                                                            \
-    } while (0)
-    int64_t seed;
-    GET("train.step", int64_t, TGS_I64, 1, &r->st.step);
-    GET("train.epoch", int64_t, TGS_I64, 1, &r->st.epoch);
-    GET("train.pos", int64_t, TGS_I64, 1, &r->st.pos);
-    GET("train.seed", int64_t, TGS_I64, 1, &seed);
-    /* the metrics are absent (or NaN, before this was written) until the
-     * first validation */
-    if (tgs_ckpt_find(c, "train.best_metric")) GET("train.best_metric", double, TGS_F64, 1, &r->st.best_metric);
-    GET("train.best_epoch", int64_t, TGS_I64, 1, &r->st.best_epoch);
-    if (tgs_ckpt_find(c, "train.last_metric")) GET("train.last_metric", double, TGS_F64, 1, &r->st.last_metric);
-    GET("train.loss_sums", double, TGS_F64, NP + 1, r->st.sums);
-#undef GET
-    if ((uint64_t)seed != r->o->seed) die("%s: train.seed %llu differs from the options' seed", path, (unsigned long long)seed);
-    if (r->st.step < 0 || r->st.epoch < 0 || r->st.pos < 0) die("%s: negative counters", path);
-    const char *arch = tgs_ckpt_meta_get(c, "arch");
-    if (!arch || strcmp(arch, r->spec) != 0) die("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", r->spec);
-    if (tgs_ckpt_get_params(c, r->ps, 1, NULL) < 0 || tgs_optim_state_get(&r->opt, c) < 0) die("%s: %s", path, tgs_errmsg());
-}
-
-/* ---- validation ---- */
-
-typedef struct {
-    double loss, map, iou, threshold, map50;
-} val_result;
-
-static val_result validate(run *r, tgs_metric *m, int quiet) {
-    val_result v = {0};
-    int s = r->val_s, b = (int)r->o->batch;
-    size_t plane = (size_t)s * (size_t)s;
-    float *prob = NULL;
-    uint8_t *truth = NULL;
-    size_t cap = 0;
-    double loss = 0;
-    tgs_metric_reset(m);
-    tgs_progress bar;
-    tgs_progress_start(&bar, "val", "img", r->nval, quiet);
-    for (size_t at = 0; at < r->nval; at += (size_t)b) {
-        int n = r->nval - at < (size_t)b ? (int)(r->nval - at) : b;
-        int32_t crop[4096][4];
-        for (int i = 0; i < n; i++) fill_slot(r, i, s, &r->val[at + (size_t)i], r->val_path, at + (size_t)i + 1, crop[i]);
-        tgs_net *net = get_net(r, n, s);
-        net_inputs(net, r);
-        struct tgs_exec *x = tgs_graph_exec(net->g);
-        x->train = 0;
-        int rc = tgs_graph_forward(net->g);
-        x->train = 1;
-        if (rc < 0) die("validation: %s", tgs_errmsg());
-        double parts[NP + 1];
-        read_losses(net, parts);
-        loss += parts[NP] * n;
-        tgs_tensor_get(net->g, net->out.seg, r->out);
-        for (int i = 0; i < n; i++) {
-            const int32_t *c = crop[i];
-            size_t np = (size_t)c[2] * (size_t)c[3];
-            if (np > cap) {
-                free(prob), free(truth);
-                prob = malloc(np * sizeof *prob), truth = malloc(np);
-                if (!prob || !truth) die("out of memory");
-                cap = np;
-            }
-            const float *lo = r->out + (size_t)i * plane, *mk = r->mask + (size_t)i * plane;
-            size_t k = 0;
-            for (int y = c[0]; y < c[0] + c[2]; y++)
-                for (int xx = c[1]; xx < c[1] + c[3]; xx++, k++) {
-                    size_t j = (size_t)y * (size_t)s + (size_t)xx;
-                    prob[k] = 1.0f / (1.0f + expf(-lo[j]));
-                    truth[k] = mk[j] > 0.5f;
-                }
-            if (tgs_metric_add_prob(m, prob, truth, (int)np) < 0)
-                die("validation: sample %zu: the model's output: %s", at + (size_t)i + 1, tgs_errmsg());
-        }
-        tgs_progress_update(&bar, at + (size_t)n);
-    }
-    if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
-    free(prob), free(truth);
-    int best = tgs_metric_best(m), k50 = tgs_metric_find(m, 0.5);
-    v.loss = loss / (double)r->nval;
-    v.map = tgs_metric_map(m, best);
-    v.iou = tgs_metric_mean_iou(m, best);
-    v.threshold = m->cut[best];
-    v.map50 = tgs_metric_map(m, k50);
-    return v;
-}
-
-static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-/* Read every validation sample and check it once, up front: ids unique. */
-static void load_val(run *r, const char *path) {
-    tgs_reader rd;
-    if (tgs_reader_open(&rd, path) < 0) die("%s", tgs_errmsg());
-    size_t cap = 0;
-    r->val_path = strdup(rd.path);
-    for (;;) {
-        if (r->nval == cap) {
-            cap = cap ? 2 * cap : 256;
-            tgs_sample *p = realloc(r->val, sizeof *p * cap);
-            if (!p) die("out of memory");
-            r->val = p;
-        }
-        memset(&r->val[r->nval], 0, sizeof r->val[r->nval]);
-        int rc = tgs_read_sample(&rd, &r->val[r->nval]);
-        if (rc < 0) die("%s", tgs_errmsg());
-        if (rc == 0) break;
-        tgs_sample *smp = &r->val[r->nval++];
-        tgs_prep_view v;
-        const char *id = tgs_sample_id(smp);
-        if (tgs_prep_view_sample(&r->prep, smp, 1, &v) < 0 ||
-            (v.c != r->c && tgs_err("'image' has %d channels, the training samples %d", v.c, r->c)) ||
-            (r->nval > 1 && v.s != r->val_s && tgs_err("the input is %dx%d, the samples before %dx%d", v.s, v.s, r->val_s, r->val_s)))
-            die("%s: sample %zu%s%s%s: %s", rd.path, r->nval, id ? " (" : "", id ? id : "", id ? ")" : "", tgs_errmsg());
-        r->val_s = v.s;
-    }
-    tgs_sample_free(&r->val[r->nval]);
-    if (r->nval == 0) die("%s: no validation samples", rd.path);
-    tgs_reader_close(&rd);
-    /* a tile twice would count twice in the mAP */
-    tgs_id_log log = {0};
-    for (size_t i = 0; i < r->nval; i++) {
-        const char *id = tgs_sample_id(&r->val[i]);
-        if (id && tgs_id_log_add(&log, id, (long)i + 1) < 0) die("%s", tgs_errmsg());
-    }
-    if (tgs_id_log_check(&log, r->val_path, "sample") < 0) die("%s", tgs_errmsg());
-    tgs_id_log_free(&log);
-    r->val_ids = malloc(sizeof *r->val_ids * r->nval);
-    if (!r->val_ids) die("out of memory");
-    for (size_t i = 0; i < r->nval; i++)
-        if (tgs_sample_id(&r->val[i])) r->val_ids[r->nval_ids++] = tgs_sample_id(&r->val[i]);
-    qsort(r->val_ids, r->nval_ids, sizeof *r->val_ids, cmp_str_ptr);
-}
-
-/* Whether a training sample is one of the validation tiles. */
-static int is_val_tile(const run *r, const tgs_sample *smp) {
-    const char *id = tgs_sample_id(smp);
-    return id && r->nval_ids && bsearch(&id, r->val_ids, r->nval_ids, sizeof *r->val_ids, cmp_str_ptr);
+static void save(tgs_trainer *t, const char *path, double metric) {
+    char what[TGS_CKPT_MAX_NAME + 64];
+    double v;
+    int rc = tgs_trainer_save(t, path, metric, what, sizeof what, &v);
+    if (rc < 0) die("%s", tgs_errmsg());
+    if (rc > 0) not_finite(t, t->st.pos ? t->st.epoch + 1 : t->st.epoch, t->st.step, what, v);
 }
 
 /* ---- main ---- */
 
-_Noreturn static void stop_now(run *r) {
+_Noreturn static void stop_now(tgs_trainer *t) {
     int sig = stop_signal;
-    save_ckpt(r, r->last_path, r->st.last_metric);
+    save(t, t->last_path, t->st.last_metric);
     fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)r->st.epoch + 1, (long long)r->st.step, r->last_path,
-            r->last_path);
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)t->st.epoch + 1, (long long)t->st.step, t->last_path,
+            t->last_path);
     exit(128 + sig);
 }
 
@@ -818,10 +465,6 @@ int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     catch_stop_signals();
     options o = parse_args(argc, argv);
-    run r;
-    memset(&r, 0, sizeof r);
-    r.o = &o;
-    r.st.best_metric = NAN, r.st.last_metric = NAN;
     tgs_ckpt rck;
     tgs_ckpt_init(&rck);
     if (o.resume) {
@@ -841,16 +484,16 @@ int main(int argc, char **argv) {
         }
     }
     if (o.patience && !o.val) die_usage("--patience needs --val: it counts epochs without a better val mAP");
+    tgs_trainer r;
+    tgs_trainer_init(&r);
     r.sched.base_lr = o.lr;
     if (tgs_sched_parse(o.sched, &r.sched) < 0) die_usage("--sched: %s", tgs_errmsg());
-    struct tgs_optim_opts oo;
-    tgs_optim_defaults(&oo, o.optim);
-    oo.weight_decay = o.wd;
-    if (o.optim == TGS_OPTIM_SGD) oo.momentum = o.momentum, oo.nesterov = o.nesterov;
-    if (tgs_optim_check(&oo) < 0) die_usage("%s", tgs_errmsg());
+    tgs_optim_defaults(&r.optim, o.optim);
+    r.optim.weight_decay = o.wd;
+    if (o.optim == TGS_OPTIM_SGD) r.optim.momentum = o.momentum, r.optim.nesterov = o.nesterov;
+    if (tgs_optim_check(&r.optim) < 0) die_usage("%s", tgs_errmsg());
     tgs_cpu_set_threads((int)o.threads);
-    const struct tgs_backend *be = tgs_backend_by_name(o.device ? o.device : "cpu");
-    if (!be) die_usage("--device: %s", tgs_errmsg());
+    if (!(r.be = tgs_backend_by_name(o.device ? o.device : "cpu"))) die_usage("--device: %s", tgs_errmsg());
 
     snprintf(r.last_path, sizeof r.last_path, "%s/last.ckpt", o.output);
     snprintf(r.best_path, sizeof r.best_path, "%s/best.ckpt", o.output);
@@ -877,18 +520,25 @@ int main(int argc, char **argv) {
     if (v.c != r.c) die("%s: sample 1: 'image' has %d channels, the model (%s) takes %d", src.rd.path, v.c, o.model, r.c);
     tgs_model_format(&r.mo, r.spec, sizeof r.spec);
     copy_str(o.model, sizeof o.model, r.spec, "--model");
-    if (o.val) load_val(&r, o.val);
+    if (o.val && tgs_trainer_load_val(&r, o.val) < 0) die("%s", tgs_errmsg());
+    /* the rest of the run, as the trainer takes it */
+    r.batch = (int)o.batch;
+    memcpy(r.loss, o.loss, sizeof r.loss), memcpy(r.loss2, o.loss2, sizeof r.loss2);
+    r.has_loss2 = o.has_loss2, r.stage2_epoch = o.stage2_epoch;
+    r.sched_step = o.sched_step, r.clip = o.clip, r.ema = o.ema, r.seed = o.seed;
+    fmt_opt(&o, K_NORM, r.norm, sizeof r.norm);
+    char opts[8192];
+    options_json(&o, opts, sizeof opts);
+    r.options_json = opts;
     /* made once the inputs have been read, and removed again by die()
      * while it is empty: a run that fails before its first checkpoint
      * leaves no run directory behind */
     if (tgs_outdir_make(o.output) < 0) die("-o: %s", tgs_errmsg());
 
     /* the model, the optimizer, and where they start from */
-    r.ps = tgs_params_new(be);
-    if (!r.ps || tgs_model_params(r.ps, &r.mo, o.seed) < 0) die("model: %s", tgs_errmsg());
-    if (tgs_optim_state_init(&r.opt, &oo, r.ps) < 0) die("%s", tgs_errmsg());
+    if (tgs_trainer_start(&r) < 0) die("%s", tgs_errmsg());
     if (o.resume) {
-        load_state(&r, &rck, o.resume);
+        if (tgs_trainer_resume(&r, &rck, o.resume) < 0) die("%s", tgs_errmsg());
     } else if (o.init[0]) {
         tgs_ckpt ic;
         int matched;
@@ -899,25 +549,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "init: %d of the model's %d tensors loaded from %s\n", matched, tgs_params_count(r.ps), o.init);
         tgs_ckpt_free(&ic);
     }
-    /* the average starts as the weights loaded; on --resume those are the
-     * checkpoint's average, and the trained weights are beside it */
-    if (o.ema > 0 && (tgs_ema_init(&r.ema, r.ps, o.ema) < 0 || (o.resume && tgs_ema_get_live(&r.ema, &rck) < 0)))
+    if (tgs_trainer_start_average(&r, o.resume ? &rck : NULL) < 0)
         die("%s%s%s", o.resume ? o.resume : "", o.resume ? ": " : "", tgs_errmsg());
     tgs_ckpt_free(&rck);
-    r.log_keep = o.resume ? r.st.epoch : -1;
-
-    size_t plane = (size_t)r.s * (size_t)r.s, vplane = (size_t)r.val_s * (size_t)r.val_s;
-    if (vplane > plane) plane = vplane;
-    r.img = malloc(sizeof *r.img * plane * (size_t)r.c * (size_t)o.batch);
-    r.mask = malloc(sizeof *r.mask * plane * (size_t)o.batch);
-    r.out = malloc(sizeof *r.out * plane * (size_t)o.batch);
-    r.salt = malloc(sizeof *r.salt * (size_t)o.batch);
-    if (!r.img || !r.mask || !r.out || !r.salt) die("out of memory for a batch of %ld", o.batch);
     tgs_metric metric;
     tgs_metric_init_sweep(&metric);
-    uint64_t seed_key = mix64(o.seed);
 
     int first_epoch = 1, ran = 0;
+    size_t overlap = 0;        /* training samples of the first epoch that are validation tiles */
     double run_t0 = tgs_now(); /* for the ETA: this process's epochs so far */
     int64_t run_epochs = 0;
     for (;;) {
@@ -929,7 +568,7 @@ int main(int argc, char **argv) {
             if (first_epoch && o.resume) die("%s: the stream holds no epoch %lld to resume at", src.rd.path, (long long)e);
             break;
         }
-        set_stage(&r, stage_of(&r, e));
+        tgs_trainer_set_stage(&r, tgs_trainer_stage_of(&r, e));
         uint64_t index;
         const tgs_sample *smp;
         for (int64_t k = 0; k < r.st.pos; k++) /* resuming mid-epoch: what was done */
@@ -942,9 +581,8 @@ int main(int argc, char **argv) {
         if (o.epochs) snprintf(label, sizeof label, "epoch %lld/%ld", (long long)e + 1, o.epochs);
         else snprintf(label, sizeof label, "epoch %lld", (long long)e + 1);
         tgs_progress bar;
-        int64_t total = tgs_samples_per_epoch(&src);
-        tgs_progress_start(&bar, label, "img", (uint64_t)total, o.quiet);
-        double t0 = tgs_now(), lr = current_lr(&r, e, r.st.step);
+        tgs_progress_start(&bar, label, "img", (uint64_t)tgs_samples_per_epoch(&src), o.quiet);
+        double t0 = tgs_now(), lr = tgs_trainer_lr(&r, e, r.st.step);
         int64_t images = 0;
         for (;;) {
             if (stop_signal) {
@@ -953,83 +591,45 @@ int main(int argc, char **argv) {
             }
             int n = 0;
             while (n < o.batch && next_sample(&src, &smp, &index)) {
-                if (first_process_epoch && is_val_tile(&r, smp)) r.overlap++;
-                fill_slot(&r, n++, r.s, smp, src.rd.path, index, NULL);
+                if (first_process_epoch && tgs_trainer_is_val_tile(&r, smp)) overlap++;
+                if (tgs_trainer_fill(&r, n++, r.s, smp, src.rd.path, index, NULL) < 0) die("%s", tgs_errmsg());
             }
             if (n == 0) break;
-            tgs_net *net = get_net(&r, n, r.s);
-            net_inputs(net, &r);
-            struct tgs_exec *x = tgs_graph_exec(net->g);
-            x->train = 1;
-            x->step = seed_key + (uint64_t)r.st.step + 1;
-            tgs_params_zero_grad(r.ps);
-            if (tgs_graph_forward(net->g) < 0) die("epoch %lld: %s", (long long)e + 1, tgs_errmsg());
-            double parts[NP + 1];
-            read_losses(net, parts);
-            if (!isfinite(parts[NP])) {
-                char t[256];
-                losses_text(&r, parts, t, sizeof t);
-                char what[300];
+            int rc = tgs_trainer_step(&r, n, e);
+            if (rc < 0) die("%s", tgs_errmsg());
+            if (rc == TGS_STEP_LOSS_NOT_FINITE) {
+                char t[256], what[300];
+                tgs_trainer_losses_text(&r, r.parts, t, sizeof t);
                 snprintf(what, sizeof what, "the loss (%s)", t);
-                not_finite(&r, e + 1, r.st.step + 1, what, parts[NP]);
+                not_finite(&r, e + 1, r.st.step + 1, what, r.parts[TGS_LOSS_NPARTS]);
             }
-            if (tgs_graph_backward(net->g, net->total) < 0) die("epoch %lld: %s", (long long)e + 1, tgs_errmsg());
-            double norm = tgs_optim_state_clip(&r.opt, o.clip);
-            if (!isfinite(norm)) not_finite(&r, e + 1, r.st.step + 1, "the gradients' norm", norm);
-            lr = current_lr(&r, e, r.st.step);
-            tgs_optim_state_step(&r.opt, (float)lr, r.st.step + 1);
-            r.st.step++;
-            if (o.ema > 0) tgs_ema_update(&r.ema, r.st.step);
-            r.st.pos += n;
+            if (rc == TGS_STEP_NORM_NOT_FINITE) not_finite(&r, e + 1, r.st.step + 1, "the gradients' norm", r.grad_norm);
+            lr = r.lr;
             images += n;
-            for (int k = 0; k <= NP; k++)
-                if (isfinite(parts[k])) r.st.sums[k] += parts[k] * n;
             ran = 1;
             tgs_progress_update(&bar, (uint64_t)r.st.pos);
         }
         if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
         double secs = tgs_now() - t0;
-        if (first_process_epoch && r.overlap && !o.quiet) /* a leak, or a deliberate fit check: say it once */
+        if (first_process_epoch && overlap && !o.quiet) /* a leak, or a deliberate fit check: say it once */
             fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
-                            "not a held-out score\n", tgs_prog, r.overlap, r.val_path);
+                            "not a held-out score\n", tgs_prog, overlap, r.val_path);
         if (r.st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
         tgs_samples_end_epoch(&src, r.st.pos);
 
-        val_result vr = {NAN, NAN, NAN, NAN, NAN};
-        if (o.val) {
-            if (o.ema > 0) tgs_ema_swap(&r.ema);
-            vr = validate(&r, &metric, o.quiet);
-            if (o.ema > 0) tgs_ema_swap(&r.ema);
-        }
-        r.st.epoch++;
-        int best = 0;
-        if (o.val) {
-            r.st.last_metric = vr.map;
-            if (!(vr.map <= r.st.best_metric)) /* the first, or better */
-                best = 1, r.st.best_metric = vr.map, r.st.best_epoch = r.st.epoch;
-        }
+        tgs_val_result vr = {NAN, NAN, NAN, NAN, NAN};
+        if (o.val && tgs_trainer_validate(&r, &metric, o.quiet, &vr) < 0) die("%s", tgs_errmsg());
         /* the row: the epoch's mean of each part over its images */
         char row[2048], num[64];
-        size_t len = (size_t)snprintf(row, sizeof row, "%lld,%d,%lld,%s", (long long)r.st.epoch, r.stage,
-                                      (long long)r.st.step, tgs_fmt_float(num, sizeof num, (float)lr));
-        double mean[NP + 1];
-        for (int k = 0; k <= NP; k++) mean[k] = r.st.sums[k] / (double)r.st.pos;
-        len += (size_t)snprintf(row + len, sizeof row - len, ",%.6g", mean[NP]);
-        for (int k = 0; k < NP; k++) {
-            if (stage_weights(&r, r.stage)[k] > 0) len += (size_t)snprintf(row + len, sizeof row - len, ",%.6g", mean[k]);
-            else len += (size_t)snprintf(row + len, sizeof row - len, ",");
-        }
-        if (o.val)
-            len += (size_t)snprintf(row + len, sizeof row - len, ",%.6g,%.6f,%.2f,%.6f,%.6f", vr.loss, vr.map, vr.threshold,
-                                    vr.iou, vr.map50);
-        else len += (size_t)snprintf(row + len, sizeof row - len, ",,,,,");
-        snprintf(row + len, sizeof row - len, ",%.1f,%.1f\n", secs > 0 ? (double)images / secs : 0.0, secs);
+        double mean[TGS_LOSS_NPARTS + 1];
+        tgs_trainer_log_row(&r, lr, o.val ? &vr : NULL, images, secs, mean, row, sizeof row);
+        int best = tgs_trainer_end_epoch(&r, o.val ? &vr : NULL);
         if (!o.quiet) {
             char parts_txt[256], line[1024];
-            losses_text(&r, mean, parts_txt, sizeof parts_txt);
+            tgs_trainer_losses_text(&r, mean, parts_txt, sizeof parts_txt);
             int l = snprintf(line, sizeof line, "epoch %lld%s: lr %s train %.4f (%s)", (long long)r.st.epoch,
                              o.has_loss2 ? (r.stage == 2 ? " [loss2]" : " [loss1]") : "", tgs_fmt_float(num, sizeof num, (float)lr),
-                             mean[NP], parts_txt);
+                             mean[TGS_LOSS_NPARTS], parts_txt);
             if (o.val)
                 l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f mAP %.4f at %.2f (0.50: %.4f) IoU %.4f%s",
                               vr.loss, vr.map, vr.threshold, vr.map50, vr.iou, best ? " *" : "");
@@ -1042,11 +642,9 @@ int main(int argc, char **argv) {
             }
             fprintf(stderr, "%s\n", line);
         }
-        r.st.pos = 0;
-        memset(r.st.sums, 0, sizeof r.st.sums);
-        if (best) save_ckpt(&r, r.best_path, vr.map);
-        save_ckpt(&r, r.last_path, r.st.last_metric);
-        log_row(r.log_path, row);
+        if (best) save(&r, r.best_path, vr.map);
+        save(&r, r.last_path, r.st.last_metric);
+        if (tgs_trainer_log_append(&r, row) < 0) die("%s", tgs_errmsg());
         if (stop_signal) stop_now(&r);
         if (o.patience && r.st.epoch - r.st.best_epoch >= o.patience) {
             if (!o.quiet)
@@ -1061,16 +659,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "done: %lld epochs; best val mAP %.4f after epoch %lld (%s)\n", (long long)r.st.epoch,
                     r.st.best_metric, (long long)r.st.best_epoch, r.best_path);
         else fprintf(stderr, "done: %lld epochs (%s)\n", (long long)r.st.epoch, r.last_path);
-        tgs_traffic_say(be);
+        tgs_traffic_say(r.be);
     }
-    for (int i = 0; i < MAX_NETS; i++) tgs_net_free(&r.nets[i]);
-    tgs_optim_state_free(&r.opt);
-    if (o.ema > 0) tgs_ema_free(&r.ema);
-    tgs_params_free(r.ps);
-    tgs_prep_free(&r.prep);
+    tgs_trainer_free(&r);
     tgs_samples_close(&src);
-    for (size_t i = 0; i < r.nval; i++) tgs_sample_free(&r.val[i]);
-    free(r.val), free((void *)r.val_path), free(r.val_ids);
-    free(r.img), free(r.mask), free(r.out), free(r.salt);
     return 0;
 }

@@ -1,0 +1,452 @@
+/* trainer: see trainer.h. Moved out of tools/tgs-train.c, which it was. */
+#include "trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "nn/ckpt_params.h"
+#include "outfile.h"
+#include "progress.h"
+#include "tiles.h"
+
+#define NP TGS_LOSS_NPARTS
+
+void tgs_trainer_init(tgs_trainer *t) {
+    memset(t, 0, sizeof *t);
+    t->st.best_metric = NAN, t->st.last_metric = NAN;
+    t->log_keep = -1;
+}
+
+const float *tgs_trainer_weights(const tgs_trainer *t, int stage) { return stage == 2 ? t->loss2 : t->loss; }
+int tgs_trainer_stage_of(const tgs_trainer *t, int64_t epoch) { return t->has_loss2 && epoch >= t->stage2_epoch ? 2 : 1; }
+
+double tgs_trainer_lr(const tgs_trainer *t, int64_t epoch, int64_t step) {
+    return tgs_sched_lr(&t->sched, t->sched_step ? step : epoch);
+}
+
+/* The nets: one per batch shape, built once for the current stage's
+ * losses and kept; the full training batch stays, others take turns. */
+static int get_net(tgs_trainer *t, int n, int s, tgs_net **out) {
+    int free_slot = -1;
+    for (int i = 0; i < TGS_TRAINER_NETS; i++) {
+        if (t->nets[i].g && t->nets[i].n == n && t->nets[i].s == s) return *out = &t->nets[i], 0;
+        if (!t->nets[i].g && free_slot < 0) free_slot = i;
+    }
+    if (free_slot < 0) { /* evict one that is not the main training shape */
+        for (int i = TGS_TRAINER_NETS - 1; i >= 0 && free_slot < 0; i--)
+            if (!(t->nets[i].n == t->batch && t->nets[i].s == t->s)) free_slot = i;
+        tgs_net_free(&t->nets[free_slot]);
+    }
+    tgs_net *net = &t->nets[free_slot];
+    if (tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, tgs_trainer_weights(t, t->stage)) < 0)
+        return tgs_err_prefix("model for a batch of %d at %dx%d", n, s, s);
+    *out = net;
+    return 0;
+}
+
+void tgs_trainer_set_stage(tgs_trainer *t, int stage) {
+    if (stage == t->stage) return;
+    for (int i = 0; i < TGS_TRAINER_NETS; i++) tgs_net_free(&t->nets[i]);
+    t->stage = stage;
+}
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+int tgs_trainer_fill(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
+    tgs_prep_view v;
+    size_t plane = (size_t)s * (size_t)s;
+    const char *id = tgs_sample_id(smp);
+    if (tgs_prep_view_sample(&t->prep, smp, 1, &v) < 0 || (v.c != t->c && tgs_err("'image' has %d channels, the model takes %d", v.c, t->c)) ||
+        (v.s != s && tgs_err("the input is %dx%d, the others %dx%d", v.s, v.s, s, s)) ||
+        tgs_prep_fill(&t->prep, &v, t->img + (size_t)i * plane * (size_t)t->c, t->mask + (size_t)i * plane) < 0)
+        return tgs_err_prefix("%s: sample %llu%s%s%s", path, (unsigned long long)index, id ? " (" : "", id ? id : "", id ? ")" : "");
+    t->salt[i] = (float)tgs_prep_has_salt(t->mask + (size_t)i * plane, s, v.crop);
+    if (crop) memcpy(crop, v.crop, 4 * sizeof *crop);
+    return 0;
+}
+
+/* The batch in: the one upload a step makes, with the losses its one
+ * download. */
+static void net_inputs(tgs_net *net, const tgs_trainer *t) {
+    tgs_tensor_set(net->g, net->x, t->img);
+    tgs_tensor_set(net->g, net->y, t->mask);
+    tgs_tensor_set(net->g, net->salt, t->salt);
+}
+
+/* The loss parts of the net's last forward pass; [NP] the total. */
+static void read_losses(tgs_net *net, double v[NP + 1]) {
+    for (int k = 0; k < NP; k++) {
+        float x = 0;
+        if (net->part[k]) tgs_tensor_get(net->g, net->part[k], &x);
+        v[k] = net->part[k] ? x : NAN;
+    }
+    float total;
+    tgs_tensor_get(net->g, net->total, &total);
+    v[NP] = total;
+}
+
+void tgs_trainer_losses_text(const tgs_trainer *t, const double v[NP + 1], char *buf, size_t size) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int p = 0; p < NP && k < size; p++)
+        if (tgs_trainer_weights(t, t->stage)[p] > 0)
+            k += (size_t)snprintf(buf + k, size - k, "%s%s %.4g", k ? " " : "", tgs_loss_part_name(p), v[p]);
+}
+
+int tgs_trainer_step(tgs_trainer *t, int n, int64_t e) {
+    tgs_net *net;
+    if (get_net(t, n, t->s, &net) < 0) return -1;
+    net_inputs(net, t);
+    struct tgs_exec *x = tgs_graph_exec(net->g);
+    x->train = 1;
+    x->step = mix64(t->seed) + (uint64_t)t->st.step + 1; /* dropout: a mask per seed and step */
+    tgs_params_zero_grad(t->ps);
+    if (tgs_graph_forward(net->g) < 0) return tgs_err_prefix("epoch %lld", (long long)e + 1);
+    read_losses(net, t->parts);
+    if (!isfinite(t->parts[NP])) return TGS_STEP_LOSS_NOT_FINITE;
+    if (tgs_graph_backward(net->g, net->total) < 0) return tgs_err_prefix("epoch %lld", (long long)e + 1);
+    t->grad_norm = tgs_optim_state_clip(&t->opt, t->clip);
+    if (!isfinite(t->grad_norm)) return TGS_STEP_NORM_NOT_FINITE;
+    t->lr = tgs_trainer_lr(t, e, t->st.step);
+    tgs_optim_state_step(&t->opt, (float)t->lr, t->st.step + 1);
+    t->st.step++;
+    if (t->ema > 0) tgs_ema_update(&t->avg, t->st.step);
+    t->st.pos += n;
+    for (int k = 0; k <= NP; k++)
+        if (isfinite(t->parts[k])) t->st.sums[k] += t->parts[k] * n;
+    return TGS_STEP_OK;
+}
+
+/* ---- validation ---- */
+
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int tgs_trainer_load_val(tgs_trainer *t, const char *path) {
+    tgs_reader rd;
+    if (tgs_reader_open(&rd, path) < 0) return -1;
+    size_t cap = 0;
+    int rc = 0;
+    if (!(t->val_path = strdup(rd.path))) rc = tgs_err("out of memory");
+    while (rc == 0) {
+        if (t->nval == cap) {
+            cap = cap ? 2 * cap : 256;
+            tgs_sample *p = realloc(t->val, sizeof *p * cap);
+            if (!p) {
+                rc = tgs_err("%s: out of memory after %zu samples", rd.path, t->nval);
+                break;
+            }
+            t->val = p;
+        }
+        memset(&t->val[t->nval], 0, sizeof t->val[t->nval]);
+        int got = tgs_read_sample(&rd, &t->val[t->nval]);
+        if (got <= 0) {
+            tgs_sample_free(&t->val[t->nval]);
+            rc = got;
+            break;
+        }
+        tgs_sample *smp = &t->val[t->nval++];
+        tgs_prep_view v;
+        const char *id = tgs_sample_id(smp);
+        if (tgs_prep_view_sample(&t->prep, smp, 1, &v) < 0 ||
+            (v.c != t->c && tgs_err("'image' has %d channels, the training samples %d", v.c, t->c)) ||
+            (t->nval > 1 && v.s != t->val_s && tgs_err("the input is %dx%d, the samples before %dx%d", v.s, v.s, t->val_s, t->val_s)))
+            rc = tgs_err_prefix("%s: sample %zu%s%s%s", rd.path, t->nval, id ? " (" : "", id ? id : "", id ? ")" : "");
+        t->val_s = v.s;
+    }
+    if (rc == 0 && t->nval == 0) rc = tgs_err("%s: no validation samples", rd.path);
+    tgs_reader_close(&rd);
+    if (rc < 0) return -1;
+    /* a tile twice would count twice in the mAP */
+    tgs_id_log log = {0};
+    for (size_t i = 0; i < t->nval && rc == 0; i++) {
+        const char *id = tgs_sample_id(&t->val[i]);
+        if (id) rc = tgs_id_log_add(&log, id, (long)i + 1);
+    }
+    if (rc == 0) rc = tgs_id_log_check(&log, t->val_path, "sample");
+    tgs_id_log_free(&log);
+    if (rc < 0) return -1;
+    if (!(t->val_ids = malloc(sizeof *t->val_ids * t->nval))) return tgs_err("out of memory");
+    for (size_t i = 0; i < t->nval; i++)
+        if (tgs_sample_id(&t->val[i])) t->val_ids[t->nval_ids++] = tgs_sample_id(&t->val[i]);
+    qsort(t->val_ids, t->nval_ids, sizeof *t->val_ids, cmp_str_ptr);
+    return 0;
+}
+
+int tgs_trainer_is_val_tile(const tgs_trainer *t, const tgs_sample *smp) {
+    const char *id = tgs_sample_id(smp);
+    return id && t->nval_ids && bsearch(&id, t->val_ids, t->nval_ids, sizeof *t->val_ids, cmp_str_ptr);
+}
+
+int tgs_trainer_validate(tgs_trainer *t, tgs_metric *m, int quiet, tgs_val_result *res) {
+    int s = t->val_s, b = t->batch, rc = 0;
+    size_t plane = (size_t)s * (size_t)s;
+    float *prob = NULL;
+    uint8_t *truth = NULL;
+    size_t cap = 0;
+    double loss = 0;
+    if (t->ema > 0) tgs_ema_swap(&t->avg); /* validate the average */
+    tgs_metric_reset(m);
+    tgs_progress bar;
+    tgs_progress_start(&bar, "val", "img", t->nval, quiet);
+    for (size_t at = 0; at < t->nval && rc == 0; at += (size_t)b) {
+        int n = t->nval - at < (size_t)b ? (int)(t->nval - at) : b;
+        int32_t crop[4096][4];
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = tgs_trainer_fill(t, i, s, &t->val[at + (size_t)i], t->val_path, at + (size_t)i + 1, crop[i]);
+        tgs_net *net;
+        if (rc < 0 || (rc = get_net(t, n, s, &net)) < 0) break;
+        net_inputs(net, t);
+        struct tgs_exec *x = tgs_graph_exec(net->g);
+        x->train = 0;
+        rc = tgs_graph_forward(net->g);
+        x->train = 1;
+        if (rc < 0) {
+            tgs_err_prefix("validation");
+            break;
+        }
+        double parts[NP + 1];
+        read_losses(net, parts);
+        loss += parts[NP] * n;
+        tgs_tensor_get(net->g, net->out.seg, t->out);
+        for (int i = 0; i < n && rc == 0; i++) {
+            const int32_t *c = crop[i];
+            size_t np = (size_t)c[2] * (size_t)c[3];
+            if (np > cap) {
+                free(prob), free(truth);
+                prob = malloc(np * sizeof *prob), truth = malloc(np);
+                if (!prob || !truth) {
+                    rc = tgs_err("out of memory");
+                    break;
+                }
+                cap = np;
+            }
+            const float *lo = t->out + (size_t)i * plane, *mk = t->mask + (size_t)i * plane;
+            size_t k = 0;
+            for (int y = c[0]; y < c[0] + c[2]; y++)
+                for (int xx = c[1]; xx < c[1] + c[3]; xx++, k++) {
+                    size_t j = (size_t)y * (size_t)s + (size_t)xx;
+                    prob[k] = 1.0f / (1.0f + expf(-lo[j]));
+                    truth[k] = mk[j] > 0.5f;
+                }
+            if (tgs_metric_add_prob(m, prob, truth, (int)np) < 0)
+                rc = tgs_err_prefix("validation: sample %zu: the model's output", at + (size_t)i + 1);
+        }
+        tgs_progress_update(&bar, at + (size_t)n);
+    }
+    if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
+    if (t->ema > 0) tgs_ema_swap(&t->avg);
+    free(prob), free(truth);
+    if (rc < 0) return -1;
+    int best = tgs_metric_best(m), k50 = tgs_metric_find(m, 0.5);
+    res->loss = loss / (double)t->nval;
+    res->map = tgs_metric_map(m, best);
+    res->iou = tgs_metric_mean_iou(m, best);
+    res->threshold = m->cut[best];
+    res->map50 = tgs_metric_map(m, k50);
+    return 0;
+}
+
+/* ---- start, resume, end ---- */
+
+int tgs_trainer_start(tgs_trainer *t) {
+    t->ps = tgs_params_new(t->be);
+    if (!t->ps || tgs_model_params(t->ps, &t->mo, t->seed) < 0) return tgs_err_prefix("model");
+    if (tgs_optim_state_init(&t->opt, &t->optim, t->ps) < 0) return -1;
+    size_t plane = (size_t)t->s * (size_t)t->s, vplane = (size_t)t->val_s * (size_t)t->val_s;
+    if (vplane > plane) plane = vplane;
+    size_t b = (size_t)t->batch;
+    t->img = malloc(sizeof *t->img * plane * (size_t)t->c * b);
+    t->mask = malloc(sizeof *t->mask * plane * b);
+    t->out = malloc(sizeof *t->out * plane * b);
+    t->salt = malloc(sizeof *t->salt * b);
+    if (!t->img || !t->mask || !t->out || !t->salt) return tgs_err("out of memory for a batch of %d", t->batch);
+    return 0;
+}
+
+int tgs_trainer_resume(tgs_trainer *t, const tgs_ckpt *c, const char *path) {
+    const void *p;
+#define GET(name, type, dtype, n, dst)                                                                                 \
+    do {                                                                                                               \
+        if (!(p = tgs_ckpt_expect(c, name, dtype, n))) return tgs_err_prefix("%s", path);                           \
+        memcpy(dst, p, sizeof(type) * (n));                                                                            \
+    } while (0)
+    int64_t seed;
+    GET("train.step", int64_t, TGS_I64, 1, &t->st.step);
+    GET("train.epoch", int64_t, TGS_I64, 1, &t->st.epoch);
+    GET("train.pos", int64_t, TGS_I64, 1, &t->st.pos);
+    GET("train.seed", int64_t, TGS_I64, 1, &seed);
+    /* the metrics are absent (or NaN, in files of older versions) until
+     * the first validation */
+    if (tgs_ckpt_find(c, "train.best_metric")) GET("train.best_metric", double, TGS_F64, 1, &t->st.best_metric);
+    GET("train.best_epoch", int64_t, TGS_I64, 1, &t->st.best_epoch);
+    if (tgs_ckpt_find(c, "train.last_metric")) GET("train.last_metric", double, TGS_F64, 1, &t->st.last_metric);
+    GET("train.loss_sums", double, TGS_F64, NP + 1, t->st.sums);
+#undef GET
+    if ((uint64_t)seed != t->seed) return tgs_err("%s: train.seed %llu differs from the options' seed", path, (unsigned long long)seed);
+    if (t->st.step < 0 || t->st.epoch < 0 || t->st.pos < 0) return tgs_err("%s: negative counters", path);
+    const char *arch = tgs_ckpt_meta_get(c, "arch");
+    if (!arch || strcmp(arch, t->spec) != 0)
+        return tgs_err("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", t->spec);
+    if (tgs_ckpt_get_params(c, t->ps, 1, NULL) < 0 || tgs_optim_state_get(&t->opt, c) < 0) return tgs_err_prefix("%s", path);
+    t->log_keep = t->st.epoch; /* a row after the checkpoint is of a future it lost */
+    return 0;
+}
+
+int tgs_trainer_start_average(tgs_trainer *t, const tgs_ckpt *resume) {
+    if (!(t->ema > 0)) return 0;
+    /* the average starts as the weights loaded; on a resume those are the
+     * checkpoint's average, and the trained weights are beside it */
+    if (tgs_ema_init(&t->avg, t->ps, t->ema) < 0) return -1;
+    return resume ? tgs_ema_get_live(&t->avg, resume) : 0;
+}
+
+void tgs_trainer_free(tgs_trainer *t) {
+    for (int i = 0; i < TGS_TRAINER_NETS; i++) tgs_net_free(&t->nets[i]);
+    if (t->ps) tgs_optim_state_free(&t->opt);
+    if (t->ema > 0 && t->avg.ps) tgs_ema_free(&t->avg);
+    tgs_params_free(t->ps);
+    tgs_prep_free(&t->prep);
+    for (size_t i = 0; i < t->nval; i++) tgs_sample_free(&t->val[i]);
+    free(t->val), free(t->val_path), free(t->val_ids);
+    free(t->img), free(t->mask), free(t->out), free(t->salt);
+    memset(t, 0, sizeof *t);
+}
+
+int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v) {
+    t->st.epoch++;
+    int best = 0;
+    if (v) {
+        t->st.last_metric = v->map;
+        if (!(v->map <= t->st.best_metric)) /* the first, or better */
+            best = 1, t->st.best_metric = v->map, t->st.best_epoch = t->st.epoch;
+    }
+    t->st.pos = 0;
+    memset(t->st.sums, 0, sizeof t->st.sums);
+    return best;
+}
+
+/* ---- the log ---- */
+
+const char tgs_trainer_log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
+                                      "train_lovasz,train_lovasz_sym,train_cls,train_deep,val_loss,val_map,val_threshold,"
+                                      "val_iou,val_map50,img_s,seconds\n";
+
+/* A fresh log, or on a resume the old one cut to the rows of epochs the
+ * checkpoint has done. */
+static int log_start(const char *path, int64_t keep_epochs, int resume) {
+    tgs_outfile out;
+    if (tgs_outfile_open(&out, path) < 0) return -1;
+    fputs(tgs_trainer_log_header, out.fp);
+    FILE *old = resume ? fopen(path, "r") : NULL;
+    if (old) {
+        char line[4096];
+        int first = 1;
+        while (fgets(line, sizeof line, old)) {
+            if (first) { /* the header, written above */
+                first = 0;
+                continue;
+            }
+            char *end;
+            long long e = strtoll(line, &end, 10);
+            if (end != line && *end == ',' && e >= 1 && e <= keep_epochs) fputs(line, out.fp);
+        }
+        fclose(old);
+    }
+    return tgs_outfile_commit(&out);
+}
+
+/* The log is begun with the run's first checkpoint, not before: a run that
+ * fails before that leaves its directory as it found it. */
+static int log_begin(tgs_trainer *t) {
+    if (t->log_begun) return 0;
+    if (log_start(t->log_path, t->log_keep < 0 ? 0 : t->log_keep, t->log_keep >= 0) < 0) return -1;
+    t->log_begun = 1;
+    return 0;
+}
+
+void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *v, int64_t images, double secs,
+                         double mean[NP + 1], char *row, size_t size) {
+    char num[64];
+    size_t len = (size_t)snprintf(row, size, "%lld,%d,%lld,%s", (long long)t->st.epoch + 1, t->stage, (long long)t->st.step,
+                                  tgs_fmt_float(num, sizeof num, (float)lr));
+    for (int k = 0; k <= NP; k++) mean[k] = t->st.sums[k] / (double)t->st.pos;
+    len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[NP]);
+    for (int k = 0; k < NP; k++) {
+        if (tgs_trainer_weights(t, t->stage)[k] > 0) len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[k]);
+        else len += (size_t)snprintf(row + len, size - len, ",");
+    }
+    if (v)
+        len += (size_t)snprintf(row + len, size - len, ",%.6g,%.6f,%.2f,%.6f,%.6f", v->loss, v->map, v->threshold, v->iou,
+                                v->map50);
+    else len += (size_t)snprintf(row + len, size - len, ",,,,,");
+    snprintf(row + len, size - len, ",%.1f,%.1f\n", secs > 0 ? (double)images / secs : 0.0, secs);
+}
+
+int tgs_trainer_log_append(tgs_trainer *t, const char *row) {
+    if (log_begin(t) < 0) return -1;
+    FILE *fp = fopen(t->log_path, "a");
+    if (!fp) return tgs_err("%s:", t->log_path);
+    fputs(row, fp);
+    if (fclose(fp) != 0) return tgs_err("%s: write error:", t->log_path);
+    return 0;
+}
+
+/* ---- checkpoints ---- */
+
+static int put_i64(tgs_ckpt *c, const char *name, int64_t v) { return tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v); }
+static int put_f64(tgs_ckpt *c, const char *name, double v) { return tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v); }
+
+int tgs_trainer_save(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *value) {
+    tgs_ckpt c;
+    char b[64];
+    tgs_ckpt_init(&c);
+    snprintf(b, sizeof b, "%lld", (long long)t->st.epoch);
+    int bad = tgs_ckpt_meta_set(&c, "format", "tgs") < 0 || tgs_ckpt_meta_set(&c, "tgs_version", TGS_VERSION) < 0 ||
+              tgs_ckpt_meta_set(&c, "arch", t->spec) < 0 || tgs_ckpt_meta_set(&c, "epoch", b) < 0;
+    if (!bad && isfinite(metric)) bad = tgs_ckpt_meta_set(&c, "metric", tgs_fmt_double(b, sizeof b, metric)) < 0;
+    snprintf(b, sizeof b, "%lld", (long long)t->st.step);
+    bad = bad || tgs_ckpt_meta_set(&c, "step", b) < 0;
+    snprintf(b, sizeof b, "%d", t->s);
+    bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
+    bad = bad || tgs_ckpt_meta_set(&c, "norm", t->norm) < 0 ||
+          tgs_ckpt_meta_set(&c, "options", t->options_json ? t->options_json : "{}") < 0;
+    /* with a weight average the model's own names hold the average (what
+     * tgs-mcdrop and --init read), and the weights being trained go beside */
+    if (t->ema > 0) tgs_ema_swap(&t->avg);
+    if (!bad) bad = tgs_ckpt_put_params(&c, t->ps) < 0;
+    if (t->ema > 0) tgs_ema_swap(&t->avg);
+    bad = bad || tgs_optim_state_put(&t->opt, &c) < 0 || (t->ema > 0 && tgs_ema_put_live(&t->avg, &c) < 0);
+    bad = bad || put_i64(&c, "train.step", t->st.step) < 0 || put_i64(&c, "train.epoch", t->st.epoch) < 0 ||
+          put_i64(&c, "train.pos", t->st.pos) < 0 || put_i64(&c, "train.seed", (int64_t)t->seed) < 0;
+    /* no metric yet (NaN) is an absent tensor: a checkpoint is finite */
+    if (!bad && isfinite(t->st.best_metric)) bad = put_f64(&c, "train.best_metric", t->st.best_metric) < 0;
+    bad = bad || put_i64(&c, "train.best_epoch", t->st.best_epoch) < 0;
+    if (!bad && isfinite(t->st.last_metric)) bad = put_f64(&c, "train.last_metric", t->st.last_metric) < 0;
+    bad = bad || tgs_ckpt_add(&c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, t->st.sums) < 0;
+    if (bad) {
+        tgs_ckpt_free(&c);
+        return -1;
+    }
+    /* weights can go bad while the loss stays finite (an infinite batch
+     * norm variance): say so, and keep the checkpoint already written */
+    for (int k = 0; k < c.n; k++) {
+        int64_t at = tgs_ckpt_tensor_nonfinite(&c.t[k], value);
+        if (at >= 0) {
+            snprintf(what, what_size, "tensor '%s' at element %lld", c.t[k].name, (long long)at);
+            tgs_ckpt_free(&c);
+            return 1;
+        }
+    }
+    int rc = log_begin(t) < 0 || tgs_ckpt_save(&c, path) < 0 ? -1 : 0;
+    tgs_ckpt_free(&c);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* trainer: what a tool that trains a model does between reading its
+ * options and its samples: the nets for each batch shape, a batch filled
+ * from samples, one training step (forward, losses, backward, clipping,
+ * the optimizer, the weight average), validation with the competition
+ * metric, the run's checkpoints (weights, optimizer state, counters) and
+ * its log. tgs-train is a loop over these; tgs-mae and tgs-refine will be
+ * too. Tensor memory stays on the trainer's backend (nn.h's contract):
+ * a step moves the batch in and the losses out.
+ *
+ * Use: fill the fields under "the run" (the model, the input shape, the
+ * losses, the optimizer, the paths), tgs_trainer_start, then per epoch
+ * tgs_trainer_set_stage, tgs_trainer_fill and tgs_trainer_step per batch,
+ * tgs_trainer_validate, tgs_trainer_end_epoch. Every function returns -1
+ * with a tgs_err message (naming the file and sample where there is one);
+ * only the tool dies. */
+#ifndef TGS_TRAINER_H
+#define TGS_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "metric.h"
+#include "train.h"
+
+#define TGS_TRAINER_NETS 3
+
+/* The counters a run carries from step to step, saved in its checkpoints
+ * (formats/safetensors.md, "Training state"). */
+typedef struct {
+    int64_t step;                       /* updates done */
+    int64_t epoch;                      /* epochs done */
+    int64_t pos;                        /* samples done of the epoch under way */
+    double sums[TGS_LOSS_NPARTS + 1];   /* over those samples: each part's loss times the batch size; [NPARTS] the total */
+    double best_metric;                 /* NaN before the first validation */
+    int64_t best_epoch;
+    double last_metric;                 /* NaN before the first validation */
+} tgs_train_state;
+
+typedef struct {
+    double loss, map, iou, threshold, map50;
+} tgs_val_result;
+
+typedef struct {
+    /* the run: set before tgs_trainer_start */
+    const struct tgs_backend *be;
+    struct tgs_model_opts mo;
+    char spec[512];                     /* mo, formatted: metadata 'arch' */
+    int c, s;                           /* the training inputs' channels and side */
+    int batch;
+    float loss[TGS_LOSS_NPARTS], loss2[TGS_LOSS_NPARTS]; /* loss2 from epoch stage2_epoch, when has_loss2 */
+    int has_loss2;
+    int64_t stage2_epoch;
+    struct tgs_optim_opts optim;
+    struct tgs_sched sched;
+    int sched_step;                     /* the schedule counts steps, not epochs */
+    double clip;                        /* the gradients' global norm, 0: off */
+    float ema;                          /* decay of the weight average, 0: none */
+    uint64_t seed;
+    char norm[64];                      /* metadata 'norm': MEAN,STD */
+    const char *options_json;           /* metadata 'options' */
+    char last_path[4200], best_path[4200], log_path[4200];
+    tgs_prep prep;                      /* the stride, size and normalisation of the inputs */
+
+    /* the state */
+    struct tgs_params *ps;
+    tgs_optim_state opt;
+    tgs_ema avg;                        /* with ema: the average, which is validated and saved */
+    tgs_train_state st;
+    tgs_net nets[TGS_TRAINER_NETS];
+    int stage;                          /* the loss the nets were built with: 1 or 2 */
+    float *img, *mask, *salt, *out;     /* one batch, host side */
+    int log_begun;                      /* log.csv is written (with the first checkpoint) */
+    int64_t log_keep;                   /* the epochs of the old log to keep on a resume; -1: a fresh log */
+    /* validation */
+    tgs_sample *val;
+    size_t nval;
+    int val_s;
+    char *val_path;
+    const char **val_ids;               /* sorted, for spotting training tiles that are validation tiles */
+    size_t nval_ids;
+    /* the last step */
+    double parts[TGS_LOSS_NPARTS + 1];  /* its loss parts, [NPARTS] the total */
+    double grad_norm;                   /* its gradients' norm */
+    double lr;                          /* its learning rate */
+} tgs_trainer;
+
+/* Before the fields above: zero everything, no metric yet. */
+void tgs_trainer_init(tgs_trainer *t);
+/* Read every sample of path to validate on and check it once (the model's
+ * channels, one input size, no id twice). After the run's fields, before
+ * tgs_trainer_start. */
+int tgs_trainer_load_val(tgs_trainer *t, const char *path);
+/* Whether a training sample is one of the validation tiles (by id). */
+int tgs_trainer_is_val_tile(const tgs_trainer *t, const tgs_sample *smp);
+/* The model's parameters (seeded), the optimizer state, the batch buffers. */
+int tgs_trainer_start(tgs_trainer *t);
+/* Continue from a checkpoint of the same run: counters, weights, optimizer
+ * state (the weight average is tgs_trainer_start_average's). */
+int tgs_trainer_resume(tgs_trainer *t, const tgs_ckpt *c, const char *path);
+/* The weight average, starting as the weights now; resume: with the
+ * trained weights from the checkpoint beside it. */
+int tgs_trainer_start_average(tgs_trainer *t, const tgs_ckpt *resume);
+void tgs_trainer_free(tgs_trainer *t);
+
+/* The loss weights of stage 1 or 2, and the stage of an epoch (0-based). */
+const float *tgs_trainer_weights(const tgs_trainer *t, int stage);
+int tgs_trainer_stage_of(const tgs_trainer *t, int64_t epoch);
+/* Build the nets for stage's losses from now on. */
+void tgs_trainer_set_stage(tgs_trainer *t, int stage);
+/* The learning rate of epoch e (0-based) at step k (updates done). */
+double tgs_trainer_lr(const tgs_trainer *t, int64_t epoch, int64_t step);
+
+/* Batch slot i from a sample at side s; crop (may be NULL) gets where the
+ * tile lies in the input. path and index name the sample in messages. */
+int tgs_trainer_fill(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]);
+
+enum tgs_step_result {
+    TGS_STEP_OK = 0,
+    TGS_STEP_LOSS_NOT_FINITE = 1, /* t->parts: the losses; nothing updated */
+    TGS_STEP_NORM_NOT_FINITE = 2, /* t->grad_norm: the gradients' norm; nothing updated */
+};
+/* One update on the n samples filled, in epoch e (0-based): the losses
+ * into t->parts, backward, clipping, the optimizer at the schedule's rate
+ * (t->lr), the weight average; the counters and loss sums advance.
+ * Returns an enum tgs_step_result, or -1. */
+int tgs_trainer_step(tgs_trainer *t, int n, int64_t e);
+/* The validation samples through the model in eval mode (the weight
+ * average when there is one): the mean loss and the competition mAP at
+ * the best threshold of the 0.05..0.95 sweep, and at 0.5. */
+int tgs_trainer_validate(tgs_trainer *t, tgs_metric *m, int quiet, tgs_val_result *v);
+
+/* The loss parts of stage's weights as "bce 0.41 dice 0.32", for people. */
+void tgs_trainer_losses_text(const tgs_trainer *t, const double v[TGS_LOSS_NPARTS + 1], char *buf, size_t size);
+
+/* Write path: the weights (the average in the model's names when there is
+ * one), the optimizer state, the counters; log.csv is begun with the first
+ * checkpoint. 1, writing nothing, when a tensor is not finite (what and
+ * *v say which and its value): the checkpoints before stay the last good
+ * ones. */
+int tgs_trainer_save(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *v);
+/* The row of log.csv of the epoch under way, before tgs_trainer_end_epoch
+ * counts it done and clears its sums: the mean of each loss part over the
+ * epoch's samples (into mean too), the validation (v NULL: none), the
+ * learning rate of its last step, the speed. */
+void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *v, int64_t images, double secs,
+                         double mean[TGS_LOSS_NPARTS + 1], char *row, size_t size);
+/* Append a row to log.csv (begun with the first checkpoint). */
+int tgs_trainer_log_append(tgs_trainer *t, const char *row);
+/* Counted an epoch done: the validation's mAP into the counters (v NULL:
+ * none), the loss sums cleared. 1 when the mAP is the best so far. */
+int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v);
+
+#endif
