@@ -118,9 +118,7 @@ static options parse_args(int argc, char **argv) {
         {"seed", required_argument, 0, OPT_SEED},           {"preview", required_argument, 0, OPT_PREVIEW},
         {"preview-count", required_argument, 0, OPT_PREVIEW_COUNT},
         {"preview-channel", required_argument, 0, OPT_PREVIEW_CHANNEL},
-        {"output", required_argument, 0, 'o'},              {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},                      {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -152,11 +150,7 @@ static options parse_args(int argc, char **argv) {
         case OPT_PREVIEW: o.preview = optarg; break;
         case OPT_PREVIEW_COUNT: o.preview_count = (int)tgs_parse_long(optarg, "--preview-count", 1, 256); break;
         case OPT_PREVIEW_CHANNEL: o.preview_channel = (int)tgs_parse_long(optarg, "--preview-channel", 0, 255); break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        case 'V': tgs_print_version(); exit(0);
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];

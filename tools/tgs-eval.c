@@ -287,9 +287,7 @@ int main(int argc, char **argv) {
         {"prob", required_argument, 0, OPT_PROB},   {"mask", required_argument, 0, OPT_MASK},
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
         {"json", no_argument, 0, OPT_JSON},         {"per-image", required_argument, 0, OPT_PER_IMAGE},
-        {"output", required_argument, 0, 'o'},
-        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -299,11 +297,7 @@ int main(int argc, char **argv) {
         case OPT_SWEEP: o.sweep = 1; break;
         case OPT_JSON: o.json = 1; break;
         case OPT_PER_IMAGE: o.per_image = optarg; break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': tgs_print_version(); return 0;
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];

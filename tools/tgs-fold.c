@@ -176,9 +176,7 @@ int main(int argc, char **argv) {
         {"folds", required_argument, 0, 'k'},       {"fold", required_argument, 0, 'i'},
         {"complement", no_argument, 0, OPT_COMPLEMENT}, {"seed", required_argument, 0, OPT_SEED},
         {"bins", required_argument, 0, OPT_BINS},   {"mask", required_argument, 0, OPT_MASK},
-        {"output", required_argument, 0, 'o'},      {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+        TGS_COMMON_LONGOPTS};
     int c;
     const char *fold_arg = NULL;
     while ((c = getopt_long(argc, argv, ":k:i:o:qhV", longopts, NULL)) != -1) {
@@ -189,11 +187,7 @@ int main(int argc, char **argv) {
         case OPT_SEED: o.seed = tgs_parse_seed(optarg); break;
         case OPT_BINS: o.bins = (int)tgs_parse_long(optarg, "--bins", 1, TGS_FOLDS_MAX_BINS); break;
         case OPT_MASK: o.mask = optarg; break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': tgs_print_version(); return 0;
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];

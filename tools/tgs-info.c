@@ -175,17 +175,12 @@ static void describe(const char *path, int verbose) {
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     int verbose = 0;
-    static const struct option longopts[] = {{"verbose", no_argument, 0, 'v'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {"version", no_argument, 0, 'V'},
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"verbose", no_argument, 0, 'v'}, TGS_HELP_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': verbose = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': tgs_print_version(); return 0;
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, NULL, NULL);
         }
     }
     if (optind == argc) describe(NULL, verbose);

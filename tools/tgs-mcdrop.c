@@ -53,10 +53,8 @@ static options parse_args(int argc, char **argv) {
     enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, OPT_BATCH},
-        {"threads", required_argument, 0, OPT_THREADS}, {"output", required_argument, 0, 'o'},
-        {"device", required_argument, 0, OPT_DEVICE},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+        {"threads", required_argument, 0, OPT_THREADS}, {"device", required_argument, 0, OPT_DEVICE},
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -64,11 +62,8 @@ static options parse_args(int argc, char **argv) {
         case OPT_BATCH: o.batch = tgs_parse_long(optarg, "--batch", 1, 4096); break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
         case OPT_DEVICE: o.device = optarg; break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0);
-        default: tgs_bad_option(c, argv);
+        case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];

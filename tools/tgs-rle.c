@@ -239,9 +239,7 @@ int main(int argc, char **argv) {
     static const struct option longopts[] = {
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"record", required_argument, 0, OPT_RECORD},
         {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
-        {"output", required_argument, 0, 'o'},              {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},                      {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -249,11 +247,7 @@ int main(int argc, char **argv) {
         case OPT_RECORD: o.record = optarg; break;
         case OPT_SIZE: tgs_parse_size(optarg, "--size", &o.w, &o.h); break;
         case OPT_PNG: o.png_dir = optarg; break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': tgs_print_version(); return 0;
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind >= argc) die_usage("missing command: encode or decode");

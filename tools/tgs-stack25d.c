@@ -48,9 +48,7 @@ static options parse_args(int argc, char **argv) {
         {"images", required_argument, 0, OPT_IMAGES},   {"masks", required_argument, 0, OPT_MASKS},
         {"depths", required_argument, 0, OPT_DEPTHS},   {"ids", required_argument, 0, OPT_IDS},
         {"neighbors", required_argument, 0, OPT_NEIGHBORS}, {"depth-channel", no_argument, 0, OPT_DEPTH_CHANNEL},
-        {"size", required_argument, 0, OPT_SIZE},       {"output", required_argument, 0, 'o'},
-        {"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},               {0, 0, 0, 0}};
+        {"size", required_argument, 0, OPT_SIZE},       TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -63,11 +61,7 @@ static options parse_args(int argc, char **argv) {
             break;
         case OPT_DEPTH_CHANNEL: o.depth_channel = 1; break;
         case OPT_SIZE: tgs_parse_size(optarg, "--size", &o.w, &o.h); break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        case 'V': tgs_print_version(); exit(0);
-        default: tgs_bad_option(c, argv);
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);

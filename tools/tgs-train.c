@@ -283,11 +283,7 @@ static options parse_args(int argc, char **argv) {
         {"seed", required_argument, 0, OPT_KEY + K_SEED},
         {"init", required_argument, 0, OPT_KEY + K_INIT},
         {"ema", required_argument, 0, OPT_KEY + K_EMA},
-        {"output", required_argument, 0, 'o'},
-        {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         if (c >= OPT_KEY && c < OPT_KEY + NKEYS) {
@@ -303,11 +299,8 @@ static options parse_args(int argc, char **argv) {
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
         case OPT_DEVICE: o.device = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0);
-        default: tgs_bad_option(c, argv);
+        case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
+        default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];

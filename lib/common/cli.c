@@ -79,6 +79,22 @@ void tgs_bad_option(int c, char **argv) {
 
 void tgs_print_version(void) { printf("%s (tgs) %s\n", tgs_prog, TGS_VERSION); }
 
+void tgs_common_option(int c, char **argv, const char *usage, const char **output, int *quiet) {
+    if (c == 'o' && output) {
+        *output = optarg;
+    } else if (c == 'q' && quiet) {
+        *quiet = 1;
+    } else if (c == 'h') {
+        fputs(usage, stdout);
+        exit(0);
+    } else if (c == 'V') {
+        tgs_print_version();
+        exit(0);
+    } else {
+        tgs_bad_option(c, argv);
+    }
+}
+
 /* strtol, strtoull and strtod skip leading blanks and take a sign; an
  * option's number is the whole string, and an unsigned one has no '-'
  * (strtoull would wrap " -1" to 2^64 - 1). */

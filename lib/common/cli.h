@@ -8,6 +8,7 @@
 #ifndef TGS_CLI_H
 #define TGS_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -32,6 +33,21 @@ void tgs_print_version(void);
 /* For getopt_long's '?' and ':' returns (optstring must begin with ':'):
  * names the unknown option or the one missing its value, exits 2. */
 _Noreturn void tgs_bad_option(int c, char **argv);
+
+/* The options every tool shares end its longopts array, terminator
+ * included: -o/--output, -q/--quiet, -h/--help, -V/--version, or only the
+ * last two for a tool that writes no file and has no progress bar. Their
+ * letters go in the optstring as usual (":o:qhV", ":hV"). */
+#define TGS_HELP_LONGOPTS {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}
+#define TGS_COMMON_LONGOPTS \
+    {"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'}, TGS_HELP_LONGOPTS
+
+/* The default of a tool's getopt_long switch: -o sets *output, -q sets
+ * *quiet, -h prints usage and -V the version (each exits 0); anything else
+ * (getopt's '?' and ':', or -o/-q where output/quiet is NULL) is a usage
+ * error (tgs_bad_option). A tool whose --version says more (its engine)
+ * keeps its own case 'V' ahead of the default. */
+void tgs_common_option(int c, char **argv, const char *usage, const char **output, int *quiet);
 
 /* Parse a whole string as a number in [lo, hi] or die naming the option
  * (exit 2). No leading blanks; a number too large for the type is out of
