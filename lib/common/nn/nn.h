@@ -1,18 +1,23 @@
 /* nn: the neural network engine: tensors, graphs (graph.c), parameter
  * sets (params.c), the ops (listed in ops.def, named by ops.c) with their
- * graph builders (op_*.c, loss.c), and the backend interface, with the CPU
- * backend's entry points (cpu/).
+ * graph builders (op_*.c, loss.c), and the backend interface with its
+ * device contract (struct tgs_backend below): the CPU backend (cpu/), the
+ * sim backend that holds host code to the contract (sim/), and the two by
+ * --device name (backend.c).
  *
  * A model is built once per input shape as a static graph of nodes, each an
  * op with up to TGS_NN_MAX_SRC inputs and one output tensor:
  *
- *     struct tgs_graph *g = tgs_graph_new(params, backend);
+ *     struct tgs_params *ps = tgs_params_new(tgs_backend_by_name("cpu"));
+ *     struct tgs_graph *g = tgs_graph_new(ps);  // runs on ps's backend
  *     struct tgs_tensor *x = tgs_input(g, "image", 4, (int32_t[]){N, 1, 128, 128});
  *     struct tgs_tensor *w = tgs_param(g, "enc.0.conv1.weight", 4, (int32_t[]){16, 1, 3, 3}, TGS_INIT_KAIMING_UNIFORM);
  *     struct tgs_tensor *y = tgs_conv2d(g, x, w, NULL, 1, 1, 1);
  *     ...
+ *     tgs_params_alloc(ps, seed);          // the parameters, initialised
  *     tgs_graph_plan(g, TGS_PLAN_TRAIN);   // sizes and allocates every buffer
- *     loop: fill inputs; tgs_graph_forward(g); tgs_graph_backward(g, loss); optimizer step
+ *     loop: tgs_tensor_set inputs; tgs_graph_forward(g); tgs_graph_backward(g, loss);
+ *           be->optim_update per parameter (lib/common/train.c's tgs_optim_state_step)
  *
  * Builders return NULL on a bad shape with a tgs_err message, and return
  * NULL (keeping the first message) when given a NULL input, so a model is
