@@ -194,6 +194,42 @@ static void test_huge_claim(void) {
 
 /* str records are UTF-8 (issue 21): the check itself, then the builder,
  * the writer and the reader each refuse text that is not. */
+/* A 3-byte str record named name: the writer refuses it holding bad (and
+ * holding a NUL), writes it holding "abc", and the reader refuses that
+ * record with its byte 1 made bad_byte (its CRC made right), each with
+ * why in the message. */
+static void str_record_refused(const char *name, const char *bad, int bad_byte, const char *why) {
+    char *buf = NULL, what[160], want[200];
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    tgs_writer w;
+    tgs_writer_init(&w, fp);
+    tgs_record r = {0};
+    uint32_t three = 3;
+    tgs_record_init(&r, name, TGS_STR, 1, &three);
+    memcpy(r.data, bad, 3);
+    snprintf(what, sizeof what, "writer refuses a str record '%s' holding \"%s\"", name, why);
+    snprintf(want, sizeof want, "record '%s': %s", name, why);
+    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), want), what, "'%s'", tgs_errmsg());
+    memcpy(r.data, "a\0z", 3);
+    snprintf(what, sizeof what, "writer refuses a str record '%s' holding a NUL", name);
+    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "NUL"), what, "'%s'", tgs_errmsg());
+    memcpy(r.data, "abc", 3);
+    tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
+    fclose(fp);
+    snprintf(what, sizeof what, "only the good record '%s' was written", name);
+    CHECK(len > 0 && w.nrecords == 1, what);
+    char *at = buf + len - 7; /* the 3 bytes of text, then their CRC */
+    at[1] = (char)bad_byte;
+    uint32_t crc = tgs_crc32(0, at, 3);
+    memcpy(at + 3, &crc, 4);
+    snprintf(what, sizeof what, "reader refuses a str record '%s' with \"%s\"", name, why);
+    snprintf(want, sizeof want, "mem: record 1 '%s' (byte 0): %s", name, why);
+    expect_refused(what, buf, len, want);
+    free(buf);
+    tgs_record_free(&r);
+}
+
 static void test_utf8(void) {
     static const char *const good[] = {"", "28f865caaa", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
     static const struct {
@@ -228,33 +264,7 @@ static void test_utf8(void) {
            "put_str refuses text that is not UTF-8", "'%s'", tgs_errmsg());
     CHECK(tgs_sample_put_str(&s, "note", "\xc3\x96l\xc3\xbc") == 0, "put_str takes UTF-8");
 
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    tgs_writer w;
-    tgs_writer_init(&w, fp);
-    tgs_record r = {0};
-    uint32_t three = 3;
-    tgs_record_init(&r, "note", TGS_STR, 1, &three);
-    memcpy(r.data, "a\xc0z", 3);
-    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "record 'note': string is not valid UTF-8"),
-           "writer refuses a str record that is not UTF-8", "'%s'", tgs_errmsg());
-    memcpy(r.data, "a\0z", 3);
-    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "NUL"),
-           "writer refuses a str record holding a NUL", "'%s'", tgs_errmsg());
-    memcpy(r.data, "abc", 3);
-    tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
-    fclose(fp);
-    CHECK(len > 0 && w.nrecords == 1, "only the good record was written");
-    /* the same record with its text made bad and its data CRC made right:
-     * the last 7 bytes are the 3 of text and the CRC */
-    char *at = buf + len - 7;
-    at[1] = (char)0xff;
-    uint32_t crc = tgs_crc32(0, at, 3);
-    memcpy(at + 3, &crc, 4);
-    expect_refused("reader refuses a str record that is not UTF-8", buf, len, "mem: record 1 'note' (byte 0): string is not valid UTF-8 (its byte 1)");
-    free(buf);
-    tgs_record_free(&r);
+    str_record_refused("note", "a\xc0z", 0xff, "string is not valid UTF-8 (its byte 1)");
     tgs_sample_free(&s);
 }
 
@@ -275,27 +285,7 @@ static void test_tile_id(void) {
     CHECKF(tgs_sample_put_str(&s, "id", "c\nd") < 0 && strstr(tgs_errmsg(), "record 'id': not a tile id: its byte 1 is 0x0a"),
            "put_str refuses an id with a newline", "'%s'", tgs_errmsg());
     CHECK(tgs_sample_put_str(&s, "name", "c d") == 0, "... and takes the same text under another name");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    tgs_writer w;
-    tgs_writer_init(&w, fp);
-    tgs_record r = {0};
-    uint32_t three = 3;
-    tgs_record_init(&r, "id", TGS_STR, 1, &three);
-    memcpy(r.data, "a,b", 3);
-    CHECKF(tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE) < 0 && strstr(tgs_errmsg(), "record 'id': not a tile id: its byte 1 is 0x2c"),
-           "writer refuses an id with a comma", "'%s'", tgs_errmsg());
-    memcpy(r.data, "abc", 3);
-    tgs_write_record(&w, &r, TGS_FLAG_END_OF_SAMPLE);
-    fclose(fp);
-    char *at = buf + len - 7; /* the text, then its CRC */
-    at[1] = ',';
-    uint32_t crc = tgs_crc32(0, at, 3);
-    memcpy(at + 3, &crc, 4);
-    expect_refused("reader refuses an id with a comma", buf, len, "mem: record 1 'id' (byte 0): not a tile id: its byte 1 is 0x2c");
-    free(buf);
-    tgs_record_free(&r);
+    str_record_refused("id", "a,b", ',', "not a tile id: its byte 1 is 0x2c");
     tgs_sample_free(&s);
 }
 
