@@ -67,6 +67,71 @@ else
 	skip "numpy: the predictions" "no numpy in $PYTHON"
 fi
 
+# ---- Monte Carlo dropout, flip TTA, ensembles ----
+"$B/tgs-train" -q -o "$T/drop" --model "resunet widths=4,8,16 blocks=1,1,1 dropout=0.3" --batch 4 --lr 0.01 --epochs 2 \
+	--threads 2 --seed 5 "$T/mini.tsr" 2>"$T/err" || fail "train a tiny model with dropout" "$(cat "$T/err")"
+"$MC" -q -m "$T/drop/last.ckpt" --threads 2 --passes 4 --seed 3 -o "$T/mc3a.tsr" "$T/mini.tsr"
+"$MC" -q -m "$T/drop/last.ckpt" --threads 2 --passes 4 --seed 3 -o "$T/mc3b.tsr" "$T/mini.tsr"
+"$MC" -q -m "$T/drop/last.ckpt" --threads 2 --passes 4 --seed 4 -o "$T/mc4.tsr" "$T/mini.tsr"
+check_sh "--passes 4: the same seed, the same bytes; another seed, other bytes" \
+	"cmp '$T/mc3a.tsr' '$T/mc3b.tsr' && ! cmp -s '$T/mc3a.tsr' '$T/mc4.tsr'"
+check_sh "--passes 1 and --tta none are the default's bytes" \
+	"'$MC' -q -m '$T/drop/last.ckpt' --threads 2 '$T/mini.tsr' | cmp - <('$MC' -q -m '$T/drop/last.ckpt' --threads 2 --passes 1 --tta none --seed 9 '$T/mini.tsr')"
+check_sh "tgs-info: with 4 passes, var and salt_var added; --entropy adds ent" \
+	"'$B/tgs-info' '$T/mc3a.tsr' | grep -Eq '^  var +12 f32 +\[1,101,101\]' && '$B/tgs-info' '$T/mc3a.tsr' | grep -Eq '^  salt_var +12 f32 +\[\]' &&
+	 '$MC' -q -m '$T/drop/last.ckpt' --threads 2 --passes 2 --entropy '$T/mini.tsr' | '$B/tgs-info' | grep -Eq '^  ent +12 f32 +\[1,101,101\]'"
+"$B/tgs-train" -q -o "$T/one1" --model "resunet widths=4,8,16 blocks=1,1,1 dropout=0" --batch 4 --epochs 1 --threads 2 "$T/mini1.tsr" 2>/dev/null
+usage_error "--passes 4 on a model without dropout" "--passes 4: the model of .*one1/last.ckpt has no dropout" \
+	"$MC" -m "$T/one1/last.ckpt" --passes 4 "$T/mini1.tsr"
+usage_error "an ensemble of a 3-channel and a 1-channel model" "-m .*one1/last.ckpt: takes 1 channels at 104 .*must see the same input" \
+	"$MC" -m "$T/run/best.ckpt" -m "$T/one1/last.ckpt" "$T/mini.tsr"
+refuses "--tta vflip" "--tta: 'vflip' is not hflip or none" "$MC" -m "$T/run/best.ckpt" --tta vflip "$T/mini.tsr"
+if have_numpy; then
+	"$MC" -q -m "$T/run/best.ckpt" --threads 2 -o "$T/ea.tsr" "$T/mini.tsr"
+	"$MC" -q -m "$T/drop/last.ckpt" --threads 2 -o "$T/eb.tsr" "$T/mini.tsr"
+	"$MC" -q -m "$T/run/best.ckpt" -m "$T/drop/last.ckpt" --threads 2 -o "$T/eab.tsr" "$T/mini.tsr"
+	# a padded input that is its own mirror image: the flip view is the same input
+	"$PYTHON" - "$T/mirror.tsr" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import numpy as np, tgs_stream
+r = np.random.default_rng(1)
+x = r.standard_normal((3, 104, 104)).astype(np.float32)
+x = ((x + x[:, :, ::-1]) / 2).astype(np.float32)
+tgs_stream.write(sys.argv[1], [{"id": "mirror", "image": x, "crop": np.array([0, 0, 104, 104], np.int32)}])
+PY
+	"$MC" -q -m "$T/run/best.ckpt" --threads 2 --tta hflip -o "$T/tta.tsr" "$T/mirror.tsr"
+	"$MC" -q -m "$T/run/best.ckpt" --threads 2 -o "$T/notta.tsr" "$T/mirror.tsr"
+	cat >"$T/mc.py" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import numpy as np, tgs_stream
+d = sys.argv[1]
+rd = lambda n: list(tgs_stream.read(d + "/" + n))
+# two checkpoints: the mean of each one's probabilities, their variance
+for a, b, ab in zip(rd("ea.tsr"), rd("eb.tsr"), rd("eab.tsr")):
+    want = ((a["prob"].astype(np.float64) + b["prob"]) / 2).astype(np.float32)
+    assert np.array_equal(ab["prob"], want), "ensemble prob is not the mean"
+    var = ((a["prob"].astype(np.float64) - b["prob"]) / 2) ** 2
+    assert np.abs(ab["var"] - var).max() <= 1e-6, np.abs(ab["var"] - var).max()
+    assert abs(ab["salt"] - (np.float64(a["salt"]) + b["salt"]) / 2) <= 1e-7 and ab["salt_var"] >= 0
+# flip TTA of a mirror-symmetric input: the mean of a pass and its mirror, itself a mirror image
+t, n = rd("tta.tsr")[0], rd("notta.tsr")[0]
+p, q = t["prob"][0], n["prob"][0]
+assert np.array_equal(p, p[:, ::-1]), "TTA of a symmetric tile is not symmetric"
+assert np.array_equal(p, ((q.astype(np.float64) + q[:, ::-1]) / 2).astype(np.float32)), "TTA is not the mean of the views"
+assert np.abs(t["var"][0] - ((q.astype(np.float64) - q[:, ::-1]) / 2) ** 2).max() <= 1e-6
+mc = rd("mc3a.tsr")
+assert all(s["var"].min() >= 0 and 0 <= s["prob"].min() and s["prob"].max() <= 1 for s in mc)
+assert sum(float(s["var"].max()) for s in mc) > 0, "4 passes with dropout 0.3 and no variance"
+print("ensemble: mean and variance; TTA: symmetric, the mean of the views; MC: variance > 0")
+PY
+	if "$PYTHON" "$T/mc.py" "$T" >"$T/out" 2>&1; then ok "numpy: $(cat "$T/out")"
+	else fail "numpy: ensembles, TTA and MC dropout" "$(tail -n 3 "$T/out")"; fi
+else
+	skip "numpy: ensembles, TTA and MC dropout" "no numpy in $PYTHON"
+fi
+
 # ---- refusals ----
 head -c 3000 "$T/run/best.ckpt" >"$T/cut.ckpt"
 printf 'not a checkpoint at all, just text\n' >"$T/text.ckpt"

@@ -1,17 +1,22 @@
-/* tgs-mcdrop: a trained model's predictions, added to each sample.
+/* tgs-mcdrop: a trained model's predictions, with their uncertainty,
+ * added to each sample.
  *
  * Sample stream in (raw tiles from tgs-stack25d, or tgs-augment's padded
- * inputs), the same stream out with two records added to each sample:
+ * inputs), the same stream out with records added to each sample:
  * 'prob' (f32 1 x H x W, the salt probability of each pixel of the tile)
  * and 'salt' (f32 scalar, the probability that the tile holds salt, from
  * the model's presence head). Raw tiles are padded as in training (the
- * checkpoint's size and norm), the model runs in eval mode on batches,
+ * checkpoints' size and norm), the model runs in eval mode on batches,
  * and the padded output is cropped back to the tile.
  *
- * A prediction is the mean of the sigmoid over passes x views (predict()
- * below). Today that is one deterministic pass of one view; Monte Carlo
- * dropout is more passes with exec->mc_dropout set and a step per pass,
- * test-time flips are more views, each undone on the output. */
+ * A prediction is the mean of the sigmoids of K = models x views x passes
+ * forward passes: each checkpoint of -m; the input as it is and, with
+ * --tta hflip, mirrored (the output mirrored back); --passes T with
+ * dropout kept on (Monte Carlo dropout, a mask per pass from --seed). With
+ * K > 1 each sample also gets 'var' (f32 1 x H x W, the per-pixel
+ * variance of the K probabilities) and 'salt_var'; --entropy adds 'ent'
+ * (the predictive entropy of 'prob', in nats). One model, one pass, no
+ * TTA: 'prob' and 'salt' only, the bytes of one deterministic pass. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,12 +34,20 @@
 #include "train.h"
 
 static const char usage[] =
-    "usage: tgs-mcdrop -m CKPT [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
-    "Run the model of CKPT (tgs-train's best.ckpt or last.ckpt) on each sample of\n"
-    "FILE (or stdin) and add its prediction: 'prob' (f32 1xHxW, salt probability\n"
-    "per pixel of the tile) and 'salt' (f32, probability that the tile has salt).\n"
-    "Every other record is passed on.\n"
-    "  -m, --model CKPT  the checkpoint\n"
+    "usage: tgs-mcdrop -m CKPT [-m CKPT ...] [--passes T] [--tta hflip] [--seed N] [--entropy]\n"
+    "                  [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
+    "Run the models of the checkpoints (tgs-train's best.ckpt or last.ckpt) on each\n"
+    "sample of FILE (or stdin) and add their prediction: 'prob' (f32 1xHxW, salt\n"
+    "probability per pixel of the tile) and 'salt' (f32, probability that the tile\n"
+    "has salt), the means over models, views and passes; with more than one of\n"
+    "those, 'var' and 'salt_var', their variances. Every other record is passed on.\n"
+    "  -m, --model CKPT  a checkpoint; several are an ensemble (same input size,\n"
+    "                    norm and channels)\n"
+    "  --passes T        forward passes with dropout on: Monte Carlo dropout\n"
+    "                    (default 1: dropout off; T > 1 needs a model with dropout)\n"
+    "  --tta hflip       also each tile mirrored left-right, mirrored back\n"
+    "  --seed N          the dropout masks of the passes (default 0)\n"
+    "  --entropy         add 'ent', the predictive entropy of 'prob' (nats)\n"
     "  --batch N         samples per forward pass (default 16)\n"
     "  --device NAME     where the model runs: cpu (default) or sim (see tgs-train)\n"
     "  --threads N       CPU threads (default 0: all cores)\n"
@@ -42,48 +55,57 @@ static const char usage[] =
     "  -q, --quiet       no progress bar\n"
     "  -h, --help        this text;  -V, --version  the version\n";
 
+#define MAX_MODELS 32
+
 typedef struct {
-    const char *ckpt, *input, *output, *device;
-    long batch, threads;
-    int quiet;
+    const char *ckpt[MAX_MODELS], *input, *output, *device;
+    int nckpt;
+    long batch, threads, passes;
+    int hflip, entropy, quiet;
+    uint64_t seed;
 } options;
 
 static options parse_args(int argc, char **argv) {
-    options o = {.batch = 16};
-    enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE };
+    options o = {.batch = 16, .passes = 1};
+    enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE, OPT_PASSES, OPT_TTA, OPT_SEED, OPT_ENTROPY };
     static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, OPT_BATCH},
+        {"model", required_argument, 0, 'm'},           {"batch", required_argument, 0, OPT_BATCH},
         {"threads", required_argument, 0, OPT_THREADS}, {"device", required_argument, 0, OPT_DEVICE},
+        {"passes", required_argument, 0, OPT_PASSES},   {"tta", required_argument, 0, OPT_TTA},
+        {"seed", required_argument, 0, OPT_SEED},       {"entropy", no_argument, 0, OPT_ENTROPY},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': o.ckpt = optarg; break;
+        case 'm':
+            if (o.nckpt == MAX_MODELS) die_usage("-m: more than %d checkpoints", MAX_MODELS);
+            o.ckpt[o.nckpt++] = optarg;
+            break;
         case OPT_BATCH: o.batch = tgs_parse_long(optarg, "--batch", 1, 4096); break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
         case OPT_DEVICE: o.device = optarg; break;
+        case OPT_PASSES: o.passes = tgs_parse_long(optarg, "--passes", 1, 1024); break;
+        case OPT_TTA:
+            if (strcmp(optarg, "hflip") && strcmp(optarg, "none")) die_usage("--tta: '%s' is not hflip or none", optarg);
+            o.hflip = optarg[0] == 'h';
+            break;
+        case OPT_SEED: o.seed = tgs_parse_seed(optarg); break;
+        case OPT_ENTROPY: o.entropy = 1; break;
         case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
-    if (!o.ckpt) die_usage("no -m CKPT: the model to run");
+    if (!o.nckpt) die_usage("no -m CKPT: the model to run");
     return o;
 }
 
-/* How predictions are made: the mean over passes x views. */
 typedef struct {
-    int passes; /* forward passes; above 1 only with Monte Carlo dropout */
-    int views;  /* test-time views of the input; view 0 is the input as it is */
-} plan;
-
-typedef struct {
+    const char *path;
     struct tgs_params *ps;
     tgs_model_info info;
-    tgs_prep prep;
     tgs_net nets[2]; /* the full batch and the tail */
-    float *img, *acc, *out, *salt, *salt_acc;
 } model;
 
 static tgs_net *get_net(model *m, int n, int s, long batch) {
@@ -92,50 +114,81 @@ static tgs_net *get_net(model *m, int n, int s, long batch) {
     int k = n == batch ? 0 : 1;
     tgs_net_free(&m->nets[k]);
     if (tgs_net_build(&m->nets[k], m->ps, &m->info.mo, 0, n, m->info.mo.in_ch, s, NULL) < 0)
-        die("model for a batch of %d at %dx%d: %s", n, s, s, tgs_errmsg());
+        die("%s: model for a batch of %d at %dx%d: %s", m->path, n, s, s, tgs_errmsg());
     return &m->nets[k];
 }
 
 static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* m->acc (n x S x S) and m->salt_acc (n) get the mean probabilities of
- * the n inputs in m->img. */
-static void predict(model *m, const plan *pl, tgs_net *net) {
-    size_t plane = (size_t)net->s * (size_t)net->s, n = (size_t)net->n;
-    memset(m->acc, 0, n * plane * sizeof *m->acc);
-    memset(m->salt_acc, 0, n * sizeof *m->salt_acc);
-    struct tgs_exec *x = tgs_graph_exec(net->g);
-    for (int view = 0; view < pl->views; view++) {
-        /* view 0: the input as it is (a flip would transform m->img here) */
-        tgs_tensor_set(net->g, net->x, m->img);
-        for (int pass = 0; pass < pl->passes; pass++) {
-            x->mc_dropout = pl->passes > 1;
-            x->step = (uint64_t)pass + 1;
-            if (tgs_graph_forward(net->g) < 0) die("model: %s", tgs_errmsg());
-            tgs_tensor_get(net->g, net->out.seg, m->out);
-            tgs_tensor_get(net->g, net->out.cls, m->salt);
-            /* (and undo the view's transform on m->out here) */
-            for (size_t i = 0; i < n * plane; i++) m->acc[i] += sigmoid(m->out[i]);
-            for (size_t i = 0; i < n; i++) m->salt_acc[i] += sigmoid(m->salt[i]);
-        }
-    }
-    float k = 1.0f / (float)(pl->passes * pl->views);
-    if (k != 1)
-        for (size_t i = 0; i < n * plane; i++) m->acc[i] *= k;
-    if (k != 1)
-        for (size_t i = 0; i < n; i++) m->salt_acc[i] *= k;
+static uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
 }
 
-static void load_model(model *m, const options *o, const struct tgs_backend *be) {
+/* Mirror each row of n planes of s x s in place: the input of the hflip
+ * view, and its output back. */
+static void hflip(float *x, size_t nplanes, int s) {
+    for (size_t p = 0; p < nplanes; p++)
+        for (int y = 0; y < s; y++) {
+            float *row = x + (p * (size_t)s + (size_t)y) * (size_t)s;
+            for (int a = 0, b = s - 1; a < b; a++, b--) {
+                float t = row[a];
+                row[a] = row[b], row[b] = t;
+            }
+        }
+}
+
+/* The K predictions of a batch, summed: sum and sq (n x S x S) the
+ * probabilities and their squares, ssum and ssq (n) the presence's. */
+typedef struct {
+    float *img, *view, *out, *salt; /* the batch's input, a view of it, one pass's outputs */
+    double *sum, *sq, *ssum, *ssq;
+} work;
+
+/* Every view and pass of model m over the n inputs of w->img (c planes
+ * each, side s), added to the sums. */
+static void predict(model *m, const options *o, work *w, int n, int c, int s, long batch) {
+    size_t plane = (size_t)s * (size_t)s;
+    tgs_net *net = get_net(m, n, s, batch);
+    struct tgs_exec *x = tgs_graph_exec(net->g);
+    for (int view = 0; view < 1 + o->hflip; view++) {
+        const float *in = w->img;
+        if (view == 1) { /* the mirror image, its output mirrored back below */
+            memcpy(w->view, w->img, sizeof *w->view * plane * (size_t)c * (size_t)n);
+            hflip(w->view, (size_t)c * (size_t)n, s);
+            in = w->view;
+        }
+        tgs_tensor_set(net->g, net->x, in);
+        for (long pass = 0; pass < o->passes; pass++) {
+            x->mc_dropout = o->passes > 1;
+            x->step = o->passes > 1 ? mix64(o->seed) + (uint64_t)pass + 1 : 1;
+            if (tgs_graph_forward(net->g) < 0) die("%s: model: %s", m->path, tgs_errmsg());
+            tgs_tensor_get(net->g, net->out.seg, w->out);
+            tgs_tensor_get(net->g, net->out.cls, w->salt);
+            if (view == 1) hflip(w->out, (size_t)n, s);
+            for (size_t i = 0; i < (size_t)n * plane; i++) {
+                double p = sigmoid(w->out[i]);
+                w->sum[i] += p, w->sq[i] += p * p;
+            }
+            for (int i = 0; i < n; i++) {
+                double p = sigmoid(w->salt[i]);
+                w->ssum[i] += p, w->ssq[i] += p * p;
+            }
+        }
+    }
+}
+
+static void load_model(model *m, const char *path, const struct tgs_backend *be) {
     tgs_ckpt c;
-    if (tgs_ckpt_load(&c, o->ckpt) < 0) die("%s", tgs_errmsg());
-    if (tgs_model_info_get(&c, &m->info) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
+    m->path = path;
+    if (tgs_ckpt_load(&c, path) < 0) die("%s", tgs_errmsg());
+    if (tgs_model_info_get(&c, &m->info) < 0) die("%s: %s", path, tgs_errmsg());
     m->ps = tgs_params_new(be);
-    if (!m->ps || tgs_model_params(m->ps, &m->info.mo, 0) < 0) die("%s: model: %s", o->ckpt, tgs_errmsg());
-    if (tgs_ckpt_get_params(&c, m->ps, 1, NULL) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
+    if (!m->ps || tgs_model_params(m->ps, &m->info.mo, 0) < 0) die("%s: model: %s", path, tgs_errmsg());
+    if (tgs_ckpt_get_params(&c, m->ps, 1, NULL) < 0) die("%s: %s", path, tgs_errmsg());
     tgs_ckpt_free(&c);
-    tgs_prep_init(&m->prep, tgs_model_stride(&m->info.mo));
-    m->prep.size = m->info.size, m->prep.mean = m->info.mean, m->prep.std = m->info.std;
 }
 
 _Noreturn static void bad_sample(const char *path, uint64_t k, const tgs_sample *s) {
@@ -144,16 +197,42 @@ _Noreturn static void bad_sample(const char *path, uint64_t k, const tgs_sample 
     die("%s: sample %llu: %s", path, (unsigned long long)k, tgs_errmsg());
 }
 
+/* The mean of the K values summed in sum and sq, and their variance
+ * (E[p^2] - E[p]^2, never below 0 from rounding). */
+static void mean_var(double sum, double sq, double k, float *mean, float *var) {
+    double m = sum / k, v = sq / k - m * m;
+    *mean = (float)m;
+    *var = (float)(v > 0 ? v : 0);
+}
+
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = parse_args(argc, argv);
     tgs_cpu_set_threads((int)o.threads);
-    model m;
-    memset(&m, 0, sizeof m);
     const struct tgs_backend *be = tgs_backend_by_name(o.device ? o.device : "cpu");
     if (!be) die_usage("--device: %s", tgs_errmsg());
-    load_model(&m, &o, be);
-    plan pl = {.passes = 1, .views = 1};
+    model *models = calloc((size_t)o.nckpt, sizeof *models);
+    if (!models) die("out of memory");
+    for (int k = 0; k < o.nckpt; k++) {
+        model *m = &models[k];
+        load_model(m, o.ckpt[k], be);
+        const tgs_model_info *a = &models[0].info, *b = &m->info;
+        /* an ensemble averages pixels of one input: the models must see
+         * the same padded, normalised tile */
+        if (b->mo.in_ch != a->mo.in_ch || b->size != a->size || b->mean != a->mean || b->std != a->std ||
+            tgs_model_stride(&b->mo) != tgs_model_stride(&a->mo))
+            die_usage("-m %s: takes %d channels at %d (norm %g,%g, stride %d), but %s takes %d at %d (norm %g,%g, stride %d): "
+                      "an ensemble's models must see the same input", m->path, b->mo.in_ch, b->size, (double)b->mean,
+                      (double)b->std, tgs_model_stride(&b->mo), models[0].path, a->mo.in_ch, a->size, (double)a->mean,
+                      (double)a->std, tgs_model_stride(&a->mo));
+        if (o.passes > 1 && !(b->mo.dropout > 0))
+            die_usage("--passes %ld: the model of %s has no dropout (dropout=0), so its passes would all be the same",
+                      o.passes, m->path);
+    }
+    tgs_prep prep;
+    tgs_prep_init(&prep, tgs_model_stride(&models[0].info.mo));
+    prep.size = models[0].info.size, prep.mean = models[0].info.mean, prep.std = models[0].info.std;
+    double K = (double)o.nckpt * (double)(1 + o.hflip) * (double)o.passes;
 
     tgs_reader rd;
     if (tgs_reader_open(&rd, o.input) < 0) die("%s", tgs_errmsg());
@@ -163,17 +242,19 @@ int main(int argc, char **argv) {
     tgs_writer wr;
     tgs_writer_init(&wr, out.fp);
 
-    int b = (int)o.batch, c = m.info.mo.in_ch;
+    int b = (int)o.batch, c = models[0].info.mo.in_ch;
     tgs_sample *batch = calloc((size_t)b, sizeof *batch);
     tgs_prep_view *views = calloc((size_t)b, sizeof *views);
-    size_t cap = 0; /* floats per input plane the buffers hold */
+    work w = {0};
+    float *tile = NULL; /* one tile's mean or variance, cropped */
+    size_t cap = 0;     /* floats per input plane the buffers hold */
     tgs_progress bar;
     tgs_progress_start(&bar, "predict", "img", 0, o.quiet);
     if (!batch || !views) die("out of memory");
     for (;;) {
         int n = 0, rc = 0;
         while (n < b && (rc = tgs_read_sample(&rd, &batch[n])) > 0) {
-            if (tgs_prep_view_sample(&m.prep, &batch[n], 0, &views[n]) < 0) bad_sample(rd.path, rd.nsamples, &batch[n]);
+            if (tgs_prep_view_sample(&prep, &batch[n], 0, &views[n]) < 0) bad_sample(rd.path, rd.nsamples, &batch[n]);
             if (views[n].c != c) {
                 tgs_err("'image' has %d channels, the model takes %d", views[n].c, c);
                 bad_sample(rd.path, rd.nsamples, &batch[n]);
@@ -187,41 +268,58 @@ int main(int argc, char **argv) {
         if (rc < 0) die("%s", tgs_errmsg());
         if (n == 0) break;
         int s = views[0].s;
-        size_t plane = (size_t)s * (size_t)s;
+        size_t plane = (size_t)s * (size_t)s, nb = (size_t)b;
         if (plane > cap) {
-            free(m.img), free(m.acc), free(m.out), free(m.salt), free(m.salt_acc);
-            m.img = malloc(sizeof *m.img * plane * (size_t)c * (size_t)b);
-            m.acc = malloc(sizeof *m.acc * plane * (size_t)b);
-            m.out = malloc(sizeof *m.out * plane * (size_t)b);
-            m.salt = malloc(sizeof *m.salt * (size_t)b), m.salt_acc = malloc(sizeof *m.salt_acc * (size_t)b);
-            if (!m.img || !m.acc || !m.out || !m.salt || !m.salt_acc) die("out of memory");
+            free(w.img), free(w.view), free(w.out), free(w.salt), free(w.sum), free(w.sq), free(w.ssum), free(w.ssq), free(tile);
+            w.img = malloc(sizeof *w.img * plane * (size_t)c * nb), w.view = malloc(sizeof *w.view * plane * (size_t)c * nb);
+            w.out = malloc(sizeof *w.out * plane * nb), w.salt = malloc(sizeof *w.salt * nb);
+            w.sum = malloc(sizeof *w.sum * plane * nb), w.sq = malloc(sizeof *w.sq * plane * nb);
+            w.ssum = malloc(sizeof *w.ssum * nb), w.ssq = malloc(sizeof *w.ssq * nb);
+            tile = malloc(sizeof *tile * plane);
+            if (!w.img || !w.view || !w.out || !w.salt || !w.sum || !w.sq || !w.ssum || !w.ssq || !tile) die("out of memory");
             cap = plane;
         }
         uint64_t first = rd.nsamples - (uint64_t)n + 1;
         for (int i = 0; i < n; i++)
-            if (tgs_prep_fill(&m.prep, &views[i], m.img + (size_t)i * plane * (size_t)c, NULL) < 0)
+            if (tgs_prep_fill(&prep, &views[i], w.img + (size_t)i * plane * (size_t)c, NULL) < 0)
                 bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
-        tgs_net *net = get_net(&m, n, s, o.batch);
-        predict(&m, &pl, net);
+        memset(w.sum, 0, sizeof *w.sum * plane * (size_t)n), memset(w.sq, 0, sizeof *w.sq * plane * (size_t)n);
+        memset(w.ssum, 0, sizeof *w.ssum * (size_t)n), memset(w.ssq, 0, sizeof *w.ssq * (size_t)n);
+        for (int k = 0; k < o.nckpt; k++) predict(&models[k], &o, &w, n, c, s, o.batch);
         for (int i = 0; i < n; i++) {
             const int32_t *cr = views[i].crop;
-            const float *p = m.acc + (size_t)i * plane;
-            for (size_t k = 0; k < plane; k++)
-                if (!(p[k] >= 0 && p[k] <= 1)) {
-                    tgs_err("the model's output is %g at pixel %zu (a damaged checkpoint?)", (double)p[k], k);
-                    bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
-                }
-            if (!(m.salt_acc[i] >= 0 && m.salt_acc[i] <= 1)) {
-                tgs_err("the model's salt probability is %g (a damaged checkpoint?)", (double)m.salt_acc[i]);
+            const double *sum = w.sum + (size_t)i * plane, *sq = w.sq + (size_t)i * plane;
+            uint32_t dims[3] = {1, (uint32_t)cr[2], (uint32_t)cr[3]};
+            float salt, salt_var;
+            mean_var(w.ssum[i], w.ssq[i], K, &salt, &salt_var);
+            if (!(salt >= 0 && salt <= 1)) {
+                tgs_err("the model's salt probability is %g (a damaged checkpoint?)", (double)salt);
                 bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
             }
-            uint32_t dims[3] = {1, (uint32_t)cr[2], (uint32_t)cr[3]};
-            tgs_record *pr = tgs_sample_put(&batch[i], "prob", TGS_F32, 3, dims);
-            if (!pr || tgs_sample_put_f32(&batch[i], "salt", m.salt_acc[i]) < 0) die("%s", tgs_errmsg());
-            float *dst = pr->data;
-            for (int y = 0; y < cr[2]; y++)
-                memcpy(dst + (size_t)y * (size_t)cr[3], p + (size_t)(cr[0] + y) * (size_t)s + (size_t)cr[1],
-                       (size_t)cr[3] * sizeof *dst);
+            /* the tile's mean, then (K > 1) its variance, then (--entropy) the entropy */
+            for (int part = 0; part < 3; part++) {
+                static const char *const name[3] = {"prob", "var", "ent"};
+                if ((part == 1 && K == 1) || (part == 2 && !o.entropy)) continue;
+                size_t k = 0;
+                for (int y = cr[0]; y < cr[0] + cr[2]; y++)
+                    for (int xx = cr[1]; xx < cr[1] + cr[3]; xx++, k++) {
+                        size_t j = (size_t)y * (size_t)s + (size_t)xx;
+                        float mean, var;
+                        mean_var(sum[j], sq[j], K, &mean, &var);
+                        if (!(mean >= 0 && mean <= 1)) {
+                            tgs_err("the model's output is %g at pixel %zu (a damaged checkpoint?)", (double)mean, j);
+                            bad_sample(rd.path, first + (uint64_t)i, &batch[i]);
+                        }
+                        double p = mean, h = 0;
+                        if (p > 0 && p < 1) h = -(p * log(p) + (1 - p) * log1p(-p));
+                        tile[k] = part == 0 ? mean : part == 1 ? var : (float)h;
+                    }
+                tgs_record *r = tgs_sample_put(&batch[i], name[part], TGS_F32, 3, dims);
+                if (!r) die("%s", tgs_errmsg());
+                memcpy(r->data, tile, k * sizeof *tile);
+            }
+            if (tgs_sample_put_f32(&batch[i], "salt", salt) < 0 || (K > 1 && tgs_sample_put_f32(&batch[i], "salt_var", salt_var) < 0))
+                die("%s", tgs_errmsg());
             if (tgs_write_sample(&wr, &batch[i]) < 0) die("%s: %s", out.path, tgs_errmsg());
         }
         tgs_progress_update(&bar, rd.nsamples);
@@ -232,10 +330,12 @@ int main(int argc, char **argv) {
     if (!o.quiet) tgs_traffic_say(be);
     tgs_reader_close(&rd);
     for (int i = 0; i < b; i++) tgs_sample_free(&batch[i]);
-    for (int i = 0; i < 2; i++) tgs_net_free(&m.nets[i]);
-    free(batch), free(views);
-    free(m.img), free(m.acc), free(m.out), free(m.salt), free(m.salt_acc);
-    tgs_prep_free(&m.prep);
-    tgs_params_free(m.ps);
+    for (int k = 0; k < o.nckpt; k++) {
+        for (int i = 0; i < 2; i++) tgs_net_free(&models[k].nets[i]);
+        tgs_params_free(models[k].ps);
+    }
+    free(models), free(batch), free(views), free(tile);
+    free(w.img), free(w.view), free(w.out), free(w.salt), free(w.sum), free(w.sq), free(w.ssum), free(w.ssq);
+    tgs_prep_free(&prep);
     return 0;
 }
