@@ -335,4 +335,50 @@ refuses "unknown option" "unknown option '--frobnicate'" "$B/tgs-eval" --frobnic
 "$B/tgs-eval" --threshold 2 "$T/mini.tsr" >/dev/null 2>&1
 rc=$?
 [ "$rc" -eq 2 ] && ok "usage errors exit 2" || fail "usage errors exit 2" "exit $rc"
+
+# ---- decisions: --tune on some tiles, --decisions (and tgs-rle encode) on them ----
+if have_numpy; then
+	"$PYTHON" - "$T/dec.tsr" <<'PY'
+import sys
+sys.path.insert(0, "formats")
+import numpy as np, tgs_stream
+r = np.random.default_rng(3)
+out = []
+for k in range(30):
+    y, x = np.mgrid[:101, :101]
+    truth = ((y - 50) ** 2 + (x - 40) ** 2 < (5 + k) ** 2) if k % 3 else np.zeros((101, 101), bool)
+    p = np.where(truth, 0.5 + 0.5 * r.random((101, 101)), 0.3 * r.random((101, 101)) ** 3)
+    if k % 5 == 0: p[10:13, 80:83] = 0.9 # a speck
+    salt = 0.6 + 0.4 * r.random() if k % 3 else 0.5 * r.random()
+    out.append({"id": "t%02d" % k, "mask": truth[None].astype(np.uint8), "prob": p[None].astype(np.float32), "salt": np.float32(salt)})
+tgs_stream.write(sys.argv[1], out)
+PY
+	"$B/tgs-eval" -q --tune "$T/dec.txt" -o "$T/tune.out" "$T/dec.tsr"
+	tuned=$(sed -n 's/^tuned .*: mAP \([0-9.]*\) (0.5 alone .*/\1/p' "$T/tune.out")
+	check_sh "--tune: a decisions file of three lines after its comments, and a report line" \
+		"[ \$(grep -vc '^#' '$T/dec.txt') -eq 3 ] && grep -q '^threshold ' '$T/dec.txt' && grep -q '^min_area ' '$T/dec.txt' && [ -n '$tuned' ]"
+	check_sh "--decisions with the file on the same tiles: the mAP --tune reported ($tuned)" \
+		"'$B/tgs-eval' -q --decisions '$T/dec.txt' '$T/dec.tsr' | grep -qx 'mAP        $tuned'"
+	check_sh "tgs-rle encode --decisions, decoded and scored: the same mAP" \
+		"'$B/tgs-rle' encode -q --decisions '$T/dec.txt' '$T/dec.tsr' | '$B/tgs-rle' decode -q | '$PYTHON' -c '
+import sys; sys.path.insert(0, \"formats\"); import tgs_stream
+m = {s[\"id\"]: s[\"mask\"] for s in tgs_stream.read(sys.stdin.buffer)}
+src = list(tgs_stream.read(\"$T/dec.tsr\"))
+tgs_stream.write(\"$T/decided.tsr\", [{\"id\": s[\"id\"], \"mask\": s[\"mask\"], \"prob\": m[s[\"id\"]]} for s in src])' &&
+		 '$B/tgs-eval' -q '$T/decided.tsr' | grep -qx 'mAP        $tuned'"
+	check_sh "... and its options override the file: --min-area 0 --salt-gate 0 is the plain cut" \
+		"'$B/tgs-rle' encode -q --decisions '$T/dec.txt' --threshold 0.5 --min-area 0 --salt-gate 0 '$T/dec.tsr' | cmp - <('$B/tgs-rle' encode -q '$T/dec.tsr')"
+	printf 'threshold 0.5\nmin_area 10\nmin_area 20\n' >"$T/bad.dec"
+	refuses "--decisions: a key given twice" "bad.dec: line 3: min_area given twice" "$B/tgs-eval" -q --decisions "$T/bad.dec" "$T/dec.tsr"
+	refuses "encode --salt-gate on u8 masks" "work on f32 probabilities, not 'prob' \(u8\)" "$B/tgs-rle" encode -q --salt-gate 0.5 "$T/decided.tsr"
+	"$PYTHON" -c "import sys; sys.path.insert(0, 'formats'); import tgs_stream
+tgs_stream.write('$T/nosalt.tsr', [{k: v for k, v in s.items() if k != 'salt'} for s in tgs_stream.read('$T/dec.tsr')])"
+	refuses "encode --salt-gate on samples without 'salt'" "sample 1 \(t00\): a presence gate of 0.5 needs the tile's 'salt' record" \
+		"$B/tgs-rle" encode -q --salt-gate 0.5 "$T/nosalt.tsr"
+else
+	skip "decisions" "no numpy"
+fi
+refuses "--decisions with --sweep" "--decisions fixes the threshold" "$B/tgs-eval" --decisions /dev/null --sweep /dev/null
+refuses "--decisions with --tune" "tune on some tiles, apply to others" "$B/tgs-eval" --decisions /dev/null --tune x /dev/null
+refuses "decode --min-area" "are for encode" "$B/tgs-rle" decode --min-area 5 /dev/null
 exit 0

@@ -20,10 +20,11 @@
 #include "progress.h"
 #include "stream.h"
 #include "tiles.h"
+#include "decide.h"
 
 static const char usage[] =
     "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
-    "                [--per-image FILE] [-o FILE] [-q] [FILE]\n"
+    "                [--per-image FILE] [--decisions FILE | --tune FILE] [-o FILE] [-q] [FILE]\n"
     "Score each sample's prediction against its true mask with the competition\n"
     "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
     "images, overall and per coverage bin of the true mask (empty, small <= 10%,\n"
@@ -37,14 +38,19 @@ static const char usage[] =
     "  --json           one JSON object instead of text\n"
     "  --per-image FILE also one line per image to FILE, tab-separated: id, bin,\n"
     "                   true and predicted salt pixels, IoU and score at T\n"
+    "  --decisions FILE score the masks these decisions make (tgs-eval --tune):\n"
+    "                   a threshold, a minimum component area, a presence gate\n"
+    "  --tune FILE      choose the decisions that score best on these tiles and\n"
+    "                   write them to FILE, for tiles that are NOT these ones\n"
     "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
     "  -q, --quiet      no progress bar\n"
     "  -h, --help       this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *prob, *mask, *output, *input, *per_image;
+    const char *prob, *mask, *output, *input, *per_image, *decisions_path, *tune;
     double threshold;
     int sweep, json, quiet;
+    tgs_decisions decisions;
 } options;
 
 /* Coverage bins of the true mask; the limits are fractions of the pixels. */
@@ -93,9 +99,11 @@ static int one_channel(const tgs_record *r, const int *dtypes, int *h, int *w) {
 }
 
 /* One line of --per-image: the image's counts at the threshold t. */
-static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, const tgs_record *pr, const uint8_t *truth,
-                           size_t n, double t) {
-    tgs_counts c = pr->dtype == TGS_U8 ? tgs_mask_counts(pr->data, truth, (int)n) : tgs_prob_counts(pr->data, truth, (int)n, t);
+static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, const tgs_record *pr, const uint8_t *decided,
+                           const uint8_t *truth, size_t n, double t) {
+    tgs_counts c = decided ? tgs_mask_counts(decided, truth, (int)n)
+                   : pr->dtype == TGS_U8 ? tgs_mask_counts(pr->data, truth, (int)n)
+                                         : tgs_prob_counts(pr->data, truth, (int)n, t);
     if (id) fprintf(fp, "%s", id);
     else fprintf(fp, "%llu", (unsigned long long)index);
     fprintf(fp, "\t%s\t%lld\t%lld\t%.6f\t%.1f\n", bin_name[bin], (long long)c.ntruth, (long long)c.npred,
@@ -105,14 +113,15 @@ static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, co
 
 /* Score every sample of the input into bins[], one accumulator per bin;
  * with per_image, a line per image to it. */
-static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen) {
+static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen, tgs_tune *tune) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     snprintf(path, pathlen, "%s", rd.path);
     static const int prob_types[] = {TGS_F32, TGS_U8, 0}, mask_types[] = {TGS_U8, TGS_F32, 0};
     tgs_sample s = {0};
-    /* the truth as bytes, when it is f32 */
-    uint8_t *buf = NULL;
+    /* the truth as bytes, when it is f32; the decided mask and its work */
+    uint8_t *buf = NULL, *decided = NULL;
+    int32_t *work = NULL;
     size_t buf_cap = 0;
     /* a tile scored twice would weigh twice in the mAP */
     tgs_id_log ids = {0};
@@ -134,8 +143,9 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
         if (ph != mh || pw != mw) die("%s: '%s' is %dx%d but '%s' is %dx%d", at, pr->name, ph, pw, mr->name, mh, mw);
         size_t n = (size_t)ph * (size_t)pw;
         if (n > buf_cap) {
-            free(buf);
-            if (!(buf = malloc(n))) die("out of memory");
+            free(buf), free(decided), free(work);
+            buf = malloc(n), decided = malloc(n), work = malloc(sizeof *work * 2 * n);
+            if (!buf || !decided || !work) die("out of memory");
             buf_cap = n;
         }
         const uint8_t *truth = NULL;
@@ -143,16 +153,32 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
         if (truth_mask(mr, n, buf, &truth, &salt) < 0) die("%s: %s", at, tgs_errmsg());
         int bin = coverage_bin(salt, (int64_t)n);
         tgs_metric *m = &bins[bin];
+        /* the presence probability, for a gate */
+        const tgs_record *sr = tgs_sample_get(&s, "salt");
+        float presence = NAN;
+        if (sr && (sr->dtype != TGS_F32 || tgs_record_count(sr) != 1)) die("%s: record 'salt' is not an f32 scalar", at);
+        if (sr) memcpy(&presence, sr->data, sizeof presence);
+        if ((o->decisions_path || tune) && pr->dtype != TGS_F32)
+            die("%s: record '%s' is %s; decisions are made on f32 probabilities", at, pr->name, tgs_dtype_name(pr->dtype));
         if (pr->dtype == TGS_U8) {
             const uint8_t *p = pr->data;
             for (size_t i = 0; i < n; i++)
                 if (p[i] > 1)
                     die("%s: record '%s' holds %d at pixel %zu; a u8 prediction is a mask of 0 and 1", at, pr->name, p[i], i);
             tgs_metric_add_mask(m, p, truth, (int)n);
+        } else if (o->decisions_path) { /* scored as the decisions make the mask */
+            const float *p = pr->data;
+            for (size_t i = 0; i < n; i++)
+                if (!(p[i] >= 0 && p[i] <= 1)) die("%s: record '%s' holds %g at pixel %zu", at, pr->name, (double)p[i], i);
+            if (tgs_decide(&o->decisions, p, presence, ph, pw, decided, work) < 0) die("%s: %s: %s", at, o->decisions_path, tgs_errmsg());
+            tgs_metric_add_mask(m, decided, truth, (int)n);
         } else if (tgs_metric_add_prob(m, pr->data, truth, (int)n) < 0) {
             die("%s: record '%s': %s", at, pr->name, tgs_errmsg());
         }
-        if (per_image) per_image_line(per_image, id, rd.nsamples, bin, pr, truth, n, o->threshold);
+        if (tune && tgs_tune_add(tune, pr->data, presence, truth, ph, pw, work) < 0) die("%s: %s", at, tgs_errmsg());
+        if (per_image)
+            per_image_line(per_image, id, rd.nsamples, bin, pr, o->decisions_path && pr->dtype == TGS_F32 ? decided : NULL, truth, n,
+                           o->threshold);
         tgs_progress_update(&bar, rd.nsamples);
     }
     if (rc < 0) die("%s", tgs_errmsg());
@@ -160,7 +186,7 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
     if (rd.nsamples == 0) die("%s: empty stream, no images to score", rd.path);
     if (tgs_id_log_check(&ids, rd.path, "sample") < 0) die("%s", tgs_errmsg());
     tgs_id_log_free(&ids);
-    free(buf);
+    free(buf), free(decided), free(work);
     tgs_sample_free(&s);
     tgs_reader_close(&rd);
 }
@@ -282,11 +308,12 @@ static void write_text(FILE *fp, const options *o, const tgs_metric *all, const 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = {.prob = "prob", .mask = "mask", .threshold = 0.5};
-    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON, OPT_PER_IMAGE };
+    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON, OPT_PER_IMAGE, OPT_DECISIONS, OPT_TUNE };
     static const struct option longopts[] = {
         {"prob", required_argument, 0, OPT_PROB},   {"mask", required_argument, 0, OPT_MASK},
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
         {"json", no_argument, 0, OPT_JSON},         {"per-image", required_argument, 0, OPT_PER_IMAGE},
+        {"decisions", required_argument, 0, OPT_DECISIONS}, {"tune", required_argument, 0, OPT_TUNE},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
@@ -297,6 +324,8 @@ int main(int argc, char **argv) {
         case OPT_SWEEP: o.sweep = 1; break;
         case OPT_JSON: o.json = 1; break;
         case OPT_PER_IMAGE: o.per_image = optarg; break;
+        case OPT_DECISIONS: o.decisions_path = optarg; break;
+        case OPT_TUNE: o.tune = optarg; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
@@ -306,6 +335,14 @@ int main(int argc, char **argv) {
     if (o.per_image && (!strcmp(o.per_image, "-") ? out_is_stdout : o.output && !strcmp(o.per_image, o.output)))
         die_usage("--per-image and the report would both go to %s; give -o another file", out_is_stdout ? "stdout" : o.output);
 
+    if (o.decisions_path && o.tune) die_usage("--decisions and --tune: tune on some tiles, apply to others");
+    if (o.decisions_path && o.sweep) die_usage("--decisions fixes the threshold; --sweep is for plain probabilities");
+    if (o.decisions_path) {
+        if (tgs_decisions_load(&o.decisions, o.decisions_path) < 0) die("%s", tgs_errmsg());
+        o.threshold = o.decisions.threshold; /* what the report says */
+    }
+    tgs_tune tune;
+    if (o.tune) tgs_tune_init(&tune);
     /* the cuts: the threshold, and the sweep's when asked for */
     double cuts[TGS_METRIC_NSWEEP + 1];
     int ncut = 0;
@@ -324,17 +361,35 @@ int main(int argc, char **argv) {
         fputs("id\tbin\tsalt_px\tpred_px\tiou\tscore\n", per_image.fp);
     }
     char path[512];
-    score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path);
+    score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path, o.tune ? &tune : NULL);
     if (o.per_image && tgs_outfile_commit(&per_image) < 0) die("%s", tgs_errmsg());
     all = bins[0];
     for (int b = 1; b < NBIN; b++)
         if (tgs_metric_merge(&all, &bins[b]) < 0) die("%s", tgs_errmsg());
     int kt = tgs_metric_find(&all, o.threshold);
 
+    int bt = 0, ba = 0, bg = 0;
+    tgs_decisions tuned;
+    if (o.tune) { /* the decisions file, before the report that quotes it */
+        tgs_tune_best(&tune, &bt, &ba, &bg);
+        tgs_tune_decisions(&tune, bt, ba, bg, &tuned);
+        char c1[700], c2[200];
+        snprintf(c1, sizeof c1, "tuned by tgs-eval --tune on %s: %lld tiles", path, (long long)tune.nimages);
+        snprintf(c2, sizeof c2, "mAP %.6f there (0.5 alone: %.6f); apply to other tiles", tgs_tune_map(&tune, bt, ba, bg),
+                 tgs_tune_map(&tune, TGS_TUNE_NT / 2, 0, 0));
+        const char *comments[2] = {c1, c2};
+        tgs_outfile df;
+        if (tgs_outfile_open(&df, o.tune) < 0) die("%s", tgs_errmsg());
+        if (tgs_decisions_write(&tuned, df.fp, comments, 2) < 0 || tgs_outfile_commit(&df) < 0) die("%s: write error", o.tune);
+    }
     tgs_outfile out;
     if (tgs_outfile_open(&out, o.output) < 0) die("%s", tgs_errmsg());
     if (o.json) write_json(out.fp, &o, path, &all, bins, kt);
     else write_text(out.fp, &o, &all, bins, kt);
+    if (o.tune && !o.json)
+        fprintf(out.fp, "\ntuned      threshold %.2f, min_area %d, salt_gate %.2f%s: mAP %.6f (0.5 alone %.6f) -> %s\n",
+                tuned.threshold, tuned.min_area, tuned.salt_gate, tune.ngated < tune.nimages ? " (no 'salt' on some tiles)" : "",
+                tgs_tune_map(&tune, bt, ba, bg), tgs_tune_map(&tune, TGS_TUNE_NT / 2, 0, 0), o.tune);
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
     return 0;
 }

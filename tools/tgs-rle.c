@@ -18,15 +18,21 @@
 #include "rle.h"
 #include "stream.h"
 #include "tiles.h"
+#include "decide.h"
 
 static const char usage[] =
-    "usage: tgs-rle encode [--threshold T] [--record NAME] [-o FILE] [STREAM]\n"
+    "usage: tgs-rle encode [--threshold T] [--min-area A] [--salt-gate G] [--decisions FILE]\n"
+    "                      [--record NAME] [-o FILE] [STREAM]\n"
     "       tgs-rle decode [--size WxH] [--png DIR] [-o FILE] [CSV]\n"
     "encode: write each sample's mask as Kaggle's id,rle_mask CSV.\n"
     "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
     "                  one, else 'mask'); u8/u16/i32 are salt where non-zero,\n"
     "                  f32/f64 where greater than the threshold\n"
     "  --threshold T   probability threshold in [0,1] (default 0.5)\n"
+    "  --min-area A    drop 8-connected salt components of fewer than A pixels\n"
+    "  --salt-gate G   an empty mask where the sample's 'salt' is below G\n"
+    "  --decisions FILE  the three from FILE, as tgs-eval tuned them; an option\n"
+    "                  given as well overrides the file's\n"
     "decode: read an id,rle_mask CSV and write one sample (id, mask) per row.\n"
     "  --size WxH      mask size (default 101x101)\n"
     "  --png DIR       write DIR/<id>.png (8-bit, 0 or 255) instead of a stream\n"
@@ -36,9 +42,10 @@ static const char usage[] =
     "  -h, --help         this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *record, *output, *png_dir, *input;
+    const char *record, *output, *png_dir, *input, *decisions_path;
     double threshold;
     int w, h, quiet;
+    tgs_decisions d; /* threshold, min_area, salt_gate */
 } options;
 
 /* A growable text buffer: encode builds the whole CSV before writing it. */
@@ -108,8 +115,9 @@ static void encode(const options *o) {
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     tgs_sample s = {0};
     text csv = {0};
-    uint8_t *buf = NULL; /* 0/1 masks made from non-u8 records */
-    size_t buf_cap = 0;
+    uint8_t *buf = NULL, *decided = NULL; /* 0/1 masks made from non-u8 records; and decided */
+    int32_t *work = NULL;
+    size_t buf_cap = 0, dec_cap = 0;
     tgs_id_log ids = {0};
     char *rle = NULL;
     size_t rle_cap = 0;
@@ -128,8 +136,24 @@ static void encode(const options *o) {
         if (!r) die("%s: sample %ld (%s): no '%s' record", rd.path, k, id, o->record ? o->record : "prob' or 'mask");
         int h, w;
         const uint8_t *mask = NULL;
-        if (record_to_mask(r, o->threshold, &buf, &buf_cap, &mask, &h, &w) < 0)
+        if (record_to_mask(r, o->d.threshold, &buf, &buf_cap, &mask, &h, &w) < 0)
             die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+        if (o->d.min_area > 0 || o->d.salt_gate > 0) { /* decisions beyond the cut, on the probabilities */
+            if (r->dtype != TGS_F32) die("%s: sample %ld (%s): --min-area and --salt-gate work on f32 probabilities, not '%s' (%s)",
+                                         rd.path, k, id, r->name, tgs_dtype_name(r->dtype));
+            const tgs_record *sr = tgs_sample_get(&s, "salt");
+            float presence = NAN;
+            if (sr && sr->dtype == TGS_F32 && tgs_record_count(sr) == 1) memcpy(&presence, sr->data, sizeof presence);
+            size_t npx = (size_t)h * (size_t)w;
+            if (npx > dec_cap) {
+                free(decided), free(work);
+                decided = malloc(npx), work = malloc(sizeof *work * 2 * npx);
+                if (!decided || !work) die("%s: sample %ld (%s): out of memory", rd.path, k, id);
+                dec_cap = npx;
+            }
+            if (tgs_decide(&o->d, r->data, presence, h, w, decided, work) < 0) die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+            mask = decided;
+        }
         size_t need = tgs_rle_max_len(h, w);
         if (need > rle_cap) {
             char *p = realloc(rle, need);
@@ -157,7 +181,7 @@ static void encode(const options *o) {
     if (tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
 
     tgs_id_log_free(&ids);
-    free(csv.p), free(buf), free(rle);
+    free(csv.p), free(buf), free(rle), free(decided), free(work);
     tgs_sample_free(&s);
     tgs_reader_close(&rd);
 }
@@ -234,12 +258,15 @@ static void decode(const options *o) {
 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
-    options o = {.threshold = 0.5, .w = 101, .h = 101};
-    enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG };
+    options o = {.threshold = -1, .w = 101, .h = 101};
+    long min_area = -1;
+    double gate = -1;
+    enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG, OPT_MIN_AREA, OPT_GATE, OPT_DECISIONS };
     static const struct option longopts[] = {
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"record", required_argument, 0, OPT_RECORD},
         {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
-        TGS_COMMON_LONGOPTS};
+        {"min-area", required_argument, 0, OPT_MIN_AREA},   {"salt-gate", required_argument, 0, OPT_GATE},
+        {"decisions", required_argument, 0, OPT_DECISIONS}, TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -247,6 +274,9 @@ int main(int argc, char **argv) {
         case OPT_RECORD: o.record = optarg; break;
         case OPT_SIZE: tgs_parse_size(optarg, "--size", &o.w, &o.h); break;
         case OPT_PNG: o.png_dir = optarg; break;
+        case OPT_MIN_AREA: min_area = tgs_parse_long(optarg, "--min-area", 0, 1000000); break;
+        case OPT_GATE: gate = tgs_parse_double(optarg, "--salt-gate", 0, 1); break;
+        case OPT_DECISIONS: o.decisions_path = optarg; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
@@ -254,11 +284,19 @@ int main(int argc, char **argv) {
     const char *cmd = argv[optind++];
     if (optind < argc) o.input = argv[optind++];
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+    /* the decisions: the file's, then each option given over it */
+    tgs_decisions_default(&o.d);
+    if (o.decisions_path && tgs_decisions_load(&o.d, o.decisions_path) < 0) die("%s", tgs_errmsg());
+    if (o.threshold >= 0) o.d.threshold = o.threshold;
+    if (min_area >= 0) o.d.min_area = (int)min_area;
+    if (gate >= 0) o.d.salt_gate = gate;
     if (strcmp(cmd, "encode") == 0) {
         if (o.png_dir) die_usage("--png is for decode");
         encode(&o);
     } else if (strcmp(cmd, "decode") == 0) {
         if (o.record) die_usage("--record is for encode");
+        if (o.decisions_path || o.threshold >= 0 || min_area >= 0 || gate >= 0)
+            die_usage("--threshold, --min-area, --salt-gate and --decisions are for encode");
         if (o.png_dir && o.output) die_usage("--png and -o both name the output; give one");
         decode(&o);
     } else {
