@@ -134,6 +134,7 @@ demo: all
 # The pipeline stages.
 include pipelines/data.mk
 include pipelines/train.mk
+include pipelines/uncertainty.mk
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
@@ -155,6 +156,7 @@ help:
 	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
 	@echo "make bench      benchmarks: tgs-rle against numpy, the engine against PyTorch"
 	@echo "make bench-fit  tgs-train and PyTorch fitting the same resunet: the curves side by side"
+	@echo "make uncertainty  on folds 0 and 1 (UNC_A, UNC_B runs): TTA, MC dropout, decisions tuned on the other fold"
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
 	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
 	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"
