@@ -375,6 +375,14 @@ tgs_stream.write(\"$T/decided.tsr\", [{\"id\": s[\"id\"], \"mask\": s[\"mask\"],
 tgs_stream.write('$T/nosalt.tsr', [{k: v for k, v in s.items() if k != 'salt'} for s in tgs_stream.read('$T/dec.tsr')])"
 	refuses "encode --salt-gate on samples without 'salt'" "sample 1 \(t00\): a presence gate of 0.5 needs the tile's 'salt' record" \
 		"$B/tgs-rle" encode -q --salt-gate 0.5 "$T/nosalt.tsr"
+	# calibration: a probability of 0.25 where a quarter of the pixels are salt is calibrated
+	"$PYTHON" -c "import sys; sys.path.insert(0, 'formats'); import numpy as np, tgs_stream
+m = np.zeros((1, 20, 20), np.uint8); m[0, :5] = 1
+tgs_stream.write('$T/cal.tsr', [{'id': 'c%d' % k, 'mask': m, 'prob': np.full((1, 20, 20), 0.25 + 0.01 * k, np.float32)} for k in range(3)])"
+	"$B/tgs-eval" -q --reliability "$T/rel.png" "$T/cal.tsr" >"$T/cal.out"
+	check_sh "--reliability: the ECE in the report (0.26 said where 0.25 is seen: 0.01 on average) and a 220x220 PNG" \
+		"grep -qx 'calibration  ECE 0.010000 over 20 bins of 0.05 -> .*rel.png' '$T/cal.out' &&
+		 '$PYTHON' -c 'import struct, sys; b = open(\"$T/rel.png\", \"rb\").read(); assert b[:8] == b\"\\x89PNG\\r\\n\\x1a\\n\" and struct.unpack(\">II\", b[16:24]) == (220, 220)'"
 else
 	skip "decisions" "no numpy"
 fi

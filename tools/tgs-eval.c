@@ -17,6 +17,7 @@
 #include "err.h"
 #include "metric.h"
 #include "outfile.h"
+#include "pngio.h"
 #include "progress.h"
 #include "stream.h"
 #include "tiles.h"
@@ -24,7 +25,8 @@
 
 static const char usage[] =
     "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
-    "                [--per-image FILE] [--decisions FILE | --tune FILE] [-o FILE] [-q] [FILE]\n"
+    "                [--per-image FILE] [--decisions FILE | --tune FILE] [--reliability PNG]\n"
+    "                [-o FILE] [-q] [FILE]\n"
     "Score each sample's prediction against its true mask with the competition\n"
     "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
     "images, overall and per coverage bin of the true mask (empty, small <= 10%,\n"
@@ -42,12 +44,15 @@ static const char usage[] =
     "                   a threshold, a minimum component area, a presence gate\n"
     "  --tune FILE      choose the decisions that score best on these tiles and\n"
     "                   write them to FILE, for tiles that are NOT these ones\n"
+    "  --reliability PNG  the reliability diagram of the probabilities (observed\n"
+    "                   salt frequency per bin of predicted probability), and\n"
+    "                   the expected calibration error in the report\n"
     "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
     "  -q, --quiet      no progress bar\n"
     "  -h, --help       this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *prob, *mask, *output, *input, *per_image, *decisions_path, *tune;
+    const char *prob, *mask, *output, *input, *per_image, *decisions_path, *tune, *reliability;
     double threshold;
     int sweep, json, quiet;
     tgs_decisions decisions;
@@ -113,7 +118,62 @@ static void per_image_line(FILE *fp, const char *id, uint64_t index, int bin, co
 
 /* Score every sample of the input into bins[], one accumulator per bin;
  * with per_image, a line per image to it. */
-static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen, tgs_tune *tune) {
+/* Calibration: per bin of predicted probability (20 of 0.05), the pixels,
+ * the sum of their probabilities and of their truths. */
+#define RBINS 20
+typedef struct {
+    double n[RBINS], p[RBINS], y[RBINS];
+} calibration;
+
+static void calibration_add(calibration *cal, const float *p, const uint8_t *truth, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(p[i] * RBINS);
+        if (b >= RBINS) b = RBINS - 1;
+        if (b < 0) b = 0;
+        cal->n[b]++, cal->p[b] += p[i], cal->y[b] += truth[i] != 0;
+    }
+}
+
+/* The expected calibration error: the pixel-weighted mean over bins of
+ * |mean probability - observed frequency|. */
+static double calibration_ece(const calibration *cal) {
+    double total = 0, e = 0;
+    for (int b = 0; b < RBINS; b++) total += cal->n[b];
+    for (int b = 0; b < RBINS; b++)
+        if (cal->n[b] > 0) e += cal->n[b] / total * fabs(cal->p[b] / cal->n[b] - cal->y[b] / cal->n[b]);
+    return e;
+}
+
+/* The diagram, 220 x 220: a bar per bin up to its observed frequency, a
+ * dot at (mean probability, frequency), the diagonal of perfect
+ * calibration. */
+static void calibration_draw(const calibration *cal, const char *path) {
+    enum { M = 10, S = 200, W = S + 2 * M };
+    uint8_t *img = malloc(3 * W * W);
+    if (!img) die("out of memory");
+    memset(img, 30, 3 * W * W);
+#define PX(x, y) (img + 3 * ((size_t)(M + S - 1 - (y)) * W + (size_t)(M + (x))))
+    for (int b = 0; b < RBINS; b++) {
+        if (cal->n[b] <= 0) continue;
+        int h = (int)lrint(cal->y[b] / cal->n[b] * (S - 1));
+        for (int x = b * S / RBINS + 1; x < (b + 1) * S / RBINS - 1; x++)
+            for (int y = 0; y <= h; y++) PX(x, y)[0] = 60, PX(x, y)[1] = 110, PX(x, y)[2] = 200;
+    }
+    for (int i = 0; i < S; i++) memset(PX(i, i), 160, 3);
+    for (int b = 0; b < RBINS; b++) {
+        if (cal->n[b] <= 0) continue;
+        int cx = (int)lrint(cal->p[b] / cal->n[b] * (S - 1)), cy = (int)lrint(cal->y[b] / cal->n[b] * (S - 1));
+        for (int dy = -2; dy <= 2; dy++)
+            for (int dx = -2; dx <= 2; dx++)
+                if (cx + dx >= 0 && cx + dx < S && cy + dy >= 0 && cy + dy < S) PX(cx + dx, cy + dy)[0] = 255, PX(cx + dx, cy + dy)[1] = 160, PX(cx + dx, cy + dy)[2] = 0;
+    }
+#undef PX
+    if (tgs_png_write_rgb8(path, img, W, W) < 0) die("%s", tgs_errmsg());
+    free(img);
+}
+
+static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen, tgs_tune *tune,
+                         calibration *cal) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     snprintf(path, pathlen, "%s", rd.path);
@@ -176,6 +236,7 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
             die("%s: record '%s': %s", at, pr->name, tgs_errmsg());
         }
         if (tune && tgs_tune_add(tune, pr->data, presence, truth, ph, pw, work) < 0) die("%s: %s", at, tgs_errmsg());
+        if (cal && pr->dtype == TGS_F32) calibration_add(cal, pr->data, truth, n);
         if (per_image)
             per_image_line(per_image, id, rd.nsamples, bin, pr, o->decisions_path && pr->dtype == TGS_F32 ? decided : NULL, truth, n,
                            o->threshold);
@@ -308,12 +369,13 @@ static void write_text(FILE *fp, const options *o, const tgs_metric *all, const 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = {.prob = "prob", .mask = "mask", .threshold = 0.5};
-    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON, OPT_PER_IMAGE, OPT_DECISIONS, OPT_TUNE };
+    enum { OPT_PROB = 256, OPT_MASK, OPT_THRESHOLD, OPT_SWEEP, OPT_JSON, OPT_PER_IMAGE, OPT_DECISIONS, OPT_TUNE, OPT_RELIABILITY };
     static const struct option longopts[] = {
         {"prob", required_argument, 0, OPT_PROB},   {"mask", required_argument, 0, OPT_MASK},
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
         {"json", no_argument, 0, OPT_JSON},         {"per-image", required_argument, 0, OPT_PER_IMAGE},
         {"decisions", required_argument, 0, OPT_DECISIONS}, {"tune", required_argument, 0, OPT_TUNE},
+        {"reliability", required_argument, 0, OPT_RELIABILITY},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
@@ -326,6 +388,7 @@ int main(int argc, char **argv) {
         case OPT_PER_IMAGE: o.per_image = optarg; break;
         case OPT_DECISIONS: o.decisions_path = optarg; break;
         case OPT_TUNE: o.tune = optarg; break;
+        case OPT_RELIABILITY: o.reliability = optarg; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
@@ -361,7 +424,10 @@ int main(int argc, char **argv) {
         fputs("id\tbin\tsalt_px\tpred_px\tiou\tscore\n", per_image.fp);
     }
     char path[512];
-    score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path, o.tune ? &tune : NULL);
+    calibration cal = {0};
+    score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path, o.tune ? &tune : NULL,
+                 o.reliability ? &cal : NULL);
+    if (o.reliability) calibration_draw(&cal, o.reliability);
     if (o.per_image && tgs_outfile_commit(&per_image) < 0) die("%s", tgs_errmsg());
     all = bins[0];
     for (int b = 1; b < NBIN; b++)
@@ -386,6 +452,8 @@ int main(int argc, char **argv) {
     if (tgs_outfile_open(&out, o.output) < 0) die("%s", tgs_errmsg());
     if (o.json) write_json(out.fp, &o, path, &all, bins, kt);
     else write_text(out.fp, &o, &all, bins, kt);
+    if (o.reliability && !o.json)
+        fprintf(out.fp, "\ncalibration  ECE %.6f over %d bins of 0.05 -> %s\n", calibration_ece(&cal), RBINS, o.reliability);
     if (o.tune && !o.json)
         fprintf(out.fp, "\ntuned      threshold %.2f, min_area %d, salt_gate %.2f%s: mAP %.6f (0.5 alone %.6f) -> %s\n",
                 tuned.threshold, tuned.min_area, tuned.salt_gate, tune.ngated < tune.nimages ? " (no 'salt' on some tiles)" : "",
