@@ -406,53 +406,7 @@ static void catch_stop_signals(void) {
 
 /* ---- the run ---- */
 
-/* The next training sample: 1, or 0 at the epoch's end; dies on bad input. */
-static int next_sample(tgs_samples *src, const tgs_sample **smp, uint64_t *index) {
-    int rc = tgs_samples_next(src, smp, index);
-    if (rc < 0) die("%s", tgs_errmsg());
-    return rc;
-}
-
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
-
-/* Stop on a number that is not finite in epoch e (from 1) at step k (from
- * 1): the checkpoints already written stay as they are, the last good ones. */
-_Noreturn static void not_finite(const tgs_trainer *t, int64_t e, int64_t k, const char *what, double v) {
-    const char *val = tgs_nonfinite_name(v);
-    if (file_exists(t->last_path))
-        die("epoch %lld, step %lld: %s is %s; stopped, %s left as it was", (long long)e, (long long)k, what, val,
-            t->last_path);
-    die("epoch %lld, step %lld: %s is %s; stopped before any checkpoint was written", (long long)e, (long long)k, what, val);
-}
-
-static void save(tgs_trainer *t, const char *path, double metric) {
-    char what[TGS_CKPT_MAX_NAME + 64];
-    double v;
-    int rc = tgs_trainer_save(t, path, metric, what, sizeof what, &v);
-    if (rc < 0) die("%s", tgs_errmsg());
-    if (rc > 0) not_finite(t, t->st.pos ? t->st.epoch + 1 : t->st.epoch, t->st.step, what, v);
-}
-
-/* ---- main ---- */
-
-_Noreturn static void stop_now(tgs_trainer *t) {
-    int sig = stop_signal;
-    save(t, t->last_path, t->st.last_metric);
-    fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)t->st.epoch + 1, (long long)t->st.step, t->last_path,
-            t->last_path);
-    exit(128 + sig);
-}
-
-/* "42s", "3m05s" or "1h07m" */
-static const char *fmt_duration(char *buf, size_t size, double secs)
-{
-    long s = secs > 0 ? (long)(secs + 0.5) : 0;
-    if (s < 60) snprintf(buf, size, "%lds", s);
-    else if (s < 3600) snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
-    else snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-    return buf;
-}
 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
@@ -545,108 +499,18 @@ int main(int argc, char **argv) {
     if (tgs_trainer_start_average(&r, o.resume ? &rck : NULL) < 0)
         die("%s%s%s", o.resume ? o.resume : "", o.resume ? ": " : "", tgs_errmsg());
     tgs_ckpt_free(&rck);
-    tgs_metric metric;
-    tgs_metric_init_sweep(&metric);
 
-    int first_epoch = 1, ran = 0;
-    size_t overlap = 0;        /* training samples of the first epoch that are validation tiles */
-    double run_t0 = tgs_now(); /* for the ETA: this process's epochs so far */
-    int64_t run_epochs = 0;
-    for (;;) {
-        int64_t e = r.st.epoch;
-        if (o.epochs && e >= o.epochs) break;
-        int begun = tgs_samples_begin_epoch(&src, e, first_epoch);
-        if (begun < 0) die("%s", tgs_errmsg());
-        if (!begun) {
-            if (first_epoch && o.resume) die("%s: the stream holds no epoch %lld to resume at", src.rd.path, (long long)e);
-            break;
-        }
-        tgs_trainer_set_stage(&r, tgs_trainer_stage_of(&r, e));
-        uint64_t index;
-        const tgs_sample *smp;
-        for (int64_t k = 0; k < r.st.pos; k++) /* resuming mid-epoch: what was done */
-            if (next_sample(&src, &smp, &index) == 0)
-                die("%s: epoch %lld has %lld samples, the checkpoint was saved after %lld of them", src.rd.path,
-                    (long long)e, (long long)k, (long long)r.st.pos);
-        int first_process_epoch = first_epoch;
-        first_epoch = 0;
-        char label[64];
-        if (o.epochs) snprintf(label, sizeof label, "epoch %lld/%ld", (long long)e + 1, o.epochs);
-        else snprintf(label, sizeof label, "epoch %lld", (long long)e + 1);
-        tgs_progress bar;
-        tgs_progress_start(&bar, label, "img", (uint64_t)tgs_samples_per_epoch(&src), o.quiet);
-        double t0 = tgs_now(), lr = tgs_trainer_lr(&r, e, r.st.step);
-        int64_t images = 0;
-        for (;;) {
-            if (stop_signal) {
-                if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
-                stop_now(&r);
-            }
-            int n = 0;
-            while (n < o.batch && next_sample(&src, &smp, &index)) {
-                if (first_process_epoch && tgs_trainer_is_val_tile(&r, smp)) overlap++;
-                if (tgs_trainer_fill(&r, n++, r.s, smp, src.rd.path, index, NULL) < 0) die("%s", tgs_errmsg());
-            }
-            if (n == 0) break;
-            int rc = tgs_trainer_step(&r, n, e);
-            if (rc < 0) die("%s", tgs_errmsg());
-            if (rc == TGS_STEP_LOSS_NOT_FINITE) {
-                char t[256], what[300];
-                tgs_trainer_losses_text(&r, r.parts, t, sizeof t);
-                snprintf(what, sizeof what, "the loss (%s)", t);
-                not_finite(&r, e + 1, r.st.step + 1, what, r.parts[TGS_LOSS_NPARTS]);
-            }
-            if (rc == TGS_STEP_NORM_NOT_FINITE) not_finite(&r, e + 1, r.st.step + 1, "the gradients' norm", r.grad_norm);
-            lr = r.lr;
-            images += n;
-            ran = 1;
-            tgs_progress_update(&bar, (uint64_t)r.st.pos);
-        }
-        if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
-        double secs = tgs_now() - t0;
-        if (first_process_epoch && overlap && !o.quiet) /* a leak, or a deliberate fit check: say it once */
-            fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
-                            "not a held-out score\n", tgs_prog, overlap, r.val_path);
-        if (r.st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
-        tgs_samples_end_epoch(&src, r.st.pos);
-
-        tgs_val_result vr = {NAN, NAN, NAN, NAN, NAN};
-        if (o.val && tgs_trainer_validate(&r, &metric, o.quiet, &vr) < 0) die("%s", tgs_errmsg());
-        /* the row: the epoch's mean of each part over its images */
-        char row[2048], num[64];
-        double mean[TGS_LOSS_NPARTS + 1];
-        tgs_trainer_log_row(&r, lr, o.val ? &vr : NULL, images, secs, mean, row, sizeof row);
-        int best = tgs_trainer_end_epoch(&r, o.val ? &vr : NULL);
-        if (!o.quiet) {
-            char parts_txt[256], line[1024];
-            tgs_trainer_losses_text(&r, mean, parts_txt, sizeof parts_txt);
-            int l = snprintf(line, sizeof line, "epoch %lld%s: lr %s train %.4f (%s)", (long long)r.st.epoch,
-                             o.has_loss2 ? (r.stage == 2 ? " [loss2]" : " [loss1]") : "", tgs_fmt_float(num, sizeof num, (float)lr),
-                             mean[TGS_LOSS_NPARTS], parts_txt);
-            if (o.val)
-                l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f mAP %.4f at %.2f (0.50: %.4f) IoU %.4f%s",
-                              vr.loss, vr.map, vr.threshold, vr.map50, vr.iou, best ? " *" : "");
-            l += snprintf(line + l, sizeof line - (size_t)l, ", %.1f img/s, %s", secs > 0 ? (double)images / secs : 0.0,
-                          fmt_duration(num, sizeof num, secs));
-            run_epochs++;
-            if (o.epochs && r.st.epoch < o.epochs) {
-                double left = (tgs_now() - run_t0) / (double)run_epochs * (double)(o.epochs - r.st.epoch);
-                snprintf(line + l, sizeof line - (size_t)l, ", ETA %s", fmt_duration(num, sizeof num, left));
-            }
-            fprintf(stderr, "%s\n", line);
-        }
-        if (best) save(&r, r.best_path, vr.map);
-        save(&r, r.last_path, r.st.last_metric);
-        if (tgs_trainer_log_append(&r, row) < 0) die("%s", tgs_errmsg());
-        if (stop_signal) stop_now(&r);
-        if (o.patience && r.st.epoch - r.st.best_epoch >= o.patience) {
-            if (!o.quiet)
-                fprintf(stderr, "early stop: no better val mAP in %ld epochs (best %.4f after epoch %lld)\n", o.patience,
-                        r.st.best_metric, (long long)r.st.best_epoch);
-            break;
-        }
+    tgs_fit_opts fo = {.epochs = o.epochs, .patience = o.patience, .resumed = o.resume != NULL, .validate = o.val != NULL,
+                       .quiet = o.quiet, .stop = &stop_signal};
+    int rc = tgs_trainer_fit(&r, &src, &fo);
+    if (rc < 0) die("%s", tgs_errmsg());
+    if (rc == TGS_FIT_STOPPED) {
+        int sig = stop_signal;
+        fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
+                sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)r.st.epoch + 1, (long long)r.st.step, r.last_path,
+                r.last_path);
+        exit(128 + sig);
     }
-    if (!ran && !o.quiet) fprintf(stderr, "nothing to train: the run is at epoch %lld\n", (long long)r.st.epoch);
     if (!o.quiet) {
         if (o.val && r.st.best_epoch > 0)
             fprintf(stderr, "done: %lld epochs; best val mAP %.4f after epoch %lld (%s)\n", (long long)r.st.epoch,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h" /* tgs_prog, for the warning */
 #include "err.h"
 #include "nn/ckpt_params.h"
 #include "outfile.h"
@@ -449,4 +450,150 @@ int tgs_trainer_save(tgs_trainer *t, const char *path, double metric, char *what
     int rc = log_begin(t) < 0 || tgs_ckpt_save(&c, path) < 0 ? -1 : 0;
     tgs_ckpt_free(&c);
     return rc;
+}
+
+/* ---- the epoch loop ---- */
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* A number that is not finite in epoch e (from 1) at step k (from 1): the
+ * run stops, and the checkpoints already written are the last good ones. */
+static int not_finite(const tgs_trainer *t, int64_t e, int64_t k, const char *what, double v) {
+    const char *val = tgs_nonfinite_name(v);
+    if (file_exists(t->last_path))
+        return tgs_err("epoch %lld, step %lld: %s is %s; stopped, %s left as it was", (long long)e, (long long)k, what, val,
+                       t->last_path);
+    return tgs_err("epoch %lld, step %lld: %s is %s; stopped before any checkpoint was written", (long long)e, (long long)k,
+                   what, val);
+}
+
+static int save(tgs_trainer *t, const char *path, double metric) {
+    char what[TGS_CKPT_MAX_NAME + 64];
+    double v;
+    int rc = tgs_trainer_save(t, path, metric, what, sizeof what, &v);
+    if (rc > 0) return not_finite(t, t->st.pos ? t->st.epoch + 1 : t->st.epoch, t->st.step, what, v);
+    return rc;
+}
+
+/* "42s", "3m05s" or "1h07m" */
+static const char *fmt_duration(char *buf, size_t size, double secs) {
+    long s = secs > 0 ? (long)(secs + 0.5) : 0;
+    if (s < 60) snprintf(buf, size, "%lds", s);
+    else if (s < 3600) snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    return buf;
+}
+
+/* The human line of an epoch done. */
+static void epoch_line(const tgs_trainer *t, const tgs_fit_opts *fo, double lr, const double mean[NP + 1],
+                       const tgs_val_result *vr, int best, int64_t images, double secs, double eta) {
+    char parts_txt[256], line[1024], num[64];
+    tgs_trainer_losses_text(t, mean, parts_txt, sizeof parts_txt);
+    int l = snprintf(line, sizeof line, "epoch %lld%s: lr %s train %.4f (%s)", (long long)t->st.epoch,
+                     t->has_loss2 ? (t->stage == 2 ? " [loss2]" : " [loss1]") : "", tgs_fmt_float(num, sizeof num, (float)lr),
+                     mean[NP], parts_txt);
+    if (fo->validate)
+        l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f mAP %.4f at %.2f (0.50: %.4f) IoU %.4f%s", vr->loss, vr->map,
+                      vr->threshold, vr->map50, vr->iou, best ? " *" : "");
+    l += snprintf(line + l, sizeof line - (size_t)l, ", %.1f img/s, %s", secs > 0 ? (double)images / secs : 0.0,
+                  fmt_duration(num, sizeof num, secs));
+    if (eta >= 0) snprintf(line + l, sizeof line - (size_t)l, ", ETA %s", fmt_duration(num, sizeof num, eta));
+    fprintf(stderr, "%s\n", line);
+}
+
+int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
+    tgs_metric metric;
+    tgs_metric_init_sweep(&metric);
+    int first_epoch = 1, ran = 0;
+    size_t overlap = 0;        /* training samples of the first epoch that are validation tiles */
+    double run_t0 = tgs_now(); /* for the ETA: this process's epochs so far */
+    int64_t run_epochs = 0;
+    for (;;) {
+        int64_t e = t->st.epoch;
+        if (fo->epochs && e >= fo->epochs) break;
+        int begun = tgs_samples_begin_epoch(src, e, first_epoch);
+        if (begun < 0) return -1;
+        if (!begun) {
+            if (first_epoch && fo->resumed) return tgs_err("%s: the stream holds no epoch %lld to resume at", src->rd.path, (long long)e);
+            break;
+        }
+        tgs_trainer_set_stage(t, tgs_trainer_stage_of(t, e));
+        uint64_t index;
+        const tgs_sample *smp;
+        for (int64_t k = 0; k < t->st.pos; k++) { /* resuming mid-epoch: what was done */
+            int rc = tgs_samples_next(src, &smp, &index);
+            if (rc < 0) return -1;
+            if (rc == 0)
+                return tgs_err("%s: epoch %lld has %lld samples, the checkpoint was saved after %lld of them", src->rd.path,
+                               (long long)e, (long long)k, (long long)t->st.pos);
+        }
+        int first_process_epoch = first_epoch;
+        first_epoch = 0;
+        char label[64];
+        if (fo->epochs) snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)fo->epochs);
+        else snprintf(label, sizeof label, "epoch %lld", (long long)e + 1);
+        tgs_progress bar;
+        tgs_progress_start(&bar, label, "img", (uint64_t)tgs_samples_per_epoch(src), fo->quiet);
+        double t0 = tgs_now(), lr = tgs_trainer_lr(t, e, t->st.step);
+        int64_t images = 0;
+        for (;;) {
+            if (fo->stop && *fo->stop) {
+                if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
+                return save(t, t->last_path, t->st.last_metric) < 0 ? -1 : TGS_FIT_STOPPED;
+            }
+            int n = 0, rc = 0;
+            while (n < t->batch && (rc = tgs_samples_next(src, &smp, &index)) > 0) {
+                if (first_process_epoch && tgs_trainer_is_val_tile(t, smp)) overlap++;
+                if (tgs_trainer_fill(t, n++, t->s, smp, src->rd.path, index, NULL) < 0) return -1;
+            }
+            if (rc < 0) return -1;
+            if (n == 0) break;
+            rc = tgs_trainer_step(t, n, e);
+            if (rc < 0) return -1;
+            if (rc == TGS_STEP_LOSS_NOT_FINITE) {
+                char txt[256], what[300];
+                tgs_trainer_losses_text(t, t->parts, txt, sizeof txt);
+                snprintf(what, sizeof what, "the loss (%s)", txt);
+                return not_finite(t, e + 1, t->st.step + 1, what, t->parts[NP]);
+            }
+            if (rc == TGS_STEP_NORM_NOT_FINITE) return not_finite(t, e + 1, t->st.step + 1, "the gradients' norm", t->grad_norm);
+            lr = t->lr;
+            images += n;
+            ran = 1;
+            tgs_progress_update(&bar, (uint64_t)t->st.pos);
+        }
+        if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
+        double secs = tgs_now() - t0;
+        if (first_process_epoch && overlap && !fo->quiet) /* a leak, or a deliberate fit check: say it once */
+            fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
+                            "not a held-out score\n", tgs_prog, overlap, t->val_path);
+        if (t->st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
+        tgs_samples_end_epoch(src, t->st.pos);
+
+        tgs_val_result vr = {NAN, NAN, NAN, NAN, NAN};
+        if (fo->validate && tgs_trainer_validate(t, &metric, fo->quiet, &vr) < 0) return -1;
+        /* the row: the epoch's mean of each part over its images */
+        char row[2048];
+        double mean[NP + 1];
+        tgs_trainer_log_row(t, lr, fo->validate ? &vr : NULL, images, secs, mean, row, sizeof row);
+        int best = tgs_trainer_end_epoch(t, fo->validate ? &vr : NULL);
+        run_epochs++;
+        if (!fo->quiet) {
+            double eta = fo->epochs && t->st.epoch < fo->epochs
+                             ? (tgs_now() - run_t0) / (double)run_epochs * (double)(fo->epochs - t->st.epoch)
+                             : -1;
+            epoch_line(t, fo, lr, mean, &vr, best, images, secs, eta);
+        }
+        if (best && save(t, t->best_path, vr.map) < 0) return -1;
+        if (save(t, t->last_path, t->st.last_metric) < 0 || tgs_trainer_log_append(t, row) < 0) return -1;
+        if (fo->stop && *fo->stop) return TGS_FIT_STOPPED; /* last.ckpt just written */
+        if (fo->patience && t->st.epoch - t->st.best_epoch >= fo->patience) {
+            if (!fo->quiet)
+                fprintf(stderr, "early stop: no better val mAP in %lld epochs (best %.4f after epoch %lld)\n",
+                        (long long)fo->patience, t->st.best_metric, (long long)t->st.best_epoch);
+            break;
+        }
+    }
+    if (!ran && !fo->quiet) fprintf(stderr, "nothing to train: the run is at epoch %lld\n", (long long)t->st.epoch);
+    return TGS_FIT_DONE;
 }

@@ -16,11 +16,13 @@
 #ifndef TGS_TRAINER_H
 #define TGS_TRAINER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "checkpoint.h"
 #include "metric.h"
+#include "samples.h"
 #include "train.h"
 
 #define TGS_TRAINER_NETS 3
@@ -150,5 +152,29 @@ int tgs_trainer_log_append(tgs_trainer *t, const char *row);
 /* Counted an epoch done: the validation's mAP into the counters (v NULL:
  * none), the loss sums cleared. 1 when the mAP is the best so far. */
 int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v);
+
+/* ---- the epoch loop ---- */
+
+typedef struct {
+    int64_t epochs;   /* stop after this many in all; 0: as many as the samples hold */
+    int64_t patience; /* stop after this many without a better validation mAP; 0: off */
+    int resumed;      /* continuing a checkpoint: the samples must hold its epoch */
+    int validate;     /* validation samples were loaded */
+    int quiet;        /* no progress bars, no per-epoch lines */
+    const volatile sig_atomic_t *stop; /* set by a signal: save last.ckpt and return */
+} tgs_fit_opts;
+
+enum tgs_fit_result {
+    TGS_FIT_DONE = 0,    /* the epochs done, or early stopping */
+    TGS_FIT_STOPPED = 1, /* *stop was set: last.ckpt holds the run, resumable mid-epoch */
+};
+/* Train epoch after epoch from src: a step per batch, validation, the log
+ * row, best.ckpt when the mAP is the best so far and last.ckpt, with a
+ * progress bar and a line per epoch on stderr unless quiet. Returns an
+ * enum tgs_fit_result, or -1 with a message: bad samples, or a loss,
+ * gradient or weight that is not finite ("epoch 3, step 40: the loss
+ * (...) is NaN; stopped, DIR/last.ckpt left as it was"), the checkpoints
+ * already written being the last good ones. */
+int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo);
 
 #endif
