@@ -1,6 +1,7 @@
 /* samples: see samples.h. */
 #include "samples.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,16 @@ int tgs_samples_open(tgs_samples *s, const char *path, uint64_t seed, const vola
     tgs_progress_end(&bar);
     if (!(s->order = malloc(sizeof *s->order * s->n))) return tgs_err("out of memory");
     s->have_next = 0;
+    return 0;
+}
+
+int tgs_samples_from(tgs_samples *s, tgs_sample *all, size_t n, const char *name, uint64_t seed) {
+    memset(s, 0, sizeof *s);
+    s->seed = seed, s->all = all, s->n = n;
+    snprintf(s->rd.path, sizeof s->rd.path, "%s", name);
+    if (n == 0) return tgs_err("%s: no samples to train on", name);
+    if (n >= 0xffffffffu) return tgs_err("%s: more than %u samples", name, 0xffffffffu - 1);
+    if (!(s->order = malloc(sizeof *s->order * n))) return tgs_err("out of memory");
     return 0;
 }
 

@@ -39,6 +39,10 @@ typedef struct {
  * when they have no 'epoch'; a progress bar unless quiet). -1 and a
  * message naming the file and sample on bad input or an empty stream. */
 int tgs_samples_open(tgs_samples *s, const char *path, uint64_t seed, const volatile sig_atomic_t *stop, int quiet);
+/* Samples already in memory (a tool that made them: tgs-refine), held as
+ * a file without 'epoch' records is: an epoch a shuffled pass. Takes
+ * all[0..n), malloc'd, and frees it on close; name is for messages. */
+int tgs_samples_from(tgs_samples *s, tgs_sample *all, size_t n, const char *name, uint64_t seed);
 void tgs_samples_close(tgs_samples *s);
 /* The first sample (it decides the channels and the input side). */
 const tgs_sample *tgs_samples_first(const tgs_samples *s);

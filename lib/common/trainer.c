@@ -134,50 +134,65 @@ static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(const cha
 int tgs_trainer_load_val(tgs_trainer *t, const char *path) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, path) < 0) return -1;
-    size_t cap = 0;
+    tgs_sample *val = NULL;
+    size_t n = 0, cap = 0;
     int rc = 0;
-    if (!(t->val_path = strdup(rd.path))) rc = tgs_err("out of memory");
-    while (rc == 0) {
-        if (t->nval == cap) {
+    for (;;) {
+        if (n == cap) {
             cap = cap ? 2 * cap : 256;
-            tgs_sample *p = realloc(t->val, sizeof *p * cap);
+            tgs_sample *p = realloc(val, sizeof *p * cap);
             if (!p) {
-                rc = tgs_err("%s: out of memory after %zu samples", rd.path, t->nval);
+                rc = tgs_err("%s: out of memory after %zu samples", rd.path, n);
                 break;
             }
-            t->val = p;
+            val = p;
         }
-        memset(&t->val[t->nval], 0, sizeof t->val[t->nval]);
-        int got = tgs_read_sample(&rd, &t->val[t->nval]);
+        memset(&val[n], 0, sizeof val[n]);
+        int got = tgs_read_sample(&rd, &val[n]);
         if (got <= 0) {
-            tgs_sample_free(&t->val[t->nval]);
+            tgs_sample_free(&val[n]);
             rc = got;
             break;
         }
-        tgs_sample *smp = &t->val[t->nval++];
+        n++;
+    }
+    char name[sizeof rd.path];
+    snprintf(name, sizeof name, "%s", rd.path);
+    tgs_reader_close(&rd);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) tgs_sample_free(&val[i]);
+        free(val);
+        return -1;
+    }
+    return tgs_trainer_take_val(t, val, n, name);
+}
+
+int tgs_trainer_take_val(tgs_trainer *t, tgs_sample *val, size_t n, const char *name) {
+    t->val = val, t->nval = n;
+    if (!(t->val_path = strdup(name))) return tgs_err("out of memory");
+    if (n == 0) return tgs_err("%s: no validation samples", name);
+    for (size_t i = 0; i < n; i++) {
         tgs_prep_view v;
-        const char *id = tgs_sample_id(smp);
-        if (tgs_prep_view_sample(&t->prep, smp, 1, &v) < 0 ||
+        const char *id = tgs_sample_id(&val[i]);
+        if (tgs_prep_view_sample(&t->prep, &val[i], 1, &v) < 0 ||
             (v.c != t->c && tgs_err("'image' has %d channels, the training samples %d", v.c, t->c)) ||
-            (t->nval > 1 && v.s != t->val_s && tgs_err("the input is %dx%d, the samples before %dx%d", v.s, v.s, t->val_s, t->val_s)))
-            rc = tgs_err_prefix("%s: sample %zu%s%s%s", rd.path, t->nval, id ? " (" : "", id ? id : "", id ? ")" : "");
+            (i > 0 && v.s != t->val_s && tgs_err("the input is %dx%d, the samples before %dx%d", v.s, v.s, t->val_s, t->val_s)))
+            return tgs_err_prefix("%s: sample %zu%s%s%s", name, i + 1, id ? " (" : "", id ? id : "", id ? ")" : "");
         t->val_s = v.s;
     }
-    if (rc == 0 && t->nval == 0) rc = tgs_err("%s: no validation samples", rd.path);
-    tgs_reader_close(&rd);
-    if (rc < 0) return -1;
     /* a tile twice would count twice in the mAP */
     tgs_id_log log = {0};
-    for (size_t i = 0; i < t->nval && rc == 0; i++) {
-        const char *id = tgs_sample_id(&t->val[i]);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *id = tgs_sample_id(&val[i]);
         if (id) rc = tgs_id_log_add(&log, id, (long)i + 1);
     }
-    if (rc == 0) rc = tgs_id_log_check(&log, t->val_path, "sample");
+    if (rc == 0) rc = tgs_id_log_check(&log, name, "sample");
     tgs_id_log_free(&log);
     if (rc < 0) return -1;
-    if (!(t->val_ids = malloc(sizeof *t->val_ids * t->nval))) return tgs_err("out of memory");
-    for (size_t i = 0; i < t->nval; i++)
-        if (tgs_sample_id(&t->val[i])) t->val_ids[t->nval_ids++] = tgs_sample_id(&t->val[i]);
+    if (!(t->val_ids = malloc(sizeof *t->val_ids * n))) return tgs_err("out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (tgs_sample_id(&val[i])) t->val_ids[t->nval_ids++] = tgs_sample_id(&val[i]);
     qsort(t->val_ids, t->nval_ids, sizeof *t->val_ids, cmp_str_ptr);
     return 0;
 }

@@ -93,6 +93,9 @@ void tgs_trainer_init(tgs_trainer *t);
  * channels, one input size, no id twice). After the run's fields, before
  * tgs_trainer_start. */
 int tgs_trainer_load_val(tgs_trainer *t, const char *path);
+/* The same from samples in memory (malloc'd; the trainer frees them);
+ * name is for messages. */
+int tgs_trainer_take_val(tgs_trainer *t, tgs_sample *val, size_t n, const char *name);
 /* Whether a training sample is one of the validation tiles (by id). */
 int tgs_trainer_is_val_tile(const tgs_trainer *t, const tgs_sample *smp);
 /* The model's parameters (seeded), the optimizer state, the batch buffers. */
