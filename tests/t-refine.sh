@@ -33,6 +33,15 @@ print("ok")
 PY
 	check "apply: prob refined, the input's as prob_in, the rest passed on in order" "$PYTHON" "$T/check.py" "$T/pred.tsr" "$T/refined.tsr"
 fi
+"$RF" train -q -o "$T/r4" --model "resunet widths=4,8 blocks=1,1" --epochs 4 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
+"$RF" train -q -o "$T/r24" --model "resunet widths=4,8 blocks=1,1" --epochs 2 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
+check_sh "--resume from epoch 2 to 4: the bytes and log rows of 4 straight" \
+	"'$RF' train -q -o '$T/r24' --resume '$T/r24/last.ckpt' --epochs 4 --threads 2 '$T/pred.tsr' && cmp '$T/r4/last.ckpt' '$T/r24/last.ckpt' &&
+	 cmp <(sed 's/,[^,]*,[^,]*\$//' '$T/r4/log.csv') <(sed 's/,[^,]*,[^,]*\$//' '$T/r24/log.csv')"
+usage_error "--resume with another --model" "--model: the run in .*r24/last.ckpt has" \
+	"$RF" train -q -o "$T/r24" --resume "$T/r24/last.ckpt" --model "resunet widths=8,8 blocks=1,1" --epochs 5 "$T/pred.tsr"
+refuses "a fresh run into a refiner's directory" "already holds a run .*--resume" "$RF" train -q -o "$T/r4" "$T/pred.tsr"
+refuses "--resume of the main model's checkpoint" "main/last.ckpt: not a tgs-refine checkpoint" "$RF" train -q -o "$T/r9" --resume "$T/main/last.ckpt" "$T/pred.tsr"
 check_sh "tgs-eval scores the refined stream" "'$B/tgs-eval' -q '$T/refined.tsr' | grep -q '^mAP'"
 refuses "train on predictions without var" "sample 1: no f32 'var' of 101x101: tgs-mcdrop with --passes or --tta gives one" \
 	"$RF" train -q -o "$T/x" "$T/novar.tsr"

@@ -29,12 +29,13 @@
 #include "progress.h"
 #include "samples.h"
 #include "stream.h"
+#include "json.h"
 #include "train.h"
 #include "trainer.h"
 
 static const char usage[] =
     "usage: tgs-refine train -o DIR [--val FILE] [--model SPEC] [--epochs N] [--batch N]\n"
-    "                        [--lr LR] [--seed N] [--device NAME] [--threads N] [-q] [FILE]\n"
+    "                        [--lr LR] [--seed N] [--resume CKPT] [--device NAME] [--threads N] [-q] [FILE]\n"
     "       tgs-refine apply -m CKPT [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
     "train: fit a refiner on prediction streams (tgs-mcdrop's, with 'var' and the\n"
     "true 'mask') of tiles the main model did not train on: input the tile, 'prob'\n"
@@ -47,6 +48,8 @@ static const char usage[] =
     "  --batch N         default 16\n"
     "  --lr LR           Adam's rate (default 0.001)\n"
     "  --seed N          weights and shuffles (default 0)\n"
+    "  --resume CKPT     continue the run CKPT was saved from (its model, batch,\n"
+    "                    rate and seed; --epochs may grow), byte for byte\n"
     "apply: refine each sample's prediction: 'prob' becomes the refiner's, the\n"
     "input's is kept as 'prob_in'.\n"
     "  -m, --model CKPT  the refiner (tgs-refine train's best.ckpt)\n"
@@ -60,7 +63,7 @@ static const char usage[] =
 #define INPUTS "tile,prob,std" /* the metadata that marks a refiner, and its channels */
 
 typedef struct {
-    const char *cmd, *output, *input, *val, *ckpt, *device;
+    const char *cmd, *output, *input, *val, *ckpt, *device, *resume;
     char model[512];
     long epochs, batch, threads;
     double lr;
@@ -151,7 +154,39 @@ static void on_stop(int sig) {
     stop_signal = sig;
 }
 
-static void train(const options *o) {
+/* --resume: the run's options from its checkpoint (a refiner's), those
+ * given on the command line must not differ but --epochs. */
+static void resume_options(options *o, tgs_ckpt *c, int spec_given) {
+    if (tgs_ckpt_load(c, o->resume) < 0) die("%s", tgs_errmsg());
+    const char *js = tgs_ckpt_meta_get(c, "options");
+    tgs_json_kv *kv;
+    int n;
+    if (!js || !strstr(js, "\"refine\":\"" INPUTS "\"")) die("%s: not a tgs-refine checkpoint", o->resume);
+    if (tgs_json_flat_parse(js, strlen(js), &kv, &n) < 0) die("%s: metadata 'options': %s", o->resume, tgs_errmsg());
+    for (int i = 0; i < n; i++) {
+        const char *k = kv[i].key, *v = kv[i].value;
+        if (!strcmp(k, "model")) { /* the stored spec has in=3: drop it, train() adds it */
+            char spec[512];
+            snprintf(spec, sizeof spec, "%s", v);
+            char *in = strstr(spec, " in=3");
+            if (in) memmove(in, in + 5, strlen(in + 5) + 1);
+            struct tgs_model_opts a, b;
+            char mine[600], theirs[600];
+            snprintf(mine, sizeof mine, "%s in=3", o->model), snprintf(theirs, sizeof theirs, "%s in=3", spec);
+            if (spec_given && (tgs_model_parse(&a, mine) < 0 || tgs_model_parse(&b, theirs) < 0 || memcmp(&a, &b, sizeof a)))
+                die_usage("--model: the run in %s has '%s'; a resumed run keeps its model", o->resume, v);
+            snprintf(o->model, sizeof o->model, "%s", spec);
+        } else if (!strcmp(k, "batch")) o->batch = tgs_parse_long(v, "batch (in the checkpoint)", 1, 4096);
+        else if (!strcmp(k, "lr")) o->lr = tgs_parse_double(v, "lr (in the checkpoint)", 1e-12, 10);
+        else if (!strcmp(k, "seed")) o->seed = tgs_parse_seed(v);
+    }
+    tgs_json_kv_free(kv, n);
+}
+
+static void train(options *o, int spec_given) {
+    tgs_ckpt rcks, *rck = &rcks;
+    tgs_ckpt_init(rck);
+    if (o->resume) resume_options(o, rck, spec_given);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -163,7 +198,8 @@ static void train(const options *o) {
     snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", o->output);
     snprintf(t.best_path, sizeof t.best_path, "%s/best.ckpt", o->output);
     snprintf(t.log_path, sizeof t.log_path, "%s/log.csv", o->output);
-    if (access(t.last_path, F_OK) == 0) die("%s already holds a run (%s); give another -o", o->output, t.last_path);
+    if (!o->resume && access(t.last_path, F_OK) == 0)
+        die("%s already holds a run (%s); continue it with --resume %s, or give another -o", o->output, t.last_path, t.last_path);
     char spec[600];
     snprintf(spec, sizeof spec, "%s in=3", o->model);
     if (strstr(o->model, " in=")) die_usage("--model: the refiner's in= is 3 (tile, prob, std); leave it out");
@@ -199,7 +235,12 @@ static void train(const options *o) {
     t.options_json = opts;
     if (tgs_outdir_make(o->output) < 0) die("-o: %s", tgs_errmsg());
     if (tgs_trainer_start(&t) < 0) die("%s", tgs_errmsg());
-    tgs_fit_opts fo = {.epochs = o->epochs, .validate = o->val != NULL, .quiet = o->quiet, .stop = &stop_signal};
+    if (o->resume) {
+        if (tgs_trainer_resume(&t, rck, o->resume) < 0) die("%s", tgs_errmsg());
+        if (t.st.epoch > o->epochs) die_usage("--epochs %ld: the run in %s has done %lld already", o->epochs, o->resume, (long long)t.st.epoch);
+    }
+    tgs_fit_opts fo = {.epochs = o->epochs, .resumed = o->resume != NULL, .validate = o->val != NULL, .quiet = o->quiet,
+                       .stop = &stop_signal};
     int rc = tgs_trainer_fit(&t, &src, &fo);
     if (rc < 0) die("%s", tgs_errmsg());
     if (rc == TGS_FIT_STOPPED) {
@@ -215,6 +256,7 @@ static void train(const options *o) {
     }
     tgs_trainer_free(&t);
     tgs_samples_close(&src);
+    tgs_ckpt_free(rck);
 }
 
 /* ---- apply ---- */
@@ -308,12 +350,13 @@ int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = {.epochs = 12, .batch = 16, .lr = 1e-3};
     snprintf(o.model, sizeof o.model, "%s", DEFAULT_MODEL);
-    enum { OPT_VAL = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DEVICE, OPT_THREADS, OPT_SPEC };
+    enum { OPT_VAL = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DEVICE, OPT_THREADS, OPT_RESUME };
     static const struct option longopts[] = {
         {"val", required_argument, 0, OPT_VAL},       {"epochs", required_argument, 0, OPT_EPOCHS},
         {"batch", required_argument, 0, OPT_BATCH},   {"lr", required_argument, 0, OPT_LR},
         {"seed", required_argument, 0, OPT_SEED},     {"device", required_argument, 0, OPT_DEVICE},
         {"threads", required_argument, 0, OPT_THREADS}, {"model", required_argument, 0, 'm'},
+        {"resume", required_argument, 0, OPT_RESUME},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
@@ -326,6 +369,7 @@ int main(int argc, char **argv) {
         case OPT_DEVICE: o.device = optarg; break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
         case 'm': o.ckpt = optarg; break;
+        case OPT_RESUME: o.resume = optarg; break;
         case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
@@ -341,10 +385,11 @@ int main(int argc, char **argv) {
             if (strlen(o.ckpt) >= sizeof o.model) die_usage("--model: too long");
             snprintf(o.model, sizeof o.model, "%s", o.ckpt); /* train: -m/--model is the spec */
         }
-        train(&o);
+        train(&o, o.ckpt != NULL);
     } else if (!strcmp(o.cmd, "apply")) {
         if (!o.ckpt) die_usage("apply: no -m CKPT: the refiner");
         if (o.val) die_usage("--val is for train");
+        if (o.resume) die_usage("--resume is for train");
         apply(&o);
     } else {
         die_usage("unknown command '%s' (train, apply)", o.cmd);
