@@ -132,6 +132,26 @@ else
 	skip "numpy: ensembles, TTA and MC dropout" "no numpy in $PYTHON"
 fi
 
+# ---- decisions tied to the predictions they were tuned on (--tag) ----
+"$MC" -q -m "$T/run/best.ckpt" --threads 2 --tta hflip --tag -o "$T/tagA.tsr" "$T/mini.tsr"
+"$MC" -q -m "$T/drop/last.ckpt" --threads 2 --tta hflip --tag -o "$T/tagB.tsr" "$T/mini.tsr"
+"$B/tgs-eval" -q --tune "$T/decA.txt" "$T/tagA.tsr" >/dev/null
+check_sh "--tag: a 'model' record; --tune names it in the decisions file" \
+	"'$B/tgs-info' '$T/tagA.tsr' | grep -Eq '^  model +12 str' && grep -Eq '^model crc32=[0-9a-f]{8},models=1,passes=1,tta=hflip,seed=0\$' '$T/decA.txt'"
+check_sh "the same decisions on the same model's predictions: taken by tgs-eval and tgs-rle encode" \
+	"'$B/tgs-eval' -q --decisions '$T/decA.txt' '$T/tagA.tsr' >/dev/null && '$B/tgs-rle' encode -q --decisions '$T/decA.txt' '$T/tagA.tsr' >/dev/null"
+refuses "tgs-eval: a decisions file from another model" "tagA.tsr|tagB.tsr: sample 1 .*decA.txt: predictions of crc32=.*, but the decisions were tuned on predictions of crc32=" \
+	"$B/tgs-eval" -q --decisions "$T/decA.txt" "$T/tagB.tsr"
+refuses "tgs-rle encode: a decisions file from another model" "sample 1 .*decA.txt: predictions of crc32=.* but the decisions were tuned" \
+	"$B/tgs-rle" encode -q --decisions "$T/decA.txt" "$T/tagB.tsr"
+refuses "tgs-rle encode: untagged predictions and a tagged decisions file" "no 'model' record, but the decisions were tuned on predictions of crc32=" \
+	"$B/tgs-rle" encode -q --decisions "$T/decA.txt" "$T/pred.tsr"
+cat "$T/tagA.tsr" >"$T/mixed.tsr"
+"$PYTHON" -c "import sys; sys.path.insert(0, 'formats'); import tgs_stream
+a, b = list(tgs_stream.read('$T/tagA.tsr')), list(tgs_stream.read('$T/tagB.tsr'))
+tgs_stream.write('$T/mixed.tsr', a[:6] + b[6:])" 2>/dev/null &&
+	refuses "--tune on predictions of two models" "sample 7 .*tune on one model's predictions" "$B/tgs-eval" -q --tune "$T/x.txt" "$T/mixed.tsr"
+
 # ---- refusals ----
 head -c 3000 "$T/run/best.ckpt" >"$T/cut.ckpt"
 printf 'not a checkpoint at all, just text\n' >"$T/text.ckpt"

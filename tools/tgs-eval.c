@@ -173,7 +173,7 @@ static void calibration_draw(const calibration *cal, const char *path) {
 }
 
 static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, char *path, size_t pathlen, tgs_tune *tune,
-                         calibration *cal) {
+                         calibration *cal, char *tune_model, size_t tune_model_size) {
     tgs_reader rd;
     if (tgs_reader_open(&rd, o->input) < 0) die("%s", tgs_errmsg());
     snprintf(path, pathlen, "%s", rd.path);
@@ -218,6 +218,16 @@ static void score_stream(const options *o, tgs_metric *bins, FILE *per_image, ch
         float presence = NAN;
         if (sr && (sr->dtype != TGS_F32 || tgs_record_count(sr) != 1)) die("%s: record 'salt' is not an f32 scalar", at);
         if (sr) memcpy(&presence, sr->data, sizeof presence);
+        /* what made the predictions (tgs-mcdrop --tag): decisions are tied to it */
+        const tgs_record *model = tgs_sample_get(&s, "model");
+        const char *made_by = model && model->dtype == TGS_STR ? (const char *)model->data : NULL;
+        if (o->decisions_path && tgs_decisions_check(&o->decisions, made_by) < 0) die("%s: %s: %s", at, o->decisions_path, tgs_errmsg());
+        if (tune) {
+            if (rd.nsamples == 1 && made_by) snprintf(tune_model, tune_model_size, "%s", made_by);
+            if (strcmp(made_by ? made_by : "", tune_model))
+                die("%s: predictions of %s, the samples before of %s: tune on one model's predictions", at, made_by ? made_by : "an untagged model",
+                    tune_model[0] ? tune_model : "an untagged model");
+        }
         if ((o->decisions_path || tune) && pr->dtype != TGS_F32)
             die("%s: record '%s' is %s; decisions are made on f32 probabilities", at, pr->name, tgs_dtype_name(pr->dtype));
         if (pr->dtype == TGS_U8) {
@@ -425,8 +435,10 @@ int main(int argc, char **argv) {
     }
     char path[512];
     calibration cal = {0};
+    tgs_decisions tuned;
+    tgs_decisions_default(&tuned);
     score_stream(&o, bins, o.per_image ? per_image.fp : NULL, path, sizeof path, o.tune ? &tune : NULL,
-                 o.reliability ? &cal : NULL);
+                 o.reliability ? &cal : NULL, tuned.model, sizeof tuned.model);
     if (o.reliability) calibration_draw(&cal, o.reliability);
     if (o.per_image && tgs_outfile_commit(&per_image) < 0) die("%s", tgs_errmsg());
     all = bins[0];
@@ -435,7 +447,6 @@ int main(int argc, char **argv) {
     int kt = tgs_metric_find(&all, o.threshold);
 
     int bt = 0, ba = 0, bg = 0;
-    tgs_decisions tuned;
     if (o.tune) { /* the decisions file, before the report that quotes it */
         tgs_tune_best(&tune, &bt, &ba, &bg);
         tgs_tune_decisions(&tune, bt, ba, bg, &tuned);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "crc32.h"
 #include "cli.h"
 #include "err.h"
 #include "nn/ckpt_params.h"
@@ -34,7 +35,7 @@
 #include "train.h"
 
 static const char usage[] =
-    "usage: tgs-mcdrop -m CKPT [-m CKPT ...] [--passes T] [--tta hflip] [--seed N] [--entropy]\n"
+    "usage: tgs-mcdrop -m CKPT [-m CKPT ...] [--passes T] [--tta hflip] [--seed N] [--entropy] [--tag]\n"
     "                  [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
     "Run the models of the checkpoints (tgs-train's best.ckpt or last.ckpt) on each\n"
     "sample of FILE (or stdin) and add their prediction: 'prob' (f32 1xHxW, salt\n"
@@ -48,6 +49,9 @@ static const char usage[] =
     "  --tta hflip       also each tile mirrored left-right, mirrored back\n"
     "  --seed N          the dropout masks of the passes (default 0)\n"
     "  --entropy         add 'ent', the predictive entropy of 'prob' (nats)\n"
+    "  --tag             add 'model', what made the predictions (a CRC-32 of the\n"
+    "                    checkpoints, passes, flip, seed): decisions tuned on\n"
+    "                    them name it, and refuse predictions of another\n"
     "  --batch N         samples per forward pass (default 16)\n"
     "  --device NAME     where the model runs: cpu (default) or sim (see tgs-train)\n"
     "  --threads N       CPU threads (default 0: all cores)\n"
@@ -61,18 +65,19 @@ typedef struct {
     const char *ckpt[MAX_MODELS], *input, *output, *device;
     int nckpt;
     long batch, threads, passes;
-    int hflip, entropy, quiet;
+    int hflip, entropy, tag, quiet;
     uint64_t seed;
 } options;
 
 static options parse_args(int argc, char **argv) {
     options o = {.batch = 16, .passes = 1};
-    enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE, OPT_PASSES, OPT_TTA, OPT_SEED, OPT_ENTROPY };
+    enum { OPT_BATCH = 256, OPT_THREADS, OPT_DEVICE, OPT_PASSES, OPT_TTA, OPT_SEED, OPT_ENTROPY, OPT_TAG };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},           {"batch", required_argument, 0, OPT_BATCH},
         {"threads", required_argument, 0, OPT_THREADS}, {"device", required_argument, 0, OPT_DEVICE},
         {"passes", required_argument, 0, OPT_PASSES},   {"tta", required_argument, 0, OPT_TTA},
         {"seed", required_argument, 0, OPT_SEED},       {"entropy", no_argument, 0, OPT_ENTROPY},
+        {"tag", no_argument, 0, OPT_TAG},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
@@ -91,6 +96,7 @@ static options parse_args(int argc, char **argv) {
             break;
         case OPT_SEED: o.seed = tgs_parse_seed(optarg); break;
         case OPT_ENTROPY: o.entropy = 1; break;
+        case OPT_TAG: o.tag = 1; break;
         case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
@@ -229,6 +235,25 @@ int main(int argc, char **argv) {
             die_usage("--passes %ld: the model of %s has no dropout (dropout=0), so its passes would all be the same",
                       o.passes, m->path);
     }
+    /* --tag: the predictions' maker, for decisions tuned on them */
+    char tag[128] = "";
+    if (o.tag) {
+        uint32_t all = 0; /* the CRC-32 of the checkpoints' CRC-32s */
+        for (int k = 0; k < o.nckpt; k++) {
+            FILE *fp = fopen(o.ckpt[k], "rb");
+            if (!fp) die("%s:", o.ckpt[k]);
+            uint32_t crc = 0;
+            unsigned char buf[1 << 16];
+            size_t got;
+            while ((got = fread(buf, 1, sizeof buf, fp)) > 0) crc = tgs_crc32(crc, buf, got);
+            if (ferror(fp)) die("%s: read error:", o.ckpt[k]);
+            fclose(fp);
+            unsigned char le[4] = {(unsigned char)crc, (unsigned char)(crc >> 8), (unsigned char)(crc >> 16), (unsigned char)(crc >> 24)};
+            all = tgs_crc32(all, le, 4);
+        }
+        snprintf(tag, sizeof tag, "crc32=%08x,models=%d,passes=%ld,tta=%s,seed=%llu", (unsigned)all, o.nckpt, o.passes,
+                 o.hflip ? "hflip" : "none", (unsigned long long)o.seed);
+    }
     tgs_prep prep;
     tgs_prep_init(&prep, tgs_model_stride(&models[0].info.mo));
     prep.size = models[0].info.size, prep.mean = models[0].info.mean, prep.std = models[0].info.std;
@@ -318,7 +343,8 @@ int main(int argc, char **argv) {
                 if (!r) die("%s", tgs_errmsg());
                 memcpy(r->data, tile, k * sizeof *tile);
             }
-            if (tgs_sample_put_f32(&batch[i], "salt", salt) < 0 || (K > 1 && tgs_sample_put_f32(&batch[i], "salt_var", salt_var) < 0))
+            if (tgs_sample_put_f32(&batch[i], "salt", salt) < 0 || (K > 1 && tgs_sample_put_f32(&batch[i], "salt_var", salt_var) < 0) ||
+                (o.tag && tgs_sample_put_str(&batch[i], "model", tag) < 0))
                 die("%s", tgs_errmsg());
             if (tgs_write_sample(&wr, &batch[i]) < 0) die("%s: %s", out.path, tgs_errmsg());
         }

@@ -138,6 +138,9 @@ static void encode(const options *o) {
         const uint8_t *mask = NULL;
         if (record_to_mask(r, o->d.threshold, &buf, &buf_cap, &mask, &h, &w) < 0)
             die("%s: sample %ld (%s): %s", rd.path, k, id, tgs_errmsg());
+        const tgs_record *model = tgs_sample_get(&s, "model");
+        if (tgs_decisions_check(&o->d, model && model->dtype == TGS_STR ? (const char *)model->data : NULL) < 0)
+            die("%s: sample %ld (%s): %s: %s", rd.path, k, id, o->decisions_path, tgs_errmsg());
         if (o->d.min_area > 0 || o->d.salt_gate > 0) { /* decisions beyond the cut, on the probabilities */
             if (r->dtype != TGS_F32) die("%s: sample %ld (%s): --min-area and --salt-gate work on f32 probabilities, not '%s' (%s)",
                                          rd.path, k, id, r->name, tgs_dtype_name(r->dtype));

@@ -11,12 +11,20 @@
 
 void tgs_decisions_default(tgs_decisions *d) { *d = (tgs_decisions){.threshold = 0.5, .salt_gate = 0, .min_area = 0}; }
 
+int tgs_decisions_check(const tgs_decisions *d, const char *model) {
+    if (!d->model[0]) return 0;
+    if (!model) return tgs_err("no 'model' record, but the decisions were tuned on predictions of %s (tgs-mcdrop --tag)", d->model);
+    if (strcmp(model, d->model))
+        return tgs_err("predictions of %s, but the decisions were tuned on predictions of %s", model, d->model);
+    return 0;
+}
+
 int tgs_decisions_load(tgs_decisions *d, const char *path) {
     tgs_decisions_default(d);
     FILE *fp = fopen(path, "r");
     if (!fp) return tgs_err("%s:", path);
     char line[512];
-    int line_no = 0, seen[3] = {0}, rc = 0;
+    int line_no = 0, seen[4] = {0}, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, fp)) {
         line_no++;
         size_t n = strlen(line);
@@ -26,16 +34,16 @@ int tgs_decisions_load(tgs_decisions *d, const char *path) {
             break;
         }
         if (!line[0] || line[0] == '#') continue;
-        char key[32], val[64], extra;
-        if (sscanf(line, "%31s %63s %c", key, val, &extra) != 2) {
+        char key[32], val[256], extra;
+        if (sscanf(line, "%31s %255s %c", key, val, &extra) != 2) {
             rc = tgs_err("%s: line %d: '%.60s' is not 'KEY VALUE'", path, line_no, line);
             break;
         }
-        static const char *const keys[3] = {"threshold", "salt_gate", "min_area"};
+        static const char *const keys[4] = {"threshold", "salt_gate", "min_area", "model"};
         int k = 0;
-        while (k < 3 && strcmp(key, keys[k])) k++;
-        if (k == 3) {
-            rc = tgs_err("%s: line %d: unknown decision '%s' (threshold, salt_gate, min_area)", path, line_no, key);
+        while (k < 4 && strcmp(key, keys[k])) k++;
+        if (k == 4) {
+            rc = tgs_err("%s: line %d: unknown decision '%s' (threshold, salt_gate, min_area, model)", path, line_no, key);
             break;
         }
         if (seen[k]++) {
@@ -44,7 +52,9 @@ int tgs_decisions_load(tgs_decisions *d, const char *path) {
         }
         char *end;
         errno = 0;
-        if (k == 2) {
+        if (k == 3) {
+            snprintf(d->model, sizeof d->model, "%s", val);
+        } else if (k == 2) {
             long v = (val[0] >= '0' && val[0] <= '9') ? strtol(val, &end, 10) : -1;
             if (v < 0 || errno || *end || v > 1000000) rc = tgs_err("%s: line %d: min_area '%s' is not an integer 0..1000000", path, line_no, val);
             else d->min_area = (int)v;
@@ -73,6 +83,7 @@ int tgs_decisions_write(const tgs_decisions *d, FILE *fp, const char *const *com
     char t[40], g[40];
     fprintf(fp, "threshold %s\nsalt_gate %s\nmin_area %d\n", shortest(t, sizeof t, d->threshold),
             shortest(g, sizeof g, d->salt_gate), d->min_area);
+    if (d->model[0]) fprintf(fp, "model %s\n", d->model);
     return ferror(fp) ? -1 : 0;
 }
 

@@ -7,7 +7,9 @@
  *              (specks a model leaves on empty tiles and at edges);
  *   salt_gate  the whole mask is empty where the tile's presence
  *              probability (the 'salt' record) is below the gate.
- * 0 turns min_area and the gate off. A decisions file is text, a line per
+ * 0 turns min_area and the gate off. Predictions tagged by tgs-mcdrop --tag
+ * carry a 'model' record; the file then names it ("model ...") and its
+ * readers refuse predictions of another (tgs_decisions_check). A decisions file is text, a line per
  * decision ("threshold 0.45"), '#' comments, each key at most once;
  * tgs-eval --tune writes one, tgs-rle encode and tgs-eval --decisions read
  * it. The tiles it is tuned on must not be the ones it is scored on. */
@@ -21,6 +23,7 @@ typedef struct {
     double threshold;
     double salt_gate;
     int min_area;
+    char model[256]; /* the 'model' record of the predictions tuned on (tgs-mcdrop --tag); "" when untagged */
 } tgs_decisions;
 
 /* threshold 0.5, no gate, no minimum area: the plain cut. */
@@ -29,6 +32,10 @@ void tgs_decisions_default(tgs_decisions *d);
 int tgs_decisions_load(tgs_decisions *d, const char *path);
 /* The file's text, after comment lines (each string one line, may be NULL). */
 int tgs_decisions_write(const tgs_decisions *d, FILE *fp, const char *const *comments, int ncomments);
+
+/* 0 when a sample's 'model' record (NULL: none) fits the decisions: the
+ * same as the file's, or the file names none; else -1 and a message. */
+int tgs_decisions_check(const tgs_decisions *d, const char *model);
 
 /* The h x w mask (0/1) of prob and the tile's salt probability (NaN when
  * the stream has none: a gate above 0 is then an error, -1). work holds

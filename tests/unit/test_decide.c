@@ -59,7 +59,7 @@ static const char *write_tmp(const char *text) {
 }
 
 static void test_file(void) {
-    tgs_decisions d = {0.35, 0.25, 30}, e;
+    tgs_decisions d = {0.35, 0.25, 30, ""}, e;
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
