@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "err.h"
 #include "nn/ckpt_params.h"
+#include "nn/dropout.h"
 #include "nn/model.h"
 #include "nn/nn.h"
 #include "outfile.h"
@@ -126,13 +127,6 @@ static tgs_net *get_net(model *m, int n, int s, long batch) {
 
 static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
 /* Mirror each row of n planes of s x s in place: the input of the hflip
  * view, and its output back. */
 static void hflip(float *x, size_t nplanes, int s) {
@@ -169,7 +163,7 @@ static void predict(model *m, const options *o, work *w, int n, int c, int s, lo
         tgs_tensor_set(net->g, net->x, in);
         for (long pass = 0; pass < o->passes; pass++) {
             x->mc_dropout = o->passes > 1;
-            x->step = o->passes > 1 ? mix64(o->seed) + (uint64_t)pass + 1 : 1;
+            x->step = o->passes > 1 ? tgs_drop_mix64(o->seed + TGS_DROP_GOLDEN) + (uint64_t)pass + 1 : 1;
             if (tgs_graph_forward(net->g) < 0) die("%s: model: %s", m->path, tgs_errmsg());
             tgs_tensor_get(net->g, net->out.seg, w->out);
             tgs_tensor_get(net->g, net->out.cls, w->salt);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "json.h"
 #include "metric.h"
 
 void tgs_decisions_default(tgs_decisions *d) { *d = (tgs_decisions){.threshold = 0.5, .salt_gate = 0, .min_area = 0}; }
@@ -70,19 +71,12 @@ int tgs_decisions_load(tgs_decisions *d, const char *path) {
     return rc;
 }
 
-/* v as the shortest of %.15g and %.17g that reads back the same. */
-static const char *shortest(char *b, size_t n, double v) {
-    snprintf(b, n, "%.15g", v);
-    if (strtod(b, NULL) != v) snprintf(b, n, "%.17g", v);
-    return b;
-}
-
 int tgs_decisions_write(const tgs_decisions *d, FILE *fp, const char *const *comments, int ncomments) {
     for (int i = 0; i < ncomments; i++)
         if (comments[i]) fprintf(fp, "# %s\n", comments[i]);
     char t[40], g[40];
-    fprintf(fp, "threshold %s\nsalt_gate %s\nmin_area %d\n", shortest(t, sizeof t, d->threshold),
-            shortest(g, sizeof g, d->salt_gate), d->min_area);
+    fprintf(fp, "threshold %s\nsalt_gate %s\nmin_area %d\n", tgs_fmt_double(t, sizeof t, d->threshold),
+            tgs_fmt_double(g, sizeof g, d->salt_gate), d->min_area);
     if (d->model[0]) fprintf(fp, "model %s\n", d->model);
     return ferror(fp) ? -1 : 0;
 }

@@ -338,3 +338,21 @@ fail:
     tgs_json_kv_free(kv, n);
     return -1;
 }
+
+/* ---- numbers as text ---- */
+
+const char *tgs_fmt_float(char *buf, size_t size, float v) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+const char *tgs_fmt_double(char *buf, size_t size, double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}

@@ -56,4 +56,10 @@ int tgs_json_literal(tgs_json_cur *j, const char *lit);
 int tgs_json_flat_parse(const char *text, size_t len, tgs_json_kv **kv, int *n);
 void tgs_json_kv_free(tgs_json_kv *kv, int n);
 
+/* Numbers as text that reads back the same (checkpoint options, the
+ * decisions file): the shortest of %.6g..%.9g for a float, of
+ * %.15g..%.17g for a double, into buf. */
+const char *tgs_fmt_float(char *buf, size_t size, float v);
+const char *tgs_fmt_double(char *buf, size_t size, double v);
+
 #endif

@@ -9,24 +9,6 @@
 #include "err.h"
 #include "rng.h"
 
-/* ---- numbers as text ---- */
-
-const char *tgs_fmt_float(char *buf, size_t size, float v) {
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, size, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    return buf;
-}
-
-const char *tgs_fmt_double(char *buf, size_t size, double v) {
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    return buf;
-}
-
 /* ---- losses ---- */
 
 static const char *const part_names[TGS_LOSS_NPARTS] = {"bce",    "dice",       "focal", "boundary",

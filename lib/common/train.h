@@ -50,11 +50,6 @@ int tgs_loss_mix_parse(const char *spec, float w[TGS_LOSS_NPARTS]);
  * would not do: the shortest text that reads back as the same float. */
 void tgs_loss_mix_format(const float w[TGS_LOSS_NPARTS], char *buf, size_t size);
 
-/* The shortest of %.6g..%.9g that reads back as v (a float), into buf. */
-const char *tgs_fmt_float(char *buf, size_t size, float v);
-/* The same for a double: the shortest of %.15g..%.17g. */
-const char *tgs_fmt_double(char *buf, size_t size, double v);
-
 /* ---- inputs ---- */
 
 typedef struct {

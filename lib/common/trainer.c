@@ -10,6 +10,7 @@
 #include "cli.h" /* tgs_prog, for the warning */
 #include "err.h"
 #include "nn/ckpt_params.h"
+#include "nn/dropout.h"
 #include "outfile.h"
 #include "progress.h"
 #include "tiles.h"
@@ -53,13 +54,6 @@ void tgs_trainer_set_stage(tgs_trainer *t, int stage) {
     if (stage == t->stage) return;
     for (int i = 0; i < TGS_TRAINER_NETS; i++) tgs_net_free(&t->nets[i]);
     t->stage = stage;
-}
-
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
 }
 
 int tgs_trainer_fill(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
@@ -109,7 +103,8 @@ int tgs_trainer_step(tgs_trainer *t, int n, int64_t e) {
     net_inputs(net, t);
     struct tgs_exec *x = tgs_graph_exec(net->g);
     x->train = 1;
-    x->step = mix64(t->seed) + (uint64_t)t->st.step + 1; /* dropout: a mask per seed and step */
+    /* dropout: a mask per seed and step */
+    x->step = tgs_drop_mix64(t->seed + TGS_DROP_GOLDEN) + (uint64_t)t->st.step + 1;
     tgs_params_zero_grad(t->ps);
     if (tgs_graph_forward(net->g) < 0) return tgs_err_prefix("epoch %lld", (long long)e + 1);
     read_losses(net, t->parts);
