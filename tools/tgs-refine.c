@@ -143,17 +143,6 @@ static tgs_sample *read_inputs(const char *path, size_t *n, char *name, size_t n
 
 /* ---- train ---- */
 
-static volatile sig_atomic_t stop_signal;
-static void on_stop(int sig) {
-    if (stop_signal) {
-        tgs_outfile_abort_all();
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_signal = sig;
-}
-
 /* --resume: the run's options from its checkpoint (a refiner's), those
  * given on the command line must not differ but --epochs. */
 static void resume_options(options *o, tgs_ckpt *c, int spec_given) {
@@ -187,11 +176,7 @@ static void train(options *o, int spec_given) {
     tgs_ckpt rcks, *rck = &rcks;
     tgs_ckpt_init(rck);
     if (o->resume) resume_options(o, rck, spec_given);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL);
+    tgs_catch_stop_signals();
     tgs_trainer t;
     tgs_trainer_init(&t);
     if (!(t.be = tgs_backend_by_name(o->device ? o->device : "cpu"))) die_usage("--device: %s", tgs_errmsg());
@@ -240,12 +225,12 @@ static void train(options *o, int spec_given) {
         if (t.st.epoch > o->epochs) die_usage("--epochs %ld: the run in %s has done %lld already", o->epochs, o->resume, (long long)t.st.epoch);
     }
     tgs_fit_opts fo = {.epochs = o->epochs, .resumed = o->resume != NULL, .validate = o->val != NULL, .quiet = o->quiet,
-                       .stop = &stop_signal};
+                       .stop = &tgs_stop_signal};
     int rc = tgs_trainer_fit(&t, &src, &fo);
     if (rc < 0) die("%s", tgs_errmsg());
     if (rc == TGS_FIT_STOPPED) {
         fprintf(stderr, "%s: stopped in epoch %lld; saved %s\n", tgs_prog, (long long)t.st.epoch + 1, t.last_path);
-        exit(128 + stop_signal);
+        exit(128 + tgs_stop_signal);
     }
     if (!o->quiet) {
         if (o->val && t.st.best_epoch > 0)

@@ -380,37 +380,13 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
     tgs_json_kv_free(kv, n);
 }
 
-/* ---- signals: finish the step, save, exit ---- */
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig) {
-    if (stop_signal) { /* a second one: give up at once, as any tool */
-        tgs_outfile_abort_all();
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_signal = sig;
-}
-
-static void catch_stop_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sa.sa_flags = SA_RESTART; /* reads from a pipe go on; the loop looks at the flag */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* ---- the run ---- */
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
-    catch_stop_signals();
+    tgs_catch_stop_signals();
     options o = parse_args(argc, argv);
     tgs_ckpt rck;
     tgs_ckpt_init(&rck);
@@ -451,7 +427,7 @@ int main(int argc, char **argv) {
 
     /* the data decides the channels and the input side */
     tgs_samples src;
-    if (tgs_samples_open(&src, o.input, o.seed, &stop_signal, o.quiet) < 0) die("%s", tgs_errmsg());
+    if (tgs_samples_open(&src, o.input, o.seed, &tgs_stop_signal, o.quiet) < 0) die("%s", tgs_errmsg());
     const tgs_sample *first = tgs_samples_first(&src);
     if (!src.streaming && !o.epochs) o.epochs = 1; /* as --help says: the file once */
     model_opts(o.model, 0, &r.mo);
@@ -501,11 +477,11 @@ int main(int argc, char **argv) {
     tgs_ckpt_free(&rck);
 
     tgs_fit_opts fo = {.epochs = o.epochs, .patience = o.patience, .resumed = o.resume != NULL, .validate = o.val != NULL,
-                       .quiet = o.quiet, .stop = &stop_signal};
+                       .quiet = o.quiet, .stop = &tgs_stop_signal};
     int rc = tgs_trainer_fit(&r, &src, &fo);
     if (rc < 0) die("%s", tgs_errmsg());
     if (rc == TGS_FIT_STOPPED) {
-        int sig = stop_signal;
+        int sig = tgs_stop_signal;
         fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
                 sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)r.st.epoch + 1, (long long)r.st.step, r.last_path,
                 r.last_path);

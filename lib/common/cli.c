@@ -21,6 +21,28 @@ static void on_fatal_signal(int sig) {
     raise(sig);
 }
 
+volatile sig_atomic_t tgs_stop_signal;
+
+static void on_stop(int sig) {
+    if (tgs_stop_signal) { /* a second one: give up at once, as any tool */
+        tgs_outfile_abort_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    tgs_stop_signal = sig;
+}
+
+void tgs_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 void tgs_cli_init(const char *argv0) {
     const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
     tgs_prog = slash ? slash + 1 : argv0 ? argv0 : "tgs";

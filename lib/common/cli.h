@@ -9,6 +9,7 @@
 #define TGS_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +22,13 @@ extern const char *tgs_prog; /* the tool's name, for messages */
 /* Set the program name and make SIGINT/SIGTERM/SIGPIPE remove temporary
  * outputs before the process dies. */
 void tgs_cli_init(const char *argv0);
+
+/* For a tool that trains: SIGINT and SIGTERM set tgs_stop_signal (to the
+ * signal) instead of ending the process, so the loop finishes its step and
+ * saves a checkpoint; a second one ends it at once, as in any tool. Reads
+ * from a pipe go on (SA_RESTART); the loop looks at the flag. */
+extern volatile sig_atomic_t tgs_stop_signal;
+void tgs_catch_stop_signals(void);
 
 /* Print "prog: message" (with strerror if it ends in ':'), remove open
  * temporary outputs, exit 1. */
