@@ -14,7 +14,11 @@ mcdrop() { # RUN VAL NAME ARGS...: the predictions, made once
 	shift 3
 	[ -s "$run/pred-$name.tsr" ] || "$B/tgs-mcdrop" -q --threads "$THREADS" -m "$run/best.ckpt" "$@" -o "$run/pred-$name.tsr" "$val"
 }
-map() { "$B/tgs-eval" -q "$@" | sed -n 's/^mAP *//p'; }
+# the mAP; a failing tgs-eval fails the script (set -e sees the assignment)
+map() {
+	report=$("$B/tgs-eval" -q "$@")
+	printf '%s\n' "$report" | sed -n 's/^mAP *//p'
+}
 for side in A B; do
 	if [ $side = A ]; then run=$1 val=$2; else run=$3 val=$4; fi
 	mcdrop "$run" "$val" plain
@@ -28,13 +32,24 @@ done
 [ -s "$1/pred-refined.tsr" ] || "$B/tgs-refine" apply -q --threads "$THREADS" -m "$3/refine/last.ckpt" -o "$1/pred-refined.tsr" "$1/pred-mc8.tsr"
 [ -s "$3/pred-refined.tsr" ] || "$B/tgs-refine" apply -q --threads "$THREADS" -m "$1/refine/last.ckpt" -o "$3/pred-refined.tsr" "$3/pred-mc8.tsr"
 printf '| step | %s | %s |\n| --- | --- | --- |\n' "$1" "$3"
-row() { printf '| %s | %s | %s |\n' "$1" "$2" "$3"; }
-row "one pass, threshold 0.5" "$(map "$1/pred-plain.tsr")" "$(map "$3/pred-plain.tsr")"
-row "+ flip TTA" "$(map "$1/pred-tta.tsr")" "$(map "$3/pred-tta.tsr")"
-row "+ MC dropout T=8" "$(map "$1/pred-mc8.tsr")" "$(map "$3/pred-mc8.tsr")"
-row "+ MC dropout T=16" "$(map "$1/pred-mc16.tsr")" "$(map "$3/pred-mc16.tsr")"
+# each figure into a variable first: a failure inside an argument's $(...) would not stop set -e
+row() { # TITLE FILE_A FILE_B [tgs-eval options for A] -- [for B]
+	title=$1 fa=$2 fb=$3
+	shift 3
+	oa= ob=
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do oa="$oa $1"; shift; done
+	[ $# -gt 0 ] && shift
+	ob="$*"
+	ma=$(map $oa "$fa")
+	mb=$(map $ob "$fb")
+	printf '| %s | %s | %s |\n' "$title" "$ma" "$mb"
+}
+row "one pass, threshold 0.5" "$1/pred-plain.tsr" "$3/pred-plain.tsr"
+row "+ flip TTA" "$1/pred-tta.tsr" "$3/pred-tta.tsr"
+row "+ MC dropout T=8" "$1/pred-mc8.tsr" "$3/pred-mc8.tsr"
+row "+ MC dropout T=16" "$1/pred-mc16.tsr" "$3/pred-mc16.tsr"
 # decisions tuned on the other fold's T=8 predictions, applied to this fold's
-row "T=8, + threshold, gate, min area tuned on the other fold" \
-	"$(map --decisions "$3/decisions-mc8.txt" "$1/pred-mc8.tsr")" "$(map --decisions "$1/decisions-mc8.txt" "$3/pred-mc8.tsr")"
-row "T=8, + a refiner trained on the other fold's predictions (threshold 0.5)" "$(map "$1/pred-refined.tsr")" "$(map "$3/pred-refined.tsr")"
+row "T=8, + threshold, gate, min area tuned on the other fold" "$1/pred-mc8.tsr" "$3/pred-mc8.tsr" \
+	--decisions "$3/decisions-mc8.txt" -- --decisions "$1/decisions-mc8.txt"
+row "T=8, + a refiner trained on the other fold's predictions (threshold 0.5)" "$1/pred-refined.tsr" "$3/pred-refined.tsr"
 for d in "$1" "$3"; do echo "decisions tuned on $d: $(grep -v '^#' "$d/decisions-mc8.txt" | tr '\n' ' ')"; done
