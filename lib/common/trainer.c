@@ -9,6 +9,7 @@
 
 #include "cli.h" /* tgs_prog, for the warning */
 #include "err.h"
+#include "metric.h"
 #include "nn/ckpt_params.h"
 #include "nn/dropout.h"
 #include "outfile.h"
@@ -17,16 +18,28 @@
 
 #define NP TGS_LOSS_NPARTS
 
+typedef struct {
+    double loss, map, iou, threshold, map50;
+} val_result;
+
+enum step_result {
+    STEP_OK = 0,
+    STEP_LOSS_NOT_FINITE = 1, /* t->parts: the losses; nothing updated */
+    STEP_NORM_NOT_FINITE = 2, /* t->grad_norm: the gradients' norm; nothing updated */
+};
+
 void tgs_trainer_init(tgs_trainer *t) {
     memset(t, 0, sizeof *t);
     t->st.best_metric = NAN, t->st.last_metric = NAN;
     t->log_keep = -1;
 }
 
-const float *tgs_trainer_weights(const tgs_trainer *t, int stage) { return stage == 2 ? t->loss2 : t->loss; }
-int tgs_trainer_stage_of(const tgs_trainer *t, int64_t epoch) { return t->has_loss2 && epoch >= t->stage2_epoch ? 2 : 1; }
+/* The loss weights of stage 1 or 2, and the stage of an epoch (0-based). */
+static const float *stage_weights(const tgs_trainer *t, int stage) { return stage == 2 ? t->loss2 : t->loss; }
+static int stage_of(const tgs_trainer *t, int64_t epoch) { return t->has_loss2 && epoch >= t->stage2_epoch ? 2 : 1; }
 
-double tgs_trainer_lr(const tgs_trainer *t, int64_t epoch, int64_t step) {
+/* The learning rate of epoch e (0-based) at step k (updates done). */
+static double lr_at(const tgs_trainer *t, int64_t epoch, int64_t step) {
     return tgs_sched_lr(&t->sched, t->sched_step ? step : epoch);
 }
 
@@ -44,19 +57,22 @@ static int get_net(tgs_trainer *t, int n, int s, tgs_net **out) {
         tgs_net_free(&t->nets[free_slot]);
     }
     tgs_net *net = &t->nets[free_slot];
-    if (tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, tgs_trainer_weights(t, t->stage)) < 0)
+    if (tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, stage_weights(t, t->stage)) < 0)
         return tgs_err_prefix("model for a batch of %d at %dx%d", n, s, s);
     *out = net;
     return 0;
 }
 
-void tgs_trainer_set_stage(tgs_trainer *t, int stage) {
+/* Build the nets for stage's losses from now on. */
+static void set_stage(tgs_trainer *t, int stage) {
     if (stage == t->stage) return;
     for (int i = 0; i < TGS_TRAINER_NETS; i++) tgs_net_free(&t->nets[i]);
     t->stage = stage;
 }
 
-int tgs_trainer_fill(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
+/* Batch slot i from a sample at side s; crop (may be NULL) gets where the
+ * tile lies in the input. path and index name the sample in messages. */
+static int fill_slot(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
     tgs_prep_view v;
     size_t plane = (size_t)s * (size_t)s;
     const char *id = tgs_sample_id(smp);
@@ -89,15 +105,20 @@ static void read_losses(tgs_net *net, double v[NP + 1]) {
     v[NP] = total;
 }
 
-void tgs_trainer_losses_text(const tgs_trainer *t, const double v[NP + 1], char *buf, size_t size) {
+/* The loss parts of stage's weights as "bce 0.41 dice 0.32", for people. */
+static void losses_text(const tgs_trainer *t, const double v[NP + 1], char *buf, size_t size) {
     size_t k = 0;
     buf[0] = 0;
     for (int p = 0; p < NP && k < size; p++)
-        if (tgs_trainer_weights(t, t->stage)[p] > 0)
+        if (stage_weights(t, t->stage)[p] > 0)
             k += (size_t)snprintf(buf + k, size - k, "%s%s %.4g", k ? " " : "", tgs_loss_part_name(p), v[p]);
 }
 
-int tgs_trainer_step(tgs_trainer *t, int n, int64_t e) {
+/* One update on the n samples filled, in epoch e (0-based): the losses
+ * into t->parts, backward, clipping, the optimizer at the schedule's rate
+ * (t->lr), the weight average; the counters and loss sums advance.
+ * Returns an enum step_result, or -1. */
+static int train_step(tgs_trainer *t, int n, int64_t e) {
     tgs_net *net;
     if (get_net(t, n, t->s, &net) < 0) return -1;
     net_inputs(net, t);
@@ -108,18 +129,18 @@ int tgs_trainer_step(tgs_trainer *t, int n, int64_t e) {
     tgs_params_zero_grad(t->ps);
     if (tgs_graph_forward(net->g) < 0) return tgs_err_prefix("epoch %lld", (long long)e + 1);
     read_losses(net, t->parts);
-    if (!isfinite(t->parts[NP])) return TGS_STEP_LOSS_NOT_FINITE;
+    if (!isfinite(t->parts[NP])) return STEP_LOSS_NOT_FINITE;
     if (tgs_graph_backward(net->g, net->total) < 0) return tgs_err_prefix("epoch %lld", (long long)e + 1);
     t->grad_norm = tgs_optim_state_clip(&t->opt, t->clip);
-    if (!isfinite(t->grad_norm)) return TGS_STEP_NORM_NOT_FINITE;
-    t->lr = tgs_trainer_lr(t, e, t->st.step);
+    if (!isfinite(t->grad_norm)) return STEP_NORM_NOT_FINITE;
+    t->lr = lr_at(t, e, t->st.step);
     tgs_optim_state_step(&t->opt, (float)t->lr, t->st.step + 1);
     t->st.step++;
     if (t->ema > 0) tgs_ema_update(&t->avg, t->st.step);
     t->st.pos += n;
     for (int k = 0; k <= NP; k++)
         if (isfinite(t->parts[k])) t->st.sums[k] += t->parts[k] * n;
-    return TGS_STEP_OK;
+    return STEP_OK;
 }
 
 /* ---- validation ---- */
@@ -192,12 +213,16 @@ int tgs_trainer_take_val(tgs_trainer *t, tgs_sample *val, size_t n, const char *
     return 0;
 }
 
-int tgs_trainer_is_val_tile(const tgs_trainer *t, const tgs_sample *smp) {
+/* Whether a training sample is one of the validation tiles (by id). */
+static int is_val_tile(const tgs_trainer *t, const tgs_sample *smp) {
     const char *id = tgs_sample_id(smp);
     return id && t->nval_ids && bsearch(&id, t->val_ids, t->nval_ids, sizeof *t->val_ids, cmp_str_ptr);
 }
 
-int tgs_trainer_validate(tgs_trainer *t, tgs_metric *m, int quiet, tgs_val_result *res) {
+/* The validation samples through the model in eval mode (the weight
+ * average when there is one): the mean loss and the competition mAP at
+ * the best threshold of the 0.05..0.95 sweep, and at 0.5. */
+static int validate(tgs_trainer *t, tgs_metric *m, int quiet, val_result *res) {
     int s = t->val_s, b = t->batch, rc = 0;
     size_t plane = (size_t)s * (size_t)s;
     float *prob = NULL;
@@ -212,7 +237,7 @@ int tgs_trainer_validate(tgs_trainer *t, tgs_metric *m, int quiet, tgs_val_resul
         int n = t->nval - at < (size_t)b ? (int)(t->nval - at) : b;
         int32_t crop[4096][4];
         for (int i = 0; i < n && rc == 0; i++)
-            rc = tgs_trainer_fill(t, i, s, &t->val[at + (size_t)i], t->val_path, at + (size_t)i + 1, crop[i]);
+            rc = fill_slot(t, i, s, &t->val[at + (size_t)i], t->val_path, at + (size_t)i + 1, crop[i]);
         tgs_net *net;
         if (rc < 0 || (rc = get_net(t, n, s, &net)) < 0) break;
         net_inputs(net, t);
@@ -332,7 +357,9 @@ void tgs_trainer_free(tgs_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v) {
+/* Counted an epoch done: the validation's mAP into the counters (v NULL:
+ * none), the loss sums cleared. 1 when the mAP is the best so far. */
+static int end_epoch(tgs_trainer *t, const val_result *v) {
     t->st.epoch++;
     int best = 0;
     if (v) {
@@ -347,7 +374,7 @@ int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v) {
 
 /* ---- the log ---- */
 
-const char tgs_trainer_log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
+static const char log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train_dice,train_focal,train_boundary,"
                                       "train_lovasz,train_lovasz_sym,train_cls,train_deep,val_loss,val_map,val_threshold,"
                                       "val_iou,val_map50,img_s,seconds\n";
 
@@ -356,7 +383,7 @@ const char tgs_trainer_log_header[] = "epoch,stage,step,lr,train_loss,train_bce,
 static int log_start(const char *path, int64_t keep_epochs, int resume) {
     tgs_outfile out;
     if (tgs_outfile_open(&out, path) < 0) return -1;
-    fputs(tgs_trainer_log_header, out.fp);
+    fputs(log_header, out.fp);
     FILE *old = resume ? fopen(path, "r") : NULL;
     if (old) {
         char line[4096];
@@ -384,7 +411,11 @@ static int log_begin(tgs_trainer *t) {
     return 0;
 }
 
-void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *v, int64_t images, double secs,
+/* The row of log.csv of the epoch under way, before end_epoch counts it
+ * done and clears its sums: the mean of each loss part over the epoch's
+ * samples (into mean too), the validation (v NULL: none), the learning
+ * rate of its last step, the speed. */
+static void log_row(const tgs_trainer *t, double lr, const val_result *v, int64_t images, double secs,
                          double mean[NP + 1], char *row, size_t size) {
     char num[64];
     size_t len = (size_t)snprintf(row, size, "%lld,%d,%lld,%s", (long long)t->st.epoch + 1, t->stage, (long long)t->st.step,
@@ -392,7 +423,7 @@ void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *
     for (int k = 0; k <= NP; k++) mean[k] = t->st.sums[k] / (double)t->st.pos;
     len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[NP]);
     for (int k = 0; k < NP; k++) {
-        if (tgs_trainer_weights(t, t->stage)[k] > 0) len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[k]);
+        if (stage_weights(t, t->stage)[k] > 0) len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[k]);
         else len += (size_t)snprintf(row + len, size - len, ",");
     }
     if (v)
@@ -402,7 +433,8 @@ void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *
     snprintf(row + len, size - len, ",%.1f,%.1f\n", secs > 0 ? (double)images / secs : 0.0, secs);
 }
 
-int tgs_trainer_log_append(tgs_trainer *t, const char *row) {
+/* Append a row to log.csv (begun with the first checkpoint). */
+static int log_append(tgs_trainer *t, const char *row) {
     if (log_begin(t) < 0) return -1;
     FILE *fp = fopen(t->log_path, "a");
     if (!fp) return tgs_err("%s:", t->log_path);
@@ -416,7 +448,12 @@ int tgs_trainer_log_append(tgs_trainer *t, const char *row) {
 static int put_i64(tgs_ckpt *c, const char *name, int64_t v) { return tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v); }
 static int put_f64(tgs_ckpt *c, const char *name, double v) { return tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v); }
 
-int tgs_trainer_save(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *value) {
+/* Write path: the weights (the average in the model's names when there is
+ * one), the optimizer state, the counters; log.csv is begun with the first
+ * checkpoint. 1, writing nothing, when a tensor is not finite (what and
+ * *v say which and its value): the checkpoints before stay the last good
+ * ones. */
+static int save_checkpoint(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *value) {
     tgs_ckpt c;
     char b[64];
     tgs_ckpt_init(&c);
@@ -480,7 +517,7 @@ static int not_finite(const tgs_trainer *t, int64_t e, int64_t k, const char *wh
 static int save(tgs_trainer *t, const char *path, double metric) {
     char what[TGS_CKPT_MAX_NAME + 64];
     double v;
-    int rc = tgs_trainer_save(t, path, metric, what, sizeof what, &v);
+    int rc = save_checkpoint(t, path, metric, what, sizeof what, &v);
     if (rc > 0) return not_finite(t, t->st.pos ? t->st.epoch + 1 : t->st.epoch, t->st.step, what, v);
     return rc;
 }
@@ -496,9 +533,9 @@ static const char *fmt_duration(char *buf, size_t size, double secs) {
 
 /* The human line of an epoch done. */
 static void epoch_line(const tgs_trainer *t, const tgs_fit_opts *fo, double lr, const double mean[NP + 1],
-                       const tgs_val_result *vr, int best, int64_t images, double secs, double eta) {
+                       const val_result *vr, int best, int64_t images, double secs, double eta) {
     char parts_txt[256], line[1024], num[64];
-    tgs_trainer_losses_text(t, mean, parts_txt, sizeof parts_txt);
+    losses_text(t, mean, parts_txt, sizeof parts_txt);
     int l = snprintf(line, sizeof line, "epoch %lld%s: lr %s train %.4f (%s)", (long long)t->st.epoch,
                      t->has_loss2 ? (t->stage == 2 ? " [loss2]" : " [loss1]") : "", tgs_fmt_float(num, sizeof num, (float)lr),
                      mean[NP], parts_txt);
@@ -527,7 +564,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
             if (first_epoch && fo->resumed) return tgs_err("%s: the stream holds no epoch %lld to resume at", src->rd.path, (long long)e);
             break;
         }
-        tgs_trainer_set_stage(t, tgs_trainer_stage_of(t, e));
+        set_stage(t, stage_of(t, e));
         uint64_t index;
         const tgs_sample *smp;
         for (int64_t k = 0; k < t->st.pos; k++) { /* resuming mid-epoch: what was done */
@@ -544,7 +581,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         else snprintf(label, sizeof label, "epoch %lld", (long long)e + 1);
         tgs_progress bar;
         tgs_progress_start(&bar, label, "img", (uint64_t)tgs_samples_per_epoch(src), fo->quiet);
-        double t0 = tgs_now(), lr = tgs_trainer_lr(t, e, t->st.step);
+        double t0 = tgs_now(), lr = lr_at(t, e, t->st.step);
         int64_t images = 0;
         for (;;) {
             if (fo->stop && *fo->stop) {
@@ -553,20 +590,20 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
             }
             int n = 0, rc = 0;
             while (n < t->batch && (rc = tgs_samples_next(src, &smp, &index)) > 0) {
-                if (first_process_epoch && tgs_trainer_is_val_tile(t, smp)) overlap++;
-                if (tgs_trainer_fill(t, n++, t->s, smp, src->rd.path, index, NULL) < 0) return -1;
+                if (first_process_epoch && is_val_tile(t, smp)) overlap++;
+                if (fill_slot(t, n++, t->s, smp, src->rd.path, index, NULL) < 0) return -1;
             }
             if (rc < 0) return -1;
             if (n == 0) break;
-            rc = tgs_trainer_step(t, n, e);
+            rc = train_step(t, n, e);
             if (rc < 0) return -1;
-            if (rc == TGS_STEP_LOSS_NOT_FINITE) {
+            if (rc == STEP_LOSS_NOT_FINITE) {
                 char txt[256], what[300];
-                tgs_trainer_losses_text(t, t->parts, txt, sizeof txt);
+                losses_text(t, t->parts, txt, sizeof txt);
                 snprintf(what, sizeof what, "the loss (%s)", txt);
                 return not_finite(t, e + 1, t->st.step + 1, what, t->parts[NP]);
             }
-            if (rc == TGS_STEP_NORM_NOT_FINITE) return not_finite(t, e + 1, t->st.step + 1, "the gradients' norm", t->grad_norm);
+            if (rc == STEP_NORM_NOT_FINITE) return not_finite(t, e + 1, t->st.step + 1, "the gradients' norm", t->grad_norm);
             lr = t->lr;
             images += n;
             ran = 1;
@@ -580,13 +617,13 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         if (t->st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
         tgs_samples_end_epoch(src, t->st.pos);
 
-        tgs_val_result vr = {NAN, NAN, NAN, NAN, NAN};
-        if (fo->validate && tgs_trainer_validate(t, &metric, fo->quiet, &vr) < 0) return -1;
+        val_result vr = {NAN, NAN, NAN, NAN, NAN};
+        if (fo->validate && validate(t, &metric, fo->quiet, &vr) < 0) return -1;
         /* the row: the epoch's mean of each part over its images */
         char row[2048];
         double mean[NP + 1];
-        tgs_trainer_log_row(t, lr, fo->validate ? &vr : NULL, images, secs, mean, row, sizeof row);
-        int best = tgs_trainer_end_epoch(t, fo->validate ? &vr : NULL);
+        log_row(t, lr, fo->validate ? &vr : NULL, images, secs, mean, row, sizeof row);
+        int best = end_epoch(t, fo->validate ? &vr : NULL);
         run_epochs++;
         if (!fo->quiet) {
             double eta = fo->epochs && t->st.epoch < fo->epochs
@@ -595,7 +632,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
             epoch_line(t, fo, lr, mean, &vr, best, images, secs, eta);
         }
         if (best && save(t, t->best_path, vr.map) < 0) return -1;
-        if (save(t, t->last_path, t->st.last_metric) < 0 || tgs_trainer_log_append(t, row) < 0) return -1;
+        if (save(t, t->last_path, t->st.last_metric) < 0 || log_append(t, row) < 0) return -1;
         if (fo->stop && *fo->stop) return TGS_FIT_STOPPED; /* last.ckpt just written */
         if (fo->patience && t->st.epoch - t->st.best_epoch >= fo->patience) {
             if (!fo->quiet)

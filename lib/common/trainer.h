@@ -7,10 +7,11 @@
  * too. Tensor memory stays on the trainer's backend (nn.h's contract):
  * a step moves the batch in and the losses out.
  *
- * Use: fill the fields under "the run" (the model, the input shape, the
- * losses, the optimizer, the paths), tgs_trainer_start, then per epoch
- * tgs_trainer_set_stage, tgs_trainer_fill and tgs_trainer_step per batch,
- * tgs_trainer_validate, tgs_trainer_end_epoch. Every function returns -1
+ * Use: tgs_trainer_init, fill the fields under "the run" (the model, the
+ * input shape, the losses, the optimizer, the paths), the validation
+ * samples (tgs_trainer_load_val or _take_val), tgs_trainer_start, on a
+ * resume tgs_trainer_resume, tgs_trainer_start_average, then
+ * tgs_trainer_fit over the training samples. Every function returns -1
  * with a tgs_err message (naming the file and sample where there is one);
  * only the tool dies. */
 #ifndef TGS_TRAINER_H
@@ -21,7 +22,6 @@
 #include <stdint.h>
 
 #include "checkpoint.h"
-#include "metric.h"
 #include "samples.h"
 #include "train.h"
 
@@ -38,10 +38,6 @@ typedef struct {
     int64_t best_epoch;
     double last_metric;                 /* NaN before the first validation */
 } tgs_train_state;
-
-typedef struct {
-    double loss, map, iou, threshold, map50;
-} tgs_val_result;
 
 typedef struct {
     /* the run: set before tgs_trainer_start */
@@ -96,8 +92,6 @@ int tgs_trainer_load_val(tgs_trainer *t, const char *path);
 /* The same from samples in memory (malloc'd; the trainer frees them);
  * name is for messages. */
 int tgs_trainer_take_val(tgs_trainer *t, tgs_sample *val, size_t n, const char *name);
-/* Whether a training sample is one of the validation tiles (by id). */
-int tgs_trainer_is_val_tile(const tgs_trainer *t, const tgs_sample *smp);
 /* The model's parameters (seeded), the optimizer state, the batch buffers. */
 int tgs_trainer_start(tgs_trainer *t);
 /* Continue from a checkpoint of the same run: counters, weights, optimizer
@@ -107,54 +101,6 @@ int tgs_trainer_resume(tgs_trainer *t, const tgs_ckpt *c, const char *path);
  * trained weights from the checkpoint beside it. */
 int tgs_trainer_start_average(tgs_trainer *t, const tgs_ckpt *resume);
 void tgs_trainer_free(tgs_trainer *t);
-
-/* The loss weights of stage 1 or 2, and the stage of an epoch (0-based). */
-const float *tgs_trainer_weights(const tgs_trainer *t, int stage);
-int tgs_trainer_stage_of(const tgs_trainer *t, int64_t epoch);
-/* Build the nets for stage's losses from now on. */
-void tgs_trainer_set_stage(tgs_trainer *t, int stage);
-/* The learning rate of epoch e (0-based) at step k (updates done). */
-double tgs_trainer_lr(const tgs_trainer *t, int64_t epoch, int64_t step);
-
-/* Batch slot i from a sample at side s; crop (may be NULL) gets where the
- * tile lies in the input. path and index name the sample in messages. */
-int tgs_trainer_fill(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]);
-
-enum tgs_step_result {
-    TGS_STEP_OK = 0,
-    TGS_STEP_LOSS_NOT_FINITE = 1, /* t->parts: the losses; nothing updated */
-    TGS_STEP_NORM_NOT_FINITE = 2, /* t->grad_norm: the gradients' norm; nothing updated */
-};
-/* One update on the n samples filled, in epoch e (0-based): the losses
- * into t->parts, backward, clipping, the optimizer at the schedule's rate
- * (t->lr), the weight average; the counters and loss sums advance.
- * Returns an enum tgs_step_result, or -1. */
-int tgs_trainer_step(tgs_trainer *t, int n, int64_t e);
-/* The validation samples through the model in eval mode (the weight
- * average when there is one): the mean loss and the competition mAP at
- * the best threshold of the 0.05..0.95 sweep, and at 0.5. */
-int tgs_trainer_validate(tgs_trainer *t, tgs_metric *m, int quiet, tgs_val_result *v);
-
-/* The loss parts of stage's weights as "bce 0.41 dice 0.32", for people. */
-void tgs_trainer_losses_text(const tgs_trainer *t, const double v[TGS_LOSS_NPARTS + 1], char *buf, size_t size);
-
-/* Write path: the weights (the average in the model's names when there is
- * one), the optimizer state, the counters; log.csv is begun with the first
- * checkpoint. 1, writing nothing, when a tensor is not finite (what and
- * *v say which and its value): the checkpoints before stay the last good
- * ones. */
-int tgs_trainer_save(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *v);
-/* The row of log.csv of the epoch under way, before tgs_trainer_end_epoch
- * counts it done and clears its sums: the mean of each loss part over the
- * epoch's samples (into mean too), the validation (v NULL: none), the
- * learning rate of its last step, the speed. */
-void tgs_trainer_log_row(const tgs_trainer *t, double lr, const tgs_val_result *v, int64_t images, double secs,
-                         double mean[TGS_LOSS_NPARTS + 1], char *row, size_t size);
-/* Append a row to log.csv (begun with the first checkpoint). */
-int tgs_trainer_log_append(tgs_trainer *t, const char *row);
-/* Counted an epoch done: the validation's mAP into the counters (v NULL:
- * none), the loss sums cleared. 1 when the mAP is the best so far. */
-int tgs_trainer_end_epoch(tgs_trainer *t, const tgs_val_result *v);
 
 /* ---- the epoch loop ---- */
 
