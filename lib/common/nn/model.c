@@ -186,9 +186,8 @@ static struct tgs_tensor *conv_bn_relu(struct tgs_graph *g, struct tgs_tensor *x
     return tgs_layer_bn(g, x, nm, 1);
 }
 
-static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
-                         struct tgs_model_out *out) {
-    struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
+static int resunet_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                           struct tgs_model_enc *enc) {
     char nm[64];
     x = conv_bn_relu(g, x, "stem", o->widths[0]);
     for (int i = 0; i < o->nlevels; i++) {
@@ -196,8 +195,19 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
             snprintf(nm, sizeof nm, "enc.%d.%d", i, b);
             x = res_block(g, x, nm, o->widths[i], i > 0 && b == 0 ? 2 : 1);
         }
-        skip[i] = x;
+        enc->skip[i] = x;
     }
+    enc->nlevels = o->nlevels;
+    return 0;
+}
+
+/* The U-Net decoder with its heads, on an encoder's levels: skip[i] has
+ * widths[i] channels at stride 2^i, i < o->nlevels; the deepest feeds the
+ * salt-presence head. Shared by every encoder. */
+static int unet_decoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *const *skip,
+                        const int *widths, struct tgs_model_out *out) {
+    char nm[64];
+    struct tgs_tensor *x = skip[o->nlevels - 1];
     /* Dropout point 1: the deepest features, which both heads read. */
     struct tgs_tensor *deep = o->dropout > 0 ? tgs_dropout2d(g, x, o->dropout) : x;
     struct tgs_tensor *cls = tgs_gap(g, deep);
@@ -210,9 +220,9 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
     for (int j = 0, i = o->nlevels - 2; i >= 0; i--, j++) {
         x = tgs_upcat(g, 2, (struct tgs_tensor *[]){x, skip[i]}, (int[]){1, 0});
         snprintf(nm, sizeof nm, "dec.%d.a", j);
-        x = conv_bn_relu(g, x, nm, o->widths[i]);
+        x = conv_bn_relu(g, x, nm, widths[i]);
         snprintf(nm, sizeof nm, "dec.%d.b", j);
-        x = conv_bn_relu(g, x, nm, o->widths[i]);
+        x = conv_bn_relu(g, x, nm, widths[i]);
         if (o->scse) {
             snprintf(nm, sizeof nm, "dec.%d.scse", j);
             x = tgs_layer_scse(g, x, nm, o->scse);
@@ -251,18 +261,41 @@ static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, st
     }
     /* Dropout point 2: before the segmentation head. */
     if (o->dropout > 0) x = tgs_dropout2d(g, x, o->dropout / 2);
-    x = conv_bn_relu(g, x, "head", o->widths[0]);
+    x = conv_bn_relu(g, x, "head", widths[0]);
     out->seg = tgs_layer_conv(g, x, "seg", 1, 1, 1, 0, 1);
+    return 0;
+}
+
+static int build_resunet(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                         struct tgs_model_out *out) {
+    struct tgs_model_enc enc;
+    resunet_encoder(g, o, x, &enc);
+    return unet_decoder(g, o, enc.skip, o->widths, out);
+}
+
+static int check_input(struct tgs_graph *g, const struct tgs_model_opts *o, const struct tgs_tensor *x) {
+    if (!x) return tgs_err("model: no input (%s)", tgs_graph_error(g) ? tgs_graph_error(g) : "?");
+    int s = tgs_model_stride(o);
+    if (x->ndim != 4 || x->ne[1] != o->in_ch || x->ne[2] % s || x->ne[3] % s)
+        return tgs_err("model: input must be (N,%d,H,W) with H and W multiples of %d", o->in_ch, s);
+    return 0;
+}
+
+int tgs_model_build_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                            struct tgs_model_enc *enc) {
+    memset(enc, 0, sizeof *enc);
+    if (check_input(g, o, x) < 0) return -1;
+    if (o->arch != TGS_ARCH_RESUNET) return tgs_err("model: %s has no encoder to pretrain", arch_name(o->arch));
+    resunet_encoder(g, o, x, enc);
+    if (!enc->skip[enc->nlevels - 1])
+        return tgs_err("model: %s", tgs_graph_error(g) ? tgs_graph_error(g) : "build failed");
     return 0;
 }
 
 int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
                     struct tgs_model_out *out) {
     memset(out, 0, sizeof *out);
-    if (!x) return tgs_err("model: no input (%s)", tgs_graph_error(g) ? tgs_graph_error(g) : "?");
-    int s = tgs_model_stride(o);
-    if (x->ndim != 4 || x->ne[1] != o->in_ch || x->ne[2] % s || x->ne[3] % s)
-        return tgs_err("model: input must be (N,%d,H,W) with H and W multiples of %d", o->in_ch, s);
+    if (check_input(g, o, x) < 0) return -1;
     if (o->arch == TGS_ARCH_UNET_REF) build_unet_ref(g, o, x, out);
     else build_resunet(g, o, x, out);
     if (!out->seg || !out->cls) return tgs_err("model: %s", tgs_graph_error(g) ? tgs_graph_error(g) : "build failed");

@@ -48,6 +48,14 @@ struct tgs_model_out {
     int naux;
 };
 
+/* The encoder alone, as the full model builds it (the same parameter
+ * names), for pretraining (tgs-mae): each level's features, finest first,
+ * NCHW; level i is at stride 2^i of the input. */
+struct tgs_model_enc {
+    struct tgs_tensor *skip[TGS_MODEL_MAX_LEVELS];
+    int nlevels;
+};
+
 void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch);
 /* "NAME [key=value ...]"; unknown keys, bad values: -1 with a message. */
 int tgs_model_parse(struct tgs_model_opts *o, const char *spec);
@@ -58,5 +66,8 @@ int tgs_model_stride(const struct tgs_model_opts *o);
 /* Build on g from x (N,in_ch,H,W); H, W multiples of tgs_model_stride. */
 int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
                     struct tgs_model_out *out);
+/* Build only the encoder on g from x (as tgs_model_build checks it). */
+int tgs_model_build_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                            struct tgs_model_enc *enc);
 
 #endif
