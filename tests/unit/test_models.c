@@ -17,6 +17,12 @@
 
 #define TINY "resunet in=3 widths=4,8,16 blocks=1,1,1 dropout=0.2 scse=2 hypercolumn=1"
 #define TINY_HCW TINY " hcw=3" /* the hypercolumn cut to 3 channels a level */
+/* at 16 x 16: stage 0 (side 4) shifts its second block, stage 1 (side 2)
+ * is one window; drop path and dropout on */
+#define TINY_SWIN "swinunet in=3 embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.2 stem=4,8 dropout=0.2 scse=2 hcw=3"
+#define SWIN_DEFAULT                                                                                                   \
+    "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 dropout=0 scse=8 "     \
+    "hypercolumn=1 hcw=8"
 
 struct net {
     struct tgs_params *ps;
@@ -118,6 +124,132 @@ static void test_specs(void)
     CHECK(net_make(&n, "resunet in=3 widths=4,8,16", TGS_PLAN_TRAIN, 1, 10) < 0 && strstr(tgs_errmsg(), "multiples"),
           "build: input not a multiple of the model stride refused");
     net_free(&n);
+}
+
+/* swinunet's spec: defaults, round trips, refusals; older specs' bytes */
+static void test_swin_specs(void)
+{
+    struct tgs_model_opts o, p;
+    char buf[512];
+    CHECK(tgs_model_parse(&o, "resunet") == 0, "spec: parse resunet defaults");
+    tgs_model_format(&o, buf, sizeof buf);
+    CHECKF(strcmp(buf, "resunet in=1 widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1") == 0,
+           "spec: resunet's format is unchanged (checkpoints store it)", "%s", buf);
+    CHECK(tgs_model_parse(&o, "swinunet") == 0, "swinunet spec: defaults parse");
+    tgs_model_format(&o, buf, sizeof buf);
+    CHECKF(strcmp(buf, SWIN_DEFAULT) == 0, "swinunet spec: the defaults formatted", "%s", buf);
+    CHECKF(o.nlevels == 5 && o.widths[0] == 12 && o.widths[1] == 24 && o.widths[2] == 48 && o.widths[4] == 192 &&
+               tgs_model_stride(&o) == 16,
+           "swinunet spec: levels 12,24,48,96,192 at stride 16", "%d levels, stride %d", o.nlevels,
+           tgs_model_stride(&o));
+    CHECK(tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0, "swinunet spec: format then parse is the same");
+    static const char *const specs[] = {
+        TINY_SWIN,
+        "swinunet embed=32 depths=1,3,2,1 heads=2,4,8,8 window=4 mlp=3 drop_path=0.25 stem=8,16 dropout=0.1 scse=0 "
+        "hypercolumn=0 hcw=0 ds=1 in=2",
+        "swinunet depths=4 heads=4",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char name[300];
+        snprintf(name, sizeof name, "swinunet spec: %s round trips", specs[i]);
+        int ok = tgs_model_parse(&o, specs[i]) == 0;
+        tgs_model_format(&o, buf, sizeof buf);
+        CHECKF(ok && tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0, name, "%s", buf);
+    }
+    static const char *const bad[][2] = {
+        {"swinunet depths=2,2", "depths for 3 heads"},
+        {"swinunet depths=2,2 heads=3,6,12", "depths for 3 heads"},
+        {"swinunet heads=5,6,12", "do not split into 5 heads"},
+        {"swinunet widths=8,16,32", "not widths"},
+        {"swinunet blocks=1,1,1,1,1", "not widths"},
+        {"swinunet window=0", "window"},
+        {"swinunet window=33", "window"},
+        {"swinunet mlp=0", "mlp"},
+        {"swinunet drop_path=1", "drop_path"},
+        {"swinunet drop_path=x", "drop_path"},
+        {"swinunet stem=12", "stem"},
+        {"swinunet stem=12,24,48", "stem"},
+        {"swinunet embed=0", "embed"},
+        {"swinunet depths=1,1,1,1,1,1", "depths"},
+        {"swinunet embed=1024 depths=1,1,1,1,1 heads=1,1,1,1,1", "channels"},
+        {"swinunet hypercolumn=0", "hcw needs hypercolumn"},
+        {"swinunet colour=1", "unknown option 'colour'"},
+        {"resunet embed=32", "no swinunet options"},
+        {"unet-ref window=7", "no swinunet options"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "swinunet spec: '%s' refused", bad[i][0]);
+        CHECKF(tgs_model_parse(&o, bad[i][0]) < 0 && strstr(tgs_errmsg(), bad[i][1]), name, "%s",
+               tgs_model_parse(&o, bad[i][0]) < 0 ? tgs_errmsg() : "accepted");
+    }
+}
+
+/* The default swinunet at 112 x 112 (tgs-train's padded tiles): output
+ * shapes; other sizes refused with a message; the encoder alone has the
+ * full model's encoder parameters, by name and shape. */
+static void test_swin_build(void)
+{
+    struct net n;
+    int ok = net_make(&n, "swinunet", TGS_PLAN_INFER, 2, 112) == 0;
+    CHECKF(ok, "swinunet 112: builds and plans", "%s", tgs_errmsg());
+    if (ok) {
+        CHECKF(n.out.seg->ndim == 4 && n.out.seg->ne[0] == 2 && n.out.seg->ne[1] == 1 && n.out.seg->ne[2] == 112 &&
+                   n.out.seg->ne[3] == 112 && n.out.cls->ndim == 2 && n.out.cls->ne[0] == 2 && n.out.cls->ne[1] == 1,
+               "swinunet 112: seg (2,1,112,112), cls (2,1)", "seg ndim %d", n.out.seg->ndim);
+        CHECK(tgs_graph_forward(n.g) == 0, "swinunet 112: forward runs");
+        float cls[2];
+        tgs_tensor_get(n.g, n.out.cls, cls);
+        CHECK(isfinite(cls[0]) && isfinite(cls[1]), "swinunet 112: finite outputs");
+    }
+    struct net full = n;
+    ok = net_make(&n, "swinunet", TGS_PLAN_INFER, 1, 96) < 0 && strstr(tgs_errmsg(), "windows of 7 do not tile");
+    CHECKF(ok, "swinunet: 96 x 96 (stage 0 of 24 x 24) refused, naming the window", "%s", tgs_errmsg());
+    net_free(&n);
+    ok = net_make(&n, "swinunet", TGS_PLAN_INFER, 1, 104) < 0 && strstr(tgs_errmsg(), "multiples of 16");
+    CHECKF(ok, "swinunet: 104 x 104 refused (stride 16)", "%s", tgs_errmsg());
+    net_free(&n);
+    ok = net_make(&n, "swinunet window=8", TGS_PLAN_INFER, 1, 128) == 0;
+    CHECKF(ok, "swinunet window=8: 128 x 128 builds (32, 16, 8)", "%s", tgs_errmsg());
+    net_free(&n);
+
+    struct tgs_model_opts mo;
+    tgs_model_parse(&mo, "swinunet");
+    /* as tgs-train: the parameters declared on a stride-sized input (each
+     * stage one window smaller than 7), then the net at 112 */
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+    ok = tgs_model_params(ps, &mo, 1) == 0;
+    struct tgs_graph *g = tgs_graph_new(ps);
+    struct tgs_model_out mout;
+    ok = ok && tgs_model_build(g, &mo, tgs_input(g, "x", 4, (int32_t[]){2, 1, 112, 112}), &mout) == 0 &&
+         tgs_graph_plan(g, TGS_PLAN_INFER) == 0 && tgs_graph_forward(g) == 0;
+    CHECKF(ok, "swinunet: parameters declared at 16 x 16 serve the net at 112 x 112", "%s", tgs_errmsg());
+    tgs_graph_free(g);
+    tgs_params_free(ps);
+    ps = tgs_params_new(tgs_backend_cpu());
+    g = tgs_graph_new(ps);
+    struct tgs_model_enc enc;
+    struct tgs_tensor *x = tgs_input(g, "x", 4, (int32_t[]){2, 1, 112, 112});
+    ok = tgs_model_build_encoder(g, &mo, x, &enc) == 0;
+    CHECKF(ok, "swinunet encoder alone: builds", "%s", tgs_errmsg());
+    const struct tgs_tensor *deep = ok ? enc.skip[enc.nlevels - 1] : NULL;
+    CHECK(deep && enc.nlevels == 5 && deep->ne[0] == 2 && deep->ne[1] == 192 && deep->ne[2] == 7 && deep->ne[3] == 7,
+          "swinunet encoder alone: deepest level (2,192,7,7), NCHW at stride 16");
+    int same = ok && full.ps, nenc = ok ? tgs_params_count(ps) : 0, nfull_enc = 0;
+    for (int i = 0; same && i < nenc; i++) {
+        struct tgs_tensor *t = tgs_params_at(ps, i), *u = tgs_params_find(full.ps, t->name);
+        if (!u || u->ndim != t->ndim || memcmp(u->ne, t->ne, sizeof t->ne)) same = 0;
+    }
+    for (int i = 0; full.ps && i < tgs_params_count(full.ps); i++) {
+        const char *nm = tgs_params_at(full.ps, i)->name;
+        nfull_enc += !strncmp(nm, "stem", 4) || !strncmp(nm, "patch.", 6) || !strncmp(nm, "stages.", 7);
+    }
+    CHECKF(same && nenc == nfull_enc && nenc > 0,
+           "swinunet encoder alone: the full model's encoder tensors, by name and shape", "%d tensors, full model's %d",
+           nenc, nfull_enc);
+    tgs_graph_free(g);
+    tgs_params_free(ps);
+    if (full.ps) net_free(&full);
 }
 
 static void test_reuse_and_determinism(const char *spec)
@@ -321,5 +453,9 @@ int main(void)
     test_learns(TINY_HCW);
     test_deep_supervision();
     test_unet_ref_memory();
+    test_swin_specs();
+    test_swin_build();
+    test_reuse_and_determinism(TINY_SWIN);
+    test_learns(TINY_SWIN);
     CHECK_DONE();
 }

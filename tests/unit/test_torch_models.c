@@ -1,7 +1,10 @@
-/* Whole training steps against PyTorch: unet-ref (tests/torch/gen_unetref.py)
- * and resunet (tests/torch/gen_resunet.py), each at a size a reference file
- * can hold, batch 2, 1x32x32: the outputs and loss, every parameter's
- * gradient, and every parameter and running statistic after 3 Adam steps.
+/* Whole training steps against PyTorch: unet-ref (tests/torch/gen_unetref.py),
+ * resunet (tests/torch/gen_resunet.py) and swinunet (gen_swinunet.py), each
+ * at a size a reference file can hold, batch 2, 1x32x32: the outputs and
+ * loss, every parameter's gradient, and every parameter and running
+ * statistic after 3 Adam steps. Before those, two Swin blocks (unshifted,
+ * then shifted with its mask) against the Swin reference code
+ * (tests/torch/swin_ref.py): output, input and parameter gradients.
  * The ops are each checked against torch on their own; this checks that
  * model.c wires them as the torch models do (skips, upsampling order, the
  * hypercolumn's stacking, scSE, the shortcuts, the presence head).
@@ -17,6 +20,7 @@
  * third of the parameters by step 3 (seen and traced when writing this). */
 #include "check.h"
 #include "err.h"
+#include "nn/layers.h"
 #include "nn/model.h"
 #include "nn/nn.h"
 #include "opcheck.h"
@@ -29,13 +33,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const tgs_sample *ref;
+/* the samples of the case being checked: a case too big for one sample's
+ * 256 records spreads over several of the same name */
+static const tgs_sample *ref[8];
+static int nref;
+
+static int refs_find(const struct opcheck_refs *rf, const char *name)
+{
+    nref = 0;
+    for (int i = 0; i < rf->n && nref < 8; i++) {
+        const tgs_record *r = tgs_sample_get(&rf->s[i], "case");
+        if (r && r->dtype == TGS_STR && strcmp((const char *)r->data, name) == 0) ref[nref++] = &rf->s[i];
+    }
+    return nref;
+}
 
 static const float *rec(const char *prefix, const char *name, int64_t n)
 {
     char nm[300];
     snprintf(nm, sizeof nm, "%s%s", prefix, name);
-    const float *v = opcheck_ref_f32(ref, nm, n);
+    const float *v = NULL;
+    for (int i = 0; i < nref && !v; i++) v = opcheck_ref_f32(ref[i], nm, n);
     if (!v) printf("# reference record %s missing or of another size\n", nm);
     return v;
 }
@@ -64,7 +82,7 @@ static void run_case(const struct model_case *mc)
 {
     struct opcheck_refs rf;
     char what[128];
-    if (opcheck_refs_load(&rf, mc->file) < 0 || !(ref = opcheck_refs_find(&rf, mc->name))) {
+    if (opcheck_refs_load(&rf, mc->file) < 0 || !refs_find(&rf, mc->name)) {
         snprintf(what, sizeof what, "%s reference", mc->name);
         CHECKF(0, what, "%s", tgs_errmsg());
         return;
@@ -173,14 +191,78 @@ done:
     opcheck_refs_free(&rf);
 }
 
+/* Two Swin blocks, the second shifted: forward and backward for torch's
+ * output gradient. Tolerances as the models': 1e-4 of the largest value on
+ * the output, 1e-3 on the gradients. */
+static void test_swin_blocks(void)
+{
+    struct opcheck_refs rf;
+    if (opcheck_refs_load(&rf, "tests/data/torch/swinunet.tsr") < 0 || !refs_find(&rf, "swin_blocks")) {
+        CHECKF(0, "swin_blocks reference", "%s", tgs_errmsg());
+        return;
+    }
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+    struct tgs_graph *g = tgs_graph_new(ps);
+    struct tgs_tensor *x = tgs_input(g, "x", 4, (int32_t[]){2, 8, 8, 16});
+    tgs_requires_grad(x);
+    struct tgs_tensor *t = tgs_layer_swin_block(g, x, "blocks.0", 2, 4, 0, 4, 2, 0);
+    t = tgs_layer_swin_block(g, t, "blocks.1", 2, 4, 2, 4, 2, 0);
+    int rc = t && tgs_params_alloc(ps, 1) == 0 ? tgs_graph_plan(g, TGS_PLAN_TRAIN) : -1;
+    CHECKF(rc == 0, "swin_blocks: build", "%s", t ? tgs_errmsg() : tgs_graph_error(g));
+    if (rc) goto done;
+    int np = tgs_params_count(ps), missing = 0;
+    for (int i = 0; i < np; i++) {
+        struct tgs_tensor *p = tgs_params_at(ps, i);
+        const float *v = rec("p:", p->name, p->size);
+        if (v) memcpy(p->data, v, p->size * sizeof(float));
+        else missing++;
+    }
+    CHECKF(missing == 0 && np == 32, "swin_blocks: parameters are the torch block's", "%d missing of %d", missing, np);
+    const float *xv = rec("", "x", x->size), *dout = rec("", "dout", t->size);
+    if (missing || !xv || !dout) goto done;
+    tgs_tensor_set(g, x, xv);
+    tgs_params_zero_grad(ps);
+    if (tgs_graph_forward(g) < 0 || tgs_graph_backward_from(g, t, dout) < 0) {
+        CHECKF(0, "swin_blocks: run", "%s", tgs_errmsg());
+        goto done;
+    }
+    float *buf = malloc(t->size * sizeof(float));
+    tgs_tensor_get(g, t, buf);
+    double e = rel_err(buf, rec("", "out", t->size), t->size, 1e-6, 1e-4);
+    CHECKF(e <= 1, "swin_blocks: output = torch's", "error %.3g of tolerance", e);
+    tgs_tensor_get_grad(g, x, buf);
+    e = rel_err(buf, rec("", "dx", x->size), x->size, 1e-7, 1e-3);
+    CHECKF(e <= 1, "swin_blocks: input gradient = torch's", "error %.3g of tolerance", e);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < np; i++) {
+        struct tgs_tensor *p = tgs_params_at(ps, i);
+        const float *gv = rec("g:", p->name, p->size);
+        e = gv ? rel_err(p->grad, gv, p->size, 1e-7, 1e-3) : 1e9;
+        if (e > worst) worst = e, worst_name = p->name;
+    }
+    CHECKF(worst <= 1, "swin_blocks: every parameter gradient = torch's", "worst %s: %.3g of tolerance", worst_name,
+           worst);
+    free(buf);
+done:
+    tgs_graph_free(g);
+    tgs_params_free(ps);
+    opcheck_refs_free(&rf);
+}
+
 int main(void)
 {
     static const struct model_case cases[] = {
         {"tests/data/torch/unetref.tsr", "unetref", "unet-ref widths=4,8,12,16,24", 58 + 36},
         {"tests/data/torch/resunet.tsr", "resunet", "resunet widths=4,8,12 blocks=1,1,1 scse=2 hypercolumn=1 dropout=0",
          86},
+        {"tests/data/torch/swinunet.tsr", "swinunet",
+         "swinunet embed=8 depths=2,2 heads=2,4 window=4 mlp=2 drop_path=0 stem=4,8 dropout=0 scse=2 hypercolumn=1 "
+         "hcw=3",
+         167},
     };
     tgs_cpu_set_threads(2);
+    test_swin_blocks();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
     CHECK_DONE();
 }

@@ -1,4 +1,4 @@
-/* model: unet-ref and resunet (see model.h). */
+/* model: unet-ref, resunet and swinunet (see model.h). */
 #include "nn/model.h"
 #include "err.h"
 #include "nn/layers.h"
@@ -19,9 +19,26 @@ void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch) {
         o->scse = 8;
         o->hypercolumn = 1;
     }
+    if (arch == TGS_ARCH_SWINUNET) {
+        /* levels 12, 24 (stem), 48, 96, 192 (stages): resunet 12..192's widths */
+        static const int depths[] = {2, 2, 2}, heads[] = {3, 6, 12};
+        o->embed = 48;
+        o->nstages = 3;
+        for (int i = 0; i < 3; i++) o->depths[i] = depths[i], o->heads[i] = heads[i];
+        o->window = 7;
+        o->mlp = 4;
+        o->drop_path = 0.1f;
+        o->widths[0] = 12, o->widths[1] = 24;
+        for (int i = 0; i < 5; i++) o->blocks[i] = 0;
+        o->scse = 8;
+        o->hypercolumn = 1;
+        o->hc_width = 8;
+    }
 }
 
-static const char *arch_name(enum tgs_arch a) { return a == TGS_ARCH_UNET_REF ? "unet-ref" : "resunet"; }
+static const char *arch_name(enum tgs_arch a) {
+    return a == TGS_ARCH_UNET_REF ? "unet-ref" : a == TGS_ARCH_RESUNET ? "resunet" : "swinunet";
+}
 
 /* "16,32,64" into v; returns the count, -1 on a bad list */
 static int parse_ints(const char *s, int *v, int max) {
@@ -38,6 +55,66 @@ static int parse_ints(const char *s, int *v, int max) {
     return n;
 }
 
+/* swinunet's own keys; an unknown key is an error. *swin_key is set when
+ * one was given (other architectures refuse them). */
+static int parse_swin_key(struct tgs_model_opts *o, const char *k, const char *v, int *nd, int *nh, int *swin_key) {
+    char *end;
+    *swin_key = 1;
+    if (strcmp(k, "embed") == 0) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 1024) return tgs_err("model: embed '%s': want 1 to 1024 channels", v);
+        o->embed = (int)x;
+    } else if (strcmp(k, "depths") == 0) {
+        if ((*nd = parse_ints(v, o->depths, TGS_MODEL_MAX_LEVELS - 2)) < 1)
+            return tgs_err("model: depths '%s': want 1 to %d positive integers", v, TGS_MODEL_MAX_LEVELS - 2);
+    } else if (strcmp(k, "heads") == 0) {
+        if ((*nh = parse_ints(v, o->heads, TGS_MODEL_MAX_LEVELS - 2)) < 1)
+            return tgs_err("model: heads '%s': want 1 to %d positive integers", v, TGS_MODEL_MAX_LEVELS - 2);
+    } else if (strcmp(k, "window") == 0) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 32) return tgs_err("model: window '%s': want 1 to 32", v);
+        o->window = (int)x;
+    } else if (strcmp(k, "mlp") == 0) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 16) return tgs_err("model: mlp '%s': want a ratio 1 to 16", v);
+        o->mlp = (int)x;
+    } else if (strcmp(k, "drop_path") == 0) {
+        double x = strtod(v, &end);
+        if (*end || end == v || !(x >= 0 && x < 1)) return tgs_err("model: drop_path '%s': want 0 <= p < 1", v);
+        o->drop_path = (float)x;
+    } else if (strcmp(k, "stem") == 0) {
+        int w[TGS_MODEL_MAX_LEVELS];
+        if (parse_ints(v, w, TGS_MODEL_MAX_LEVELS) != 2) return tgs_err("model: stem '%s': want 2 widths", v);
+        o->widths[0] = w[0], o->widths[1] = w[1];
+    } else {
+        *swin_key = 0;
+        return tgs_err("model: unknown option '%s'", k);
+    }
+    return 0;
+}
+
+/* swinunet's options agree; its levels' widths and count derived */
+static int swin_check_opts(struct tgs_model_opts *o, int nw, int nb, int nd, int nh) {
+    if (nw >= 0 || nb >= 0) return tgs_err("model: swinunet takes stem= and embed=, not widths= or blocks=");
+    if (nd > 0 && nh < 0 && nd != o->nstages) return tgs_err("model: %d depths for %d heads", nd, o->nstages);
+    if (nh > 0 && nd < 0 && nh != o->nstages) return tgs_err("model: %d heads for %d depths", nh, o->nstages);
+    if (nd > 0 && nh > 0 && nd != nh) return tgs_err("model: %d depths for %d heads", nd, nh);
+    if (nd > 0) o->nstages = nd;
+    else if (nh > 0) o->nstages = nh;
+    o->nlevels = 2 + o->nstages;
+    for (int i = 0; i < o->nstages; i++) {
+        o->widths[2 + i] = o->embed << i;
+        if (o->widths[2 + i] > 4096) return tgs_err("model: stage %d has %d channels (most 4096)", i, o->widths[2 + i]);
+        if (o->widths[2 + i] % o->heads[i])
+            return tgs_err("model: stage %d's %d channels do not split into %d heads", i, o->widths[2 + i],
+                           o->heads[i]);
+    }
+    for (int i = o->nstages; i < TGS_MODEL_MAX_LEVELS - 2; i++) o->depths[i] = o->heads[i] = 0;
+    for (int i = o->nlevels; i < TGS_MODEL_MAX_LEVELS; i++) o->widths[i] = 0;
+    if (o->hc_width && !o->hypercolumn) return tgs_err("model: hcw needs hypercolumn=1");
+    return 0;
+}
+
 int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
     char buf[512];
     if (strlen(spec) >= sizeof buf) return tgs_err("model: spec too long");
@@ -46,8 +123,9 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
     if (!tok) return tgs_err("model: empty spec");
     if (strcmp(tok, "unet-ref") == 0) tgs_model_defaults(o, TGS_ARCH_UNET_REF);
     else if (strcmp(tok, "resunet") == 0) tgs_model_defaults(o, TGS_ARCH_RESUNET);
-    else return tgs_err("model: unknown architecture '%s' (unet-ref, resunet)", tok);
-    int nw = -1, nb = -1;
+    else if (strcmp(tok, "swinunet") == 0) tgs_model_defaults(o, TGS_ARCH_SWINUNET);
+    else return tgs_err("model: unknown architecture '%s' (unet-ref, resunet, swinunet)", tok);
+    int nw = -1, nb = -1, nd = -1, nh = -1, swin_key = 0;
     while ((tok = strtok_r(NULL, " ", &save))) {
         char *eq = strchr(tok, '=');
         if (!eq) return tgs_err("model: '%s' is not key=value", tok);
@@ -82,10 +160,13 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
         } else if (strcmp(k, "ds") == 0) {
             if (strcmp(v, "0") && strcmp(v, "1")) return tgs_err("model: ds '%s': want 0 or 1", v);
             o->deep_sup = *v == '1';
-        } else {
-            return tgs_err("model: unknown option '%s'", k);
+        } else if (parse_swin_key(o, k, v, &nd, &nh, &swin_key) < 0) {
+            return -1;
         }
     }
+    if (o->arch == TGS_ARCH_SWINUNET) return swin_check_opts(o, nw, nb, nd, nh);
+    if (swin_key) return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem)",
+                                 arch_name(o->arch));
     if (nw > 0) o->nlevels = nw;
     if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
     if (nw > 0 && nb < 0)
@@ -101,7 +182,24 @@ static void put_ints(char *buf, size_t size, const int *v, int n) {
     for (int i = 0; i < n && len < size; i++) len += snprintf(buf + len, size - len, "%s%d", i ? "," : "", v[i]);
 }
 
+/* a new architecture writes every key: its defaults may change */
+static void swin_format(const struct tgs_model_opts *o, char *buf, size_t size) {
+    snprintf(buf, size, "swinunet in=%d embed=%d depths=", o->in_ch, o->embed);
+    put_ints(buf, size, o->depths, o->nstages);
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, " heads=");
+    put_ints(buf, size, o->heads, o->nstages);
+    len = strlen(buf);
+    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d dropout=%g scse=%d hypercolumn=%d hcw=%d%s",
+             o->window, o->mlp, o->drop_path, o->widths[0], o->widths[1], o->dropout, o->scse, o->hypercolumn,
+             o->hc_width, o->deep_sup ? " ds=1" : "");
+}
+
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size) {
+    if (o->arch == TGS_ARCH_SWINUNET) {
+        swin_format(o, buf, size);
+        return;
+    }
     snprintf(buf, size, "%s in=%d widths=", arch_name(o->arch), o->in_ch);
     put_ints(buf, size, o->widths, o->nlevels);
     if (o->arch != TGS_ARCH_RESUNET) return;
@@ -201,6 +299,65 @@ static int resunet_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, 
     return 0;
 }
 
+/* ---- swinunet ----
+ * Tokens are (B,H,W,C), channels last, as in the Swin reference code
+ * (microsoft/Swin-Transformer, models/swin_transformer.py); its parameter
+ * names, but q, k, v as three linears (the engine has no slicing op). */
+
+/* The window side and shift of block b of a stage of side h x w: Swin
+ * takes one unshifted window of the whole stage once it is no larger than
+ * the window. */
+static void swin_window(const struct tgs_model_opts *o, int h, int w, int b, int *ws, int *shift) {
+    int side = h < w ? h : w;
+    *ws = side <= o->window ? side : o->window;
+    *shift = side <= o->window || b % 2 == 0 ? 0 : o->window / 2;
+}
+
+/* Every stage's windows tile it: -1 with a message naming the sizes. */
+static int swin_check_size(const struct tgs_model_opts *o, int H, int W) {
+    for (int i = 0; i < o->nstages; i++) {
+        int h = H / 4 >> i, w = W / 4 >> i, ws, shift;
+        swin_window(o, h, w, 0, &ws, &shift);
+        if (h % ws || w % ws)
+            return tgs_err("model: swinunet stage %d is %dx%d (input %dx%d / %d), which windows of %d do not tile: "
+                           "give an input whose side / %d is a multiple of %d (112 for window 7 and 3 stages), "
+                           "or another window",
+                           i, h, w, H, W, 4 << i, ws, 4 << i, ws);
+    }
+    return 0;
+}
+
+/* The stem (stride 1 and 2 levels), then patch embedding and the stages;
+ * each stage's tokens, LN-ed, are a level (as NCHW). The stochastic depth
+ * rises linearly from 0 at the first block to drop_path at the last. */
+static int swin_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                        struct tgs_model_enc *enc) {
+    char nm[96];
+    enc->skip[0] = conv_bn_relu(g, x, "stem", o->widths[0]);
+    enc->skip[1] = res_block(g, enc->skip[0], "stem2", o->widths[1], 2);
+    struct tgs_tensor *t = tgs_layer_conv(g, x, "patch.proj", o->embed, 4, 4, 0, 1);
+    t = tgs_layer_ln(g, tgs_permute(g, t, (int32_t[]){0, 2, 3, 1}), "patch.norm"); /* (N,H/4,W/4,embed) */
+    int total = 0, k = 0;
+    for (int i = 0; i < o->nstages; i++) total += o->depths[i];
+    for (int i = 0; i < o->nstages; i++) {
+        if (i) {
+            snprintf(nm, sizeof nm, "stages.%d.merge", i);
+            t = tgs_layer_patch_merge(g, t, nm);
+        }
+        for (int b = 0; b < o->depths[i]; b++, k++) {
+            snprintf(nm, sizeof nm, "stages.%d.blocks.%d", i, b);
+            int ws, shift;
+            swin_window(o, t ? t->ne[1] : 0, t ? t->ne[2] : 0, b, &ws, &shift);
+            t = tgs_layer_swin_block(g, t, nm, o->heads[i], ws, shift, o->window, o->mlp,
+                                     total > 1 ? o->drop_path * k / (total - 1) : 0);
+        }
+        snprintf(nm, sizeof nm, "stages.%d.norm", i);
+        enc->skip[2 + i] = tgs_permute(g, tgs_layer_ln(g, t, nm), (int32_t[]){0, 3, 1, 2});
+    }
+    enc->nlevels = o->nlevels;
+    return 0;
+}
+
 /* The U-Net decoder with its heads, on an encoder's levels: skip[i] has
  * widths[i] channels at stride 2^i, i < o->nlevels; the deepest feeds the
  * salt-presence head. Shared by every encoder. */
@@ -278,15 +435,24 @@ static int check_input(struct tgs_graph *g, const struct tgs_model_opts *o, cons
     int s = tgs_model_stride(o);
     if (x->ndim != 4 || x->ne[1] != o->in_ch || x->ne[2] % s || x->ne[3] % s)
         return tgs_err("model: input must be (N,%d,H,W) with H and W multiples of %d", o->in_ch, s);
+    if (o->arch == TGS_ARCH_SWINUNET) return swin_check_size(o, x->ne[2], x->ne[3]);
     return 0;
+}
+
+static int build_swinunet(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
+                          struct tgs_model_out *out) {
+    struct tgs_model_enc enc;
+    swin_encoder(g, o, x, &enc);
+    return unet_decoder(g, o, enc.skip, o->widths, out);
 }
 
 int tgs_model_build_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
                             struct tgs_model_enc *enc) {
     memset(enc, 0, sizeof *enc);
     if (check_input(g, o, x) < 0) return -1;
-    if (o->arch != TGS_ARCH_RESUNET) return tgs_err("model: %s has no encoder to pretrain", arch_name(o->arch));
-    resunet_encoder(g, o, x, enc);
+    if (o->arch == TGS_ARCH_UNET_REF) return tgs_err("model: %s has no encoder to pretrain", arch_name(o->arch));
+    if (o->arch == TGS_ARCH_SWINUNET) swin_encoder(g, o, x, enc);
+    else resunet_encoder(g, o, x, enc);
     if (!enc->skip[enc->nlevels - 1])
         return tgs_err("model: %s", tgs_graph_error(g) ? tgs_graph_error(g) : "build failed");
     return 0;
@@ -297,6 +463,7 @@ int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct 
     memset(out, 0, sizeof *out);
     if (check_input(g, o, x) < 0) return -1;
     if (o->arch == TGS_ARCH_UNET_REF) build_unet_ref(g, o, x, out);
+    else if (o->arch == TGS_ARCH_SWINUNET) build_swinunet(g, o, x, out);
     else build_resunet(g, o, x, out);
     if (!out->seg || !out->cls) return tgs_err("model: %s", tgs_graph_error(g) ? tgs_graph_error(g) : "build failed");
     return 0;

@@ -5,13 +5,25 @@
  *   resunet   the production CNN: a residual encoder, a U-Net decoder with
  *             scSE blocks, a hypercolumn of every decoder level, dropout
  *             points for Monte Carlo dropout, and the salt-presence head
+ *   swinunet  the hybrid: a Swin-Transformer encoder (4x4 patch embedding,
+ *             stages of shifted-window blocks at strides 4, 8, 16, ...,
+ *             patch merging between them) under a small CNN stem that
+ *             gives the stride-1 and stride-2 levels, and resunet's
+ *             decoder and heads on those levels
  *
- * Both give a logit map (N,1,H,W) and a salt-presence logit (N,1). A model
+ * All give a logit map (N,1,H,W) and a salt-presence logit (N,1). A model
  * is written as a spec string, which checkpoints record:
  *   "resunet widths=16,32,64,128,256 blocks=1,2,2,2,2 dropout=0.2 scse=8 hypercolumn=1 in=3"
  * and, for a cheaper head, " hcw=8" (see hc_width); with " ds=1", deep
  * supervision: a logit map from every decoder level below full resolution
- * too (aux), which the loss part 'deep' trains (lib/common/train.h). */
+ * too (aux), which the loss part 'deep' trains (lib/common/train.h).
+ *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24
+ *    dropout=0 scse=8 hypercolumn=1 hcw=8"
+ * has levels stem (12 ch, stride 1), stem2 (24, stride 2) and one per
+ * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. Each
+ * stage's side must be a multiple of its window, except that a stage whose
+ * side is <= window takes one window of its side, unshifted (as Swin):
+ * 112 x 112 with window 7 gives 28, 14, 7. */
 #ifndef TGS_MODEL_H
 #define TGS_MODEL_H
 
@@ -21,13 +33,14 @@
 
 #define TGS_MODEL_MAX_LEVELS 7
 
-enum tgs_arch { TGS_ARCH_UNET_REF = 1, TGS_ARCH_RESUNET };
+enum tgs_arch { TGS_ARCH_UNET_REF = 1, TGS_ARCH_RESUNET, TGS_ARCH_SWINUNET };
 
 struct tgs_model_opts {
     enum tgs_arch arch;
     int in_ch;                          /* 1, or 3 for a 2.5D stack */
     int nlevels;
-    int widths[TGS_MODEL_MAX_LEVELS];   /* channels per encoder level */
+    int widths[TGS_MODEL_MAX_LEVELS];   /* channels per encoder level (swinunet: stem=, then
+                                           embed << stage, derived) */
     int blocks[TGS_MODEL_MAX_LEVELS];   /* resunet: residual blocks per level */
     float dropout;                      /* resunet: Dropout2d p at the dropout points */
     int scse;                           /* resunet: scSE squeeze ratio, 0 for none */
@@ -36,6 +49,14 @@ struct tgs_model_opts {
                                            (1x1 conv, BN, ReLU) before the hypercolumn;
                                            0 keeps the decoder's own */
     int deep_sup;                       /* resunet: aux logit maps for deep supervision */
+    /* swinunet (the decoder options above apply too) */
+    int embed;                          /* channels of stage 0's tokens */
+    int nstages;                        /* nlevels - 2 */
+    int depths[TGS_MODEL_MAX_LEVELS];   /* Swin blocks per stage */
+    int heads[TGS_MODEL_MAX_LEVELS];    /* attention heads per stage */
+    int window;                         /* window side */
+    int mlp;                            /* MLP hidden = mlp * channels */
+    float drop_path;                    /* stochastic depth of the last block (0 to this, linearly) */
 };
 
 struct tgs_model_out {
@@ -61,7 +82,8 @@ void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch);
 int tgs_model_parse(struct tgs_model_opts *o, const char *spec);
 /* The spec of o, parseable by tgs_model_parse. */
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size);
-/* The input size a model needs to divide evenly: 2^(nlevels-1). */
+/* The input size a model needs to divide evenly: 2^(nlevels-1) (swinunet
+ * also needs its windows to fit: tgs_model_build says which sizes). */
 int tgs_model_stride(const struct tgs_model_opts *o);
 /* Build on g from x (N,in_ch,H,W); H, W multiples of tgs_model_stride. */
 int tgs_model_build(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,

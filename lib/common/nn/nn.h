@@ -86,6 +86,8 @@ struct tgs_scale_params { float s; };
 struct tgs_permute_params { int32_t axes[TGS_NN_MAX_DIMS]; };
 struct tgs_window_params { int32_t ws, h, w; };   /* window size; image size for merge */
 struct tgs_roll_params { int32_t sh, sw; };
+struct tgs_attn_bias_params { int32_t ws, shift, h, w, tw; }; /* window, shift (0: no mask), image size,
+                                                                the table's window */
 struct tgs_loss_params { float weight; float alpha, gamma; }; /* output = weight * loss; focal alpha/gamma */
 
 union tgs_op_params {
@@ -101,6 +103,7 @@ union tgs_op_params {
     struct tgs_permute_params perm;
     struct tgs_window_params win;
     struct tgs_roll_params roll;
+    struct tgs_attn_bias_params ab;
     struct tgs_loss_params loss;
 };
 
@@ -212,6 +215,7 @@ enum tgs_init {
     TGS_INIT_KAIMING_UNIFORM, /* torch's default for conv/linear weights: U(+-1/sqrt(fan_in)) */
     TGS_INIT_FAN_IN_UNIFORM,  /* the same bound, for the biases (fan_in of the weight given) */
     TGS_INIT_NORMAL,          /* N(0, 0.02^2), for transformer weights */
+    TGS_INIT_TRUNC_NORMAL,    /* N(0, 0.02^2) cut at 2 std (redrawn beyond), Swin's trunc_normal_(std=.02) */
 };
 
 struct tgs_params;
@@ -314,6 +318,17 @@ struct tgs_tensor *tgs_permute(struct tgs_graph *g, struct tgs_tensor *x, const 
 struct tgs_tensor *tgs_window_partition(struct tgs_graph *g, struct tgs_tensor *x, int ws);
 struct tgs_tensor *tgs_window_merge(struct tgs_graph *g, struct tgs_tensor *x, int ws, int h, int w);
 struct tgs_tensor *tgs_roll(struct tgs_graph *g, struct tgs_tensor *x, int sh, int sw);
+/* Swin's window attention logits plus what depends on the token positions
+ * only (op_attn.c): scores (B*nW, heads, ws*ws, ws*ws) of the windows of
+ * (B,h,w) images (rolled by -shift when shift > 0), table ((2ws-1)^2,
+ * heads) the relative position bias; the mask of the shifted windows is
+ * computed from the positions, so no constant tensor is needed. The table
+ * may be a larger window's, ((2tw-1)^2, heads) with ws <= tw <= 32, of
+ * which the offsets within ws are used: a model's parameters then keep
+ * their shape when a small input makes a stage one window smaller than
+ * the model's. */
+struct tgs_tensor *tgs_attn_bias(struct tgs_graph *g, struct tgs_tensor *scores, struct tgs_tensor *table, int ws,
+                                 int shift, int h, int w);
 /* Losses (loss.c): a scalar tensor, weight * the loss; target gets no gradient. */
 struct tgs_tensor *tgs_loss(struct tgs_graph *g, enum tgs_op kind, struct tgs_tensor *logits,
                             struct tgs_tensor *target, float weight);

@@ -133,6 +133,13 @@ static void init_values(float *v, const struct tgs_tensor *t, enum tgs_init init
         case TGS_INIT_KAIMING_UNIFORM:
         case TGS_INIT_FAN_IN_UNIFORM: v[i] = (2 * tgs_rng_uniform(rng) - 1) * bound; break;
         case TGS_INIT_NORMAL: v[i] = 0.02f * tgs_rng_normal(rng); break;
+        case TGS_INIT_TRUNC_NORMAL: {
+            float z;
+            do z = tgs_rng_normal(rng);
+            while (fabsf(z) > 2);
+            v[i] = 0.02f * z;
+            break;
+        }
         default: v[i] = 0; break;
         }
     }
