@@ -20,7 +20,7 @@ CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$
 ALL_CFLAGS = -std=c11 $(WARN) -fno-math-errno $(CFLAGS) -MMD -MP
 LDLIBS  += -lpng -lopenblas -lm -lpthread
 
-TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop tgs-show tgs-refine
+TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop tgs-show tgs-refine tgs-mae
 # lib/common: what every tool shares; nn/: the engine; nn/cpu/: its CPU backend
 LIB_DIRS = lib/common lib/common/nn lib/common/nn/cpu lib/common/nn/sim
 LIB_SRC  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
@@ -133,6 +133,7 @@ demo: all
 
 # The pipeline stages.
 include pipelines/data.mk
+include pipelines/pretrain.mk
 include pipelines/train.mk
 include pipelines/uncertainty.mk
 
@@ -160,5 +161,6 @@ help:
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
 	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
 	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"
-	@echo "make train      train with fold FOLD (default 0) of 5 held out; make eval scores it"
+	@echo "make pretrain   tgs-mae on the test tiles and the training folds of FOLD: work/runs/mae-fFOLD"
+	@echo "make train      train with fold FOLD (default 0) of 5 held out (INIT=encoder.ckpt to start from); make eval scores it"
 	@echo "make install    to \$$DESTDIR\$$PREFIX (default $(PREFIX)); uninstall removes"

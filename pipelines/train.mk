@@ -17,6 +17,8 @@ EPOCHS  ?= 136
 STAGE2  ?= $(shell echo $$(( $(EPOCHS) * 3 / 8 )))
 MODEL   ?= resunet widths=12,24,48,96,192 blocks=1,1,1,1,1 dropout=0 hcw=8
 SEED    ?= 1
+# an encoder checkpoint to start from (make pretrain's), or none
+INIT    ?=
 # tgs-augment's options beyond the padding
 AUG_FLAGS ?= --keep-empty 0.5
 TRAIN_FLAGS ?= --loss bce=1,dice=1,cls=0.1 --loss2 lovasz-sym=1,cls=0.1 --stage2-epoch $(STAGE2) \
@@ -33,11 +35,11 @@ $(WORK)/trn$(FOLD).tsr: $(WORK)/train.tsr | $(B)/tgs-fold
 
 # The tools are order-only (see data.mk): a rebuilt binary must not send
 # a finished 2-hour run, and make eval after it, round again.
-$(RUN)/best.ckpt: $(WORK)/trn$(FOLD).tsr $(WORK)/val$(FOLD).tsr | $(B)/tgs-augment $(B)/tgs-train
+$(RUN)/best.ckpt: $(WORK)/trn$(FOLD).tsr $(WORK)/val$(FOLD).tsr $(INIT) | $(B)/tgs-augment $(B)/tgs-train
 	rm -rf $(RUN)
 	$(B)/tgs-augment --train --size 112 --epochs $(EPOCHS) --seed $(SEED) $(AUG_FLAGS) -q $(WORK)/trn$(FOLD).tsr \
 	  | $(B)/tgs-train -o $(RUN) --val $(WORK)/val$(FOLD).tsr --model "$(MODEL)" --size 112 --epochs $(EPOCHS) \
-	    --seed $(SEED) $(TRAIN_FLAGS)
+	    --seed $(SEED) $(TRAIN_FLAGS) $(if $(INIT),--init $(INIT))
 
 train: $(RUN)/best.ckpt
 

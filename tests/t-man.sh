@@ -69,7 +69,7 @@ for t in $tools; do
 	if [ "$rc" -ne 0 ]; then fail "$t --version exits 0" "exit $rc: $(head -c 200 "$T/err")"
 	elif [ -s "$T/err" ]; then fail "$t --version exits 0" "wrote to stderr: $(head -c 200 "$T/err")"
 	elif ! head -n 1 "$T/out" | grep -qE "^$t \(tgs\) [0-9]+\.[0-9]+\.[0-9]+\$" ||
-		{ case $t in tgs-train | tgs-mcdrop | tgs-refine) ! sed -n 2p "$T/out" | grep -q '^cpu: OpenBLAS .* kernels' || [ "$(wc -l <"$T/out")" -ne 2 ] ;;
+		{ case $t in tgs-train | tgs-mcdrop | tgs-refine | tgs-mae) ! sed -n 2p "$T/out" | grep -q '^cpu: OpenBLAS .* kernels' || [ "$(wc -l <"$T/out")" -ne 2 ] ;;
 			*) [ "$(wc -l <"$T/out")" -ne 1 ] ;; esac; }; then
 		fail "$t --version exits 0" "stdout is not '$t (tgs) X.Y.Z' (and, for a tool that runs a model, its engine): $(head -c 200 "$T/out")"
 	else

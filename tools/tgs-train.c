@@ -58,7 +58,7 @@ static const char usage[] =
     "  --norm MEAN,STD   raw tiles become (x/255 - MEAN) / STD (default 0,1; give\n"
     "                    tgs-augment's --norm when it pads the stream)\n"
     "model:\n"
-    "  --model SPEC      default \"resunet widths=8,16,32,64,128 blocks=1,1,1,1,1\";\n"
+    "  --model SPEC      default \"" TGS_MODEL_DEFAULT "\";\n"
     "                    in= defaults to the samples' channels; or the hybrid\n"
     "                    \"swinunet\" (Swin encoder, U-Net decoder), keys and\n"
     "                    defaults embed=48 depths=2,2,2 heads=3,6,12 window=7\n"
@@ -96,7 +96,7 @@ static const char usage[] =
     "  -q, --quiet       no progress bar and no per-epoch lines\n"
     "  -h, --help        this text;  -V, --version  the version\n";
 
-#define DEFAULT_MODEL "resunet widths=8,16,32,64,128 blocks=1,1,1,1,1"
+#define DEFAULT_MODEL TGS_MODEL_DEFAULT
 #define DEFAULT_LOSS "bce=1,dice=1,cls=0.1"
 #define NP TGS_LOSS_NPARTS
 

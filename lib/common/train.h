@@ -90,6 +90,11 @@ typedef struct {
     struct tgs_model_out out;
     struct tgs_tensor *part[TGS_LOSS_NPARTS]; /* unweighted losses; NULL where the weight is 0 */
     struct tgs_tensor *total;                 /* sum of weight * part; NULL without losses */
+    /* a pretraining net (mae.h; NULL in others): the hidden pixels (N,C,S,S),
+     * the target and where it counts (N,C*P*P,S/P,S/P), the prediction */
+    struct {
+        struct tgs_tensor *hide, *target, *where, *pred;
+    } mae;
 } tgs_net;
 
 /* Build and plan the model on ps for a batch of n c x s x s inputs. With

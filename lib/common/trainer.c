@@ -57,8 +57,9 @@ static int get_net(tgs_trainer *t, int n, int s, tgs_net **out) {
         tgs_net_free(&t->nets[free_slot]);
     }
     tgs_net *net = &t->nets[free_slot];
-    if (tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, stage_weights(t, t->stage)) < 0)
-        return tgs_err_prefix("model for a batch of %d at %dx%d", n, s, s);
+    int rc = t->mae ? tgs_mae_net_build(net, t->ps, &t->mo, &t->mae_shape, 1, n)
+                    : tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, stage_weights(t, t->stage));
+    if (rc < 0) return tgs_err_prefix("model for a batch of %d at %dx%d", n, s, s);
     *out = net;
     return 0;
 }
@@ -71,17 +72,29 @@ static void set_stage(tgs_trainer *t, int stage) {
 }
 
 /* Batch slot i from a sample at side s; crop (may be NULL) gets where the
- * tile lies in the input. path and index name the sample in messages. */
-static int fill_slot(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4]) {
+ * tile lies in the input. path and index name the sample in messages.
+ * Pretraining: no mask, and the patches hidden are those of stream. */
+static int fill_slot(tgs_trainer *t, int i, int s, const tgs_sample *smp, const char *path, uint64_t index, int32_t crop[4],
+                     uint64_t stream) {
     tgs_prep_view v;
     size_t plane = (size_t)s * (size_t)s;
     const char *id = tgs_sample_id(smp);
-    if (tgs_prep_view_sample(&t->prep, smp, 1, &v) < 0 || (v.c != t->c && tgs_err("'image' has %d channels, the model takes %d", v.c, t->c)) ||
+    float *img = t->img + (size_t)i * plane * (size_t)t->c;
+    if (tgs_prep_view_sample(&t->prep, smp, !t->mae, &v) < 0 || (v.c != t->c && tgs_err("'image' has %d channels, the model takes %d", v.c, t->c)) ||
         (v.s != s && tgs_err("the input is %dx%d, the others %dx%d", v.s, v.s, s, s)) ||
-        tgs_prep_fill(&t->prep, &v, t->img + (size_t)i * plane * (size_t)t->c, t->mask + (size_t)i * plane) < 0)
+        tgs_prep_fill(&t->prep, &v, img, t->mae ? NULL : t->mask + (size_t)i * plane) < 0)
         return tgs_err_prefix("%s: sample %llu%s%s%s", path, (unsigned long long)index, id ? " (" : "", id ? id : "", id ? ")" : "");
-    t->salt[i] = (float)tgs_prep_has_salt(t->mask + (size_t)i * plane, s, v.crop);
     if (crop) memcpy(crop, v.crop, 4 * sizeof *crop);
+    if (t->mae) {
+        const tgs_mae_shape *sh = &t->mae_shape;
+        size_t per = (size_t)sh->c * (size_t)sh->p * (size_t)sh->p * (size_t)sh->npatch;
+        uint8_t *hidden = t->mae_hidden + (size_t)i * (size_t)sh->npatch;
+        tgs_mae_choose(sh, t->seed, stream, hidden);
+        tgs_mae_fill(sh, hidden, img, t->mae_hide + (size_t)i * plane * (size_t)t->c, t->mae_target + (size_t)i * per,
+                     t->mae_where + (size_t)i * per);
+        return 0;
+    }
+    t->salt[i] = (float)tgs_prep_has_salt(t->mask + (size_t)i * plane, s, v.crop);
     return 0;
 }
 
@@ -89,6 +102,12 @@ static int fill_slot(tgs_trainer *t, int i, int s, const tgs_sample *smp, const 
  * download. */
 static void net_inputs(tgs_net *net, const tgs_trainer *t) {
     tgs_tensor_set(net->g, net->x, t->img);
+    if (t->mae) {
+        tgs_tensor_set(net->g, net->mae.hide, t->mae_hide);
+        tgs_tensor_set(net->g, net->mae.target, t->mae_target);
+        tgs_tensor_set(net->g, net->mae.where, t->mae_where);
+        return;
+    }
     tgs_tensor_set(net->g, net->y, t->mask);
     tgs_tensor_set(net->g, net->salt, t->salt);
 }
@@ -109,6 +128,10 @@ static void read_losses(tgs_net *net, double v[NP + 1]) {
 static void losses_text(const tgs_trainer *t, const double v[NP + 1], char *buf, size_t size) {
     size_t k = 0;
     buf[0] = 0;
+    if (t->mae) {
+        snprintf(buf, size, "mse %.4g", v[NP]);
+        return;
+    }
     for (int p = 0; p < NP && k < size; p++)
         if (stage_weights(t, t->stage)[p] > 0)
             k += (size_t)snprintf(buf + k, size - k, "%s%s %.4g", k ? " " : "", tgs_loss_part_name(p), v[p]);
@@ -190,8 +213,9 @@ int tgs_trainer_take_val(tgs_trainer *t, tgs_sample *val, size_t n, const char *
     for (size_t i = 0; i < n; i++) {
         tgs_prep_view v;
         const char *id = tgs_sample_id(&val[i]);
-        if (tgs_prep_view_sample(&t->prep, &val[i], 1, &v) < 0 ||
+        if (tgs_prep_view_sample(&t->prep, &val[i], !t->mae, &v) < 0 ||
             (v.c != t->c && tgs_err("'image' has %d channels, the training samples %d", v.c, t->c)) ||
+            (t->mae && v.s != t->s && tgs_err("the input is %dx%d, the training samples %dx%d", v.s, v.s, t->s, t->s)) ||
             (i > 0 && v.s != t->val_s && tgs_err("the input is %dx%d, the samples before %dx%d", v.s, v.s, t->val_s, t->val_s)))
             return tgs_err_prefix("%s: sample %zu%s%s%s", name, i + 1, id ? " (" : "", id ? id : "", id ? ")" : "");
         t->val_s = v.s;
@@ -237,7 +261,8 @@ static int validate(tgs_trainer *t, tgs_metric *m, int quiet, val_result *res) {
         int n = t->nval - at < (size_t)b ? (int)(t->nval - at) : b;
         int32_t crop[4096][4];
         for (int i = 0; i < n && rc == 0; i++)
-            rc = fill_slot(t, i, s, &t->val[at + (size_t)i], t->val_path, at + (size_t)i + 1, crop[i]);
+            rc = fill_slot(t, i, s, &t->val[at + (size_t)i], t->val_path, at + (size_t)i + 1, crop[i],
+                           tgs_mae_stream_val(at + (size_t)i + 1));
         tgs_net *net;
         if (rc < 0 || (rc = get_net(t, n, s, &net)) < 0) break;
         net_inputs(net, t);
@@ -252,6 +277,8 @@ static int validate(tgs_trainer *t, tgs_metric *m, int quiet, val_result *res) {
         double parts[NP + 1];
         read_losses(net, parts);
         loss += parts[NP] * n;
+        tgs_progress_update(&bar, at + (size_t)n);
+        if (t->mae) continue; /* the reconstruction's loss is all */
         tgs_tensor_get(net->g, net->out.seg, t->out);
         for (int i = 0; i < n && rc == 0; i++) {
             const int32_t *c = crop[i];
@@ -276,14 +303,14 @@ static int validate(tgs_trainer *t, tgs_metric *m, int quiet, val_result *res) {
             if (tgs_metric_add_prob(m, prob, truth, (int)np) < 0)
                 rc = tgs_err_prefix("validation: sample %zu: the model's output", at + (size_t)i + 1);
         }
-        tgs_progress_update(&bar, at + (size_t)n);
     }
     if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
     if (t->ema > 0) tgs_ema_swap(&t->avg);
     free(prob), free(truth);
     if (rc < 0) return -1;
-    int best = tgs_metric_best(m), k50 = tgs_metric_find(m, 0.5);
     res->loss = loss / (double)t->nval;
+    if (t->mae) return 0;
+    int best = tgs_metric_best(m), k50 = tgs_metric_find(m, 0.5);
     res->map = tgs_metric_map(m, best);
     res->iou = tgs_metric_mean_iou(m, best);
     res->threshold = m->cut[best];
@@ -295,7 +322,9 @@ static int validate(tgs_trainer *t, tgs_metric *m, int quiet, val_result *res) {
 
 int tgs_trainer_start(tgs_trainer *t) {
     t->ps = tgs_params_new(t->be);
-    if (!t->ps || tgs_model_params(t->ps, &t->mo, t->seed) < 0) return tgs_err_prefix("model");
+    if (t->mae && tgs_mae_shape_of(&t->mae_shape, t->mae, &t->mo, t->c, t->s) < 0) return -1;
+    if (!t->ps || (t->mae ? tgs_mae_params(t->ps, &t->mo, &t->mae_shape, t->seed) : tgs_model_params(t->ps, &t->mo, t->seed)) < 0)
+        return tgs_err_prefix("model");
     if (tgs_optim_state_init(&t->opt, &t->optim, t->ps) < 0) return -1;
     size_t plane = (size_t)t->s * (size_t)t->s, vplane = (size_t)t->val_s * (size_t)t->val_s;
     if (vplane > plane) plane = vplane;
@@ -305,6 +334,16 @@ int tgs_trainer_start(tgs_trainer *t) {
     t->out = malloc(sizeof *t->out * plane * b);
     t->salt = malloc(sizeof *t->salt * b);
     if (!t->img || !t->mask || !t->out || !t->salt) return tgs_err("out of memory for a batch of %d", t->batch);
+    if (t->mae) {
+        const tgs_mae_shape *sh = &t->mae_shape;
+        size_t per = (size_t)sh->c * (size_t)sh->p * (size_t)sh->p * (size_t)sh->npatch;
+        t->mae_hide = malloc(sizeof *t->mae_hide * plane * (size_t)t->c * b);
+        t->mae_target = malloc(sizeof *t->mae_target * per * b);
+        t->mae_where = malloc(sizeof *t->mae_where * per * b);
+        t->mae_hidden = malloc((size_t)sh->npatch * b);
+        if (!t->mae_hide || !t->mae_target || !t->mae_where || !t->mae_hidden)
+            return tgs_err("out of memory for a batch of %d", t->batch);
+    }
     return 0;
 }
 
@@ -354,6 +393,7 @@ void tgs_trainer_free(tgs_trainer *t) {
     for (size_t i = 0; i < t->nval; i++) tgs_sample_free(&t->val[i]);
     free(t->val), free(t->val_path), free(t->val_ids);
     free(t->img), free(t->mask), free(t->out), free(t->salt);
+    free(t->mae_hide), free(t->mae_target), free(t->mae_where), free(t->mae_hidden);
     memset(t, 0, sizeof *t);
 }
 
@@ -378,12 +418,16 @@ static const char log_header[] = "epoch,stage,step,lr,train_loss,train_bce,train
                                       "train_lovasz,train_lovasz_sym,train_cls,train_deep,val_loss,val_map,val_threshold,"
                                       "val_iou,val_map50,img_s,seconds\n";
 
+/* pretraining's: the reconstruction loss, on the training samples and,
+ * with --val, on held-out ones with the same hidden patches every epoch */
+static const char log_header_mae[] = "epoch,step,lr,train_loss,val_loss,img_s,seconds\n";
+
 /* A fresh log, or on a resume the old one cut to the rows of epochs the
  * checkpoint has done. */
-static int log_start(const char *path, int64_t keep_epochs, int resume) {
+static int log_start(const char *path, const char *header, int64_t keep_epochs, int resume) {
     tgs_outfile out;
     if (tgs_outfile_open(&out, path) < 0) return -1;
-    fputs(log_header, out.fp);
+    fputs(header, out.fp);
     FILE *old = resume ? fopen(path, "r") : NULL;
     if (old) {
         char line[4096];
@@ -406,7 +450,8 @@ static int log_start(const char *path, int64_t keep_epochs, int resume) {
  * fails before that leaves its directory as it found it. */
 static int log_begin(tgs_trainer *t) {
     if (t->log_begun) return 0;
-    if (log_start(t->log_path, t->log_keep < 0 ? 0 : t->log_keep, t->log_keep >= 0) < 0) return -1;
+    if (log_start(t->log_path, t->mae ? log_header_mae : log_header, t->log_keep < 0 ? 0 : t->log_keep, t->log_keep >= 0) < 0)
+        return -1;
     t->log_begun = 1;
     return 0;
 }
@@ -418,9 +463,16 @@ static int log_begin(tgs_trainer *t) {
 static void log_row(const tgs_trainer *t, double lr, const val_result *v, int64_t images, double secs,
                          double mean[NP + 1], char *row, size_t size) {
     char num[64];
+    for (int k = 0; k <= NP; k++) mean[k] = t->st.sums[k] / (double)t->st.pos;
+    if (t->mae) {
+        size_t len = (size_t)snprintf(row, size, "%lld,%lld,%s,%.6g,", (long long)t->st.epoch + 1, (long long)t->st.step,
+                                      tgs_fmt_float(num, sizeof num, (float)lr), mean[NP]);
+        if (v) len += (size_t)snprintf(row + len, size - len, "%.6g", v->loss);
+        snprintf(row + len, size - len, ",%.1f,%.1f\n", secs > 0 ? (double)images / secs : 0.0, secs);
+        return;
+    }
     size_t len = (size_t)snprintf(row, size, "%lld,%d,%lld,%s", (long long)t->st.epoch + 1, t->stage, (long long)t->st.step,
                                   tgs_fmt_float(num, sizeof num, (float)lr));
-    for (int k = 0; k <= NP; k++) mean[k] = t->st.sums[k] / (double)t->st.pos;
     len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[NP]);
     for (int k = 0; k < NP; k++) {
         if (stage_weights(t, t->stage)[k] > 0) len += (size_t)snprintf(row + len, size - len, ",%.6g", mean[k]);
@@ -539,7 +591,8 @@ static void epoch_line(const tgs_trainer *t, const tgs_fit_opts *fo, double lr, 
     int l = snprintf(line, sizeof line, "epoch %lld%s: lr %s train %.4f (%s)", (long long)t->st.epoch,
                      t->has_loss2 ? (t->stage == 2 ? " [loss2]" : " [loss1]") : "", tgs_fmt_float(num, sizeof num, (float)lr),
                      mean[NP], parts_txt);
-    if (fo->validate)
+    if (fo->validate && t->mae) l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f", vr->loss);
+    else if (fo->validate)
         l += snprintf(line + l, sizeof line - (size_t)l, " val %.4f mAP %.4f at %.2f (0.50: %.4f) IoU %.4f%s", vr->loss, vr->map,
                       vr->threshold, vr->map50, vr->iou, best ? " *" : "");
     l += snprintf(line + l, sizeof line - (size_t)l, ", %.1f img/s, %s", secs > 0 ? (double)images / secs : 0.0,
@@ -591,7 +644,11 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
             int n = 0, rc = 0;
             while (n < t->batch && (rc = tgs_samples_next(src, &smp, &index)) > 0) {
                 if (first_process_epoch && is_val_tile(t, smp)) overlap++;
-                if (fill_slot(t, n++, t->s, smp, src->rd.path, index, NULL) < 0) return -1;
+                /* masks by the sample's place in its epoch, not in the file:
+                 * a resumed stream (tgs-augment --first-epoch) counts again */
+                uint64_t mask_stream = tgs_mae_stream_train(e, (uint64_t)(t->st.pos + n));
+                if (fill_slot(t, n, t->s, smp, src->rd.path, index, NULL, mask_stream) < 0) return -1;
+                n++;
             }
             if (rc < 0) return -1;
             if (n == 0) break;
@@ -612,8 +669,8 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
         double secs = tgs_now() - t0;
         if (first_process_epoch && overlap && !fo->quiet) /* a leak, or a deliberate fit check: say it once */
-            fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val mAP is "
-                            "not a held-out score\n", tgs_prog, overlap, t->val_path);
+            fprintf(stderr, "%s: warning: %zu training samples of this epoch are validation tiles (%s): the val %s is "
+                            "not a held-out score\n", tgs_prog, overlap, t->val_path, t->mae ? "loss" : "mAP");
         if (t->st.pos == 0) break; /* an epoch with nothing in it: the stream ended */
         tgs_samples_end_epoch(src, t->st.pos);
 
@@ -623,7 +680,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         char row[2048];
         double mean[NP + 1];
         log_row(t, lr, fo->validate ? &vr : NULL, images, secs, mean, row, sizeof row);
-        int best = end_epoch(t, fo->validate ? &vr : NULL);
+        int best = end_epoch(t, fo->validate && !t->mae ? &vr : NULL);
         run_epochs++;
         if (!fo->quiet) {
             double eta = fo->epochs && t->st.epoch < fo->epochs
@@ -633,6 +690,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         }
         if (best && save(t, t->best_path, vr.map) < 0) return -1;
         if (save(t, t->last_path, t->st.last_metric) < 0 || log_append(t, row) < 0) return -1;
+        if (fo->epoch_done && fo->epoch_done(t, fo->ctx) < 0) return -1;
         if (fo->stop && *fo->stop) return TGS_FIT_STOPPED; /* last.ckpt just written */
         if (fo->patience && t->st.epoch - t->st.best_epoch >= fo->patience) {
             if (!fo->quiet)

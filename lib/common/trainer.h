@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "checkpoint.h"
+#include "mae.h"
 #include "samples.h"
 #include "train.h"
 
@@ -59,6 +60,10 @@ typedef struct {
     const char *options_json;           /* metadata 'options' */
     char last_path[4200], best_path[4200], log_path[4200];
     tgs_prep prep;                      /* the stride, size and normalisation of the inputs */
+    /* masked-image pretraining (tgs-mae, mae.h) instead of segmentation:
+     * the samples need no mask, the loss is the reconstruction's, the log
+     * and validation report it, no best.ckpt (there is no mAP) */
+    const tgs_mae_opts *mae;
 
     /* the state */
     struct tgs_params *ps;
@@ -68,6 +73,9 @@ typedef struct {
     tgs_net nets[TGS_TRAINER_NETS];
     int stage;                          /* the loss the nets were built with: 1 or 2 */
     float *img, *mask, *salt, *out;     /* one batch, host side */
+    tgs_mae_shape mae_shape;            /* with mae: its shape, and one batch of its inputs */
+    float *mae_hide, *mae_target, *mae_where;
+    uint8_t *mae_hidden;
     int log_begun;                      /* log.csv is written (with the first checkpoint) */
     int64_t log_keep;                   /* the epochs of the old log to keep on a resume; -1: a fresh log */
     /* validation */
@@ -111,6 +119,10 @@ typedef struct {
     int validate;     /* validation samples were loaded */
     int quiet;        /* no progress bars, no per-epoch lines */
     const volatile sig_atomic_t *stop; /* set by a signal: save last.ckpt and return */
+    /* called after each epoch's checkpoints (may be NULL): what a tool
+     * writes beside them; -1 stops the run with its message */
+    int (*epoch_done)(tgs_trainer *t, void *ctx);
+    void *ctx;
 } tgs_fit_opts;
 
 enum tgs_fit_result {

@@ -156,6 +156,10 @@ void tgs_requires_grad(struct tgs_tensor *t) {
     if (t) t->flags |= TGS_TENSOR_GRAD;
 }
 
+void tgs_keep(struct tgs_tensor *t) {
+    if (t) t->flags |= TGS_TENSOR_KEEP;
+}
+
 struct tgs_node *tgs_graph_add_node(struct tgs_graph *g, enum tgs_op op, int nsrc, struct tgs_tensor **src,
                                     int ndim, const int32_t *ne) {
     if (g->err[0]) return NULL;
@@ -262,12 +266,14 @@ int tgs_graph_plan(struct tgs_graph *g, int mode) {
 
     /* Activations. Inputs live throughout; in training every output is
      * kept for the backward pass; in inference an output lives from its
-     * node to its last reader, graph outputs to the end. */
+     * node to its last reader, graph outputs and kept tensors to the end. */
     int m = 0;
     for (int i = 0; i < nt; i++) {
         struct tgs_tensor *t = g->t[i];
         int start = t->producer < 0 ? 0 : t->producer;
-        int end = (mode == TGS_PLAN_TRAIN || t->producer < 0 || g->last_use[i] < 0) ? nn : g->last_use[i];
+        int end = (mode == TGS_PLAN_TRAIN || t->producer < 0 || g->last_use[i] < 0 || (t->flags & TGS_TENSOR_KEEP))
+                      ? nn
+                      : g->last_use[i];
         iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
     }
     g->act_floats = place(iv, m, reuse);
@@ -278,14 +284,15 @@ int tgs_graph_plan(struct tgs_graph *g, int mode) {
     /* Gradients of activations, in the backward clock r = nn - 1 - k: a
      * gradient is first written by the backward of its last reader and
      * last read by the backward of its producer. Graph outputs are live
-     * from the seed (r = -1); leaves that want a gradient to the end. */
+     * from the seed (r = -1); leaves that want a gradient, and kept
+     * tensors, to the end. */
     m = 0;
     if (mode == TGS_PLAN_TRAIN) {
         for (int i = 0; i < nt; i++) {
             struct tgs_tensor *t = g->t[i];
             if (!(t->flags & TGS_TENSOR_GRAD)) continue;
             int start = g->last_use[i] < 0 ? -1 : nn - 1 - g->last_use[i];
-            int end = t->producer < 0 ? nn : nn - 1 - t->producer;
+            int end = t->producer < 0 || (t->flags & TGS_TENSOR_KEEP) ? nn : nn - 1 - t->producer;
             iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
         }
         g->grad_floats = place(iv, m, reuse);

@@ -319,7 +319,7 @@ static int swin_check_size(const struct tgs_model_opts *o, int H, int W) {
         int h = H / 4 >> i, w = W / 4 >> i, ws, shift;
         swin_window(o, h, w, 0, &ws, &shift);
         if (h % ws || w % ws)
-            return tgs_err("model: swinunet stage %d is %dx%d (input %dx%d / %d), which windows of %d do not tile: "
+            return tgs_err("swinunet stage %d is %dx%d (input %dx%d / %d), which windows of %d do not tile: "
                            "give an input whose side / %d is a multiple of %d (112 for window 7 and 3 stages), "
                            "or another window",
                            i, h, w, H, W, 4 << i, ws, 4 << i, ws);

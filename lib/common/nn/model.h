@@ -32,6 +32,9 @@
 #include <stddef.h>
 
 #define TGS_MODEL_MAX_LEVELS 7
+/* The tools' default model (tgs-train, tgs-mae: an encoder one pretrains
+ * the other takes), sized for a 2-core CPU. */
+#define TGS_MODEL_DEFAULT "resunet widths=8,16,32,64,128 blocks=1,1,1,1,1"
 
 enum tgs_arch { TGS_ARCH_UNET_REF = 1, TGS_ARCH_RESUNET, TGS_ARCH_SWINUNET };
 

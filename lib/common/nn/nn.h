@@ -47,6 +47,7 @@ enum tgs_tensor_flag {
     TGS_TENSOR_PARAM = 1u << 1,  /* trainable parameter, owned by a tgs_params */
     TGS_TENSOR_BUFFER = 1u << 2, /* non-trainable state in a tgs_params (BN running stats) */
     TGS_TENSOR_GRAD = 1u << 3,   /* a gradient flows to it */
+    TGS_TENSOR_KEEP = 1u << 4,   /* read by the caller: its buffers never reused (tgs_keep) */
 };
 
 struct tgs_tensor {
@@ -274,6 +275,10 @@ struct tgs_tensor *tgs_param(struct tgs_graph *g, const char *name, int ndim, co
 struct tgs_tensor *tgs_buffer(struct tgs_graph *g, const char *name, int ndim, const int32_t *ne, enum tgs_init init);
 /* Mark an input as needing its gradient (tests; inputs have none by default). */
 void tgs_requires_grad(struct tgs_tensor *t);
+/* t (and its gradient) is read by the caller after forward (backward)
+ * although later ops read it too: the plan keeps its buffers to the end
+ * instead of reusing them. */
+void tgs_keep(struct tgs_tensor *t);
 void tgs_tensor_set(struct tgs_graph *g, struct tgs_tensor *t, const float *host);
 void tgs_tensor_get(struct tgs_graph *g, const struct tgs_tensor *t, float *host);
 void tgs_tensor_get_grad(struct tgs_graph *g, const struct tgs_tensor *t, float *host);

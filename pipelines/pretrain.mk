@@ -1,0 +1,38 @@
+# The pretraining stage (tgs-mae): the encoder of MODEL learns to fill in
+# hidden patches of unlabelled tiles, and make train starts from it:
+#   make pretrain FOLD=0     work/runs/mae-f0/{encoder,last}.ckpt, log.csv, recon.png
+#   make train FOLD=0 INIT=work/runs/mae-f0/encoder.ckpt
+# The pool never holds the fold the fine-tuned model is judged on: the
+# test tiles (but the first MAE_VAL, whose reconstruction loss the log
+# reports) and the training folds' images (labels unread). The figures of
+# this recipe against random starts: pipelines/RESULTS.md.
+
+MAE_EPOCHS ?= 15
+MAE_RATIO  ?= 0.6
+MAE_VAL    ?= 300
+MAE_RUN     = $(WORK)/runs/mae-f$(FOLD)
+
+.PHONY: pretrain
+
+# the test tiles, in id order, split into the first MAE_VAL and the rest
+$(WORK)/mae/test-ids.txt:
+	@mkdir -p $(@D)
+	ls $(DATA)/test/images | sed -n 's/\.png$$//p' | LC_ALL=C sort > $@
+$(WORK)/mae/test-val.tsr: $(WORK)/mae/test-ids.txt | $(B)/tgs-stack25d
+	head -n $(MAE_VAL) $< > $@.ids
+	$(B)/tgs-stack25d -q --images $(DATA)/test/images $(STACK_FLAGS) --ids $@.ids -o $@
+$(WORK)/mae/test-pool.tsr: $(WORK)/mae/test-ids.txt | $(B)/tgs-stack25d
+	tail -n +$$(( $(MAE_VAL) + 1 )) $< > $@.ids
+	$(B)/tgs-stack25d -q --images $(DATA)/test/images $(STACK_FLAGS) --ids $@.ids -o $@
+
+# streams concatenate (formats/tensor-stream.md)
+$(WORK)/mae/pool$(FOLD).tsr: $(WORK)/mae/test-pool.tsr $(WORK)/trn$(FOLD).tsr
+	cat $^ > $@.tmp && mv $@.tmp $@
+
+$(MAE_RUN)/encoder.ckpt: $(WORK)/mae/pool$(FOLD).tsr $(WORK)/mae/test-val.tsr | $(B)/tgs-augment $(B)/tgs-mae
+	rm -rf $(MAE_RUN)
+	$(B)/tgs-augment --train --size 112 --epochs $(MAE_EPOCHS) --shuffle --seed $(SEED) -q $< \
+	  | $(B)/tgs-mae -o $(MAE_RUN) --model "$(MODEL)" --ratio $(MAE_RATIO) --epochs $(MAE_EPOCHS) --seed $(SEED) \
+	    --val $(WORK)/mae/test-val.tsr
+
+pretrain: $(MAE_RUN)/encoder.ckpt
