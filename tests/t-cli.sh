@@ -42,6 +42,14 @@ for v in "$big" " 2" ""; do
 	bad --batch "$v" tgs-mcdrop -m x.ckpt
 	bad --threads "$v" tgs-mcdrop -m x.ckpt
 done
+for opt in --batch --epochs --threads --size --show; do
+	for v in "$big" "$huge" " 4" "+4x" "" 2.0; do bad "$opt" "$v" tgs-mae -o "$T/never"; done
+done
+for opt in --ratio --lr --wd; do
+	for v in "" " 0.5" 0.5x nan inf 1e999; do bad "$opt" "$v" tgs-mae -o "$T/never"; done
+done
+for v in " -1" "-1" "$huge" "" 0x "1 "; do bad --seed "$v" tgs-mae -o "$T/never"; done
+for v in "0.5" "x,1" "0,0" "0,inf"; do bad --norm "$v" tgs-mae -o "$T/never"; done
 check_sh "no run directory from any of them" "[ ! -e '$T/never' ]"
 
 # the good ones still parse
