@@ -223,7 +223,24 @@ fi
 printf 'id,rle_mask\n' >"$T/empty.csv"
 check_sh "decode of a header-only CSV: an empty stream" "'$B/tgs-rle' decode -q -o '$T/empty.tsr' '$T/empty.csv' 2>'$T/empty.err' && [ ! -s '$T/empty.err' ] && [ -f '$T/empty.tsr' ] && [ ! -s '$T/empty.tsr' ]"
 check_sh "decode --png of a header-only CSV: an empty folder" "'$B/tgs-rle' decode -q --png '$T/emptypng' '$T/empty.csv' 2>'$T/empty.err' && [ ! -s '$T/empty.err' ] && [ -d '$T/emptypng' ] && [ -z \"\$(ls '$T/emptypng')\" ]"
-check_sh "encode of an empty stream: a header-only CSV" ": >'$T/none.tsr' && '$B/tgs-rle' encode -q '$T/none.tsr' 2>'$T/empty.err' | cmp - '$T/empty.csv' && [ ! -s '$T/empty.err' ]"
+# ... but encode refuses a stream of no samples unless asked: it is most
+# often a predictor that failed upstream, and a header-only CSV with exit 0
+# passes for a finished submission
+: >"$T/none.tsr"
+refuses "encode of an empty stream is refused" "none.tsr: no samples to encode \(an empty submission\? --allow-empty writes the header alone\)$" \
+	"$B/tgs-rle" encode -q -o "$T/none.csv" "$T/none.tsr"
+[ "$rc" -eq 1 ] && ok "encode of an empty stream: exit 1" || fail "encode of an empty stream: exit 1" "exit $rc"
+if [ -e "$T/none.csv" ] || ls "$T" | grep -q 'none.csv.tmp'; then fail "encode of an empty stream: no -o file" "$(ls "$T")"; else ok "encode of an empty stream: no -o file or temporary left"; fi
+refuses "encode of an empty pipe (a predictor that failed) is refused, naming stdin" "<stdin>: no samples to encode" \
+	sh -c "false | '$B/tgs-rle' encode -q"
+echo "an old submission" >"$T/old.csv"
+"$B/tgs-rle" encode -q -o "$T/old.csv" "$T/none.tsr" 2>/dev/null
+if [ $? -eq 1 ] && [ "$(cat "$T/old.csv")" = "an old submission" ]; then ok "encode of an empty stream leaves an existing -o file as it was"; else fail "encode of an empty stream leaves an existing -o file as it was" "$(head -c 100 "$T/old.csv")"; fi
+check_sh "encode --allow-empty of an empty stream: exactly the header" "'$B/tgs-rle' encode -q --allow-empty '$T/none.tsr' 2>'$T/empty.err' | cmp - '$T/empty.csv' && [ ! -s '$T/empty.err' ]"
+check_sh "encode --allow-empty -o: a file of exactly the header" "'$B/tgs-rle' encode -q --allow-empty -o '$T/none.csv' < '$T/none.tsr' && cmp '$T/none.csv' '$T/empty.csv'"
+check_sh "a header-only CSV round trips with decode | encode --allow-empty" "'$B/tgs-rle' decode -q '$T/empty.csv' | '$B/tgs-rle' encode -q --allow-empty | cmp - '$T/empty.csv'"
+check_sh "encode --allow-empty changes nothing for a stream with samples" "'$B/tgs-rle' encode -q --allow-empty '$T/good.tsr' | cmp - <('$B/tgs-rle' encode -q '$T/good.tsr')"
+usage_error "decode --allow-empty is a usage error" "--allow-empty is for encode" "$B/tgs-rle" decode --allow-empty "$T/empty.csv"
 # 13: an id twice is refused by every tool that relies on ids being unique
 refuses "fold: duplicate ids (a train/val leak)" "twice.tsr: sample 13: id 28f865caaa repeats sample 1" "$B/tgs-fold" -q -k 5 -i 0 -o "$T/leak.tsr" "$T/twice.tsr"
 refuses "fold --complement from a pipe: duplicate ids" "<stdin>: sample 13: id 28f865caaa repeats sample 1" sh -c "cat '$T/twice.tsr' | '$B/tgs-fold' -q -k 5 -i 0 --complement -o '$T/leak.tsr'"

@@ -62,5 +62,37 @@ printf '%s\n' "$down" "$up" >"$T/two"
 if sed -n 1p "$T/v" | grep -q "\"$down\"" && sed -n 2p "$T/v" | grep -q "\"$up\""; then ok "--ids keeps the listed order"; else fail "--ids order" "$(head -n 2 "$T/v")"; fi
 check_sh "--ids takes a CSV with an id column" "'$B/tgs-stack25d' -q --images '$MINI/images' --ids '$MINI/train.csv' | '$B/tgs-info' | grep -q '12 samples'"
 
+# a UTF-8 byte-order mark at the start of a CSV (Excel writes one) is skipped
+# by every reader: the output is byte for byte the BOM-less file's
+bom() { printf '\357\273\277'; cat "$1"; } # bom FILE: FILE behind EF BB BF
+bom "$MINI/depths.csv" >"$T/bom-depths.csv"
+bom "$MINI/train.csv" >"$T/bom-train.csv"
+bom "$T/two" >"$T/bom-two"
+bom "$MINI/depths.csv" | sed 's/$/\r/' >"$T/excel-depths.csv"
+# same NAME 'CMD' 'REFERENCE-CMD': both succeed, the reference writes
+# something, and CMD writes the same bytes
+same() {
+	bash -o pipefail -c "$2" >"$T/same.got" 2>"$T/err"
+	rc=$?
+	if [ $rc -ne 0 ]; then fail "$1" "exit $rc: $(head -c 300 "$T/err")"; return; fi
+	bash -o pipefail -c "$3" >"$T/same.want" 2>"$T/err"
+	rc=$?
+	if [ $rc -ne 0 ]; then fail "$1" "the reference: exit $rc: $(head -c 300 "$T/err")"
+	elif [ ! -s "$T/same.want" ]; then fail "$1" "the reference wrote nothing"
+	elif ! cmp -s "$T/same.got" "$T/same.want"; then fail "$1" "$(cmp "$T/same.got" "$T/same.want" 2>&1)"
+	else ok "$1"; fi
+}
+stack="'$B/tgs-stack25d' -q --images '$MINI/images'"
+same "stack --depths: a BOM-prefixed depths.csv gives the same stream" \
+	"$stack --depths '$T/bom-depths.csv' --neighbors depth --depth-channel" "$stack --depths '$MINI/depths.csv' --neighbors depth --depth-channel"
+same "stack --depths: Excel's depths.csv (BOM and CRLF) gives the same stream" \
+	"$stack --depths '$T/excel-depths.csv' --neighbors depth --depth-channel" "$stack --depths '$MINI/depths.csv' --neighbors depth --depth-channel"
+same "stack --ids: a BOM-prefixed id list gives the same stream" "$stack --ids '$T/bom-two'" "$stack --ids '$T/two'"
+same "stack --ids: a BOM-prefixed train.csv (its header still skipped) gives the same stream" \
+	"$stack --ids '$T/bom-train.csv'" "$stack --ids '$MINI/train.csv'"
+same "rle decode: a BOM-prefixed train.csv gives the same stream" "'$B/tgs-rle' decode -q '$T/bom-train.csv'" "'$B/tgs-rle' decode -q '$MINI/train.csv'"
+same "rle decode: a BOM-prefixed train.csv on stdin, encoded back, is train.csv without the BOM" \
+	"'$B/tgs-rle' decode -q < '$T/bom-train.csv' | '$B/tgs-rle' encode -q" "cat '$MINI/train.csv'"
+
 # encode picks prob over mask, thresholds with >, and --record overrides
 check_sh "streams concatenate with cat" "cat '$T/mini.tsr' '$T/mini.tsr' | '$B/tgs-info' | grep -q '24 samples'"

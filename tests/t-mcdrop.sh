@@ -165,6 +165,13 @@ refuses "1-channel tiles into a 3-channel model" "mini1.tsr: sample 1 \([0-9a-f]
 head -c 70000 "$T/mini.tsr" >"$T/trunc.tsr"
 refuses "a truncated stream" "trunc.tsr: .*truncated" "$MC" -m "$T/run/best.ckpt" -o "$T/bad.tsr" "$T/trunc.tsr"
 check_sh "no -o file after refused input" "[ ! -e '$T/bad.tsr' ] && ! ls '$T' | grep -q 'bad.tsr.tmp'"
+# the issue's pipe: a predictor refusing its checkpoint writes nothing, and
+# tgs-rle encode at the end of the pipe must fail too, not leave a CSV of
+# just the header and exit 0
+check_sh "a failed predictor upstream: tgs-rle encode exits 1 and writes no submission" \
+	"'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth | '$MC' -m '$T/text.ckpt' 2>/dev/null |
+	 '$B/tgs-rle' encode -q -o '$T/failed-sub.csv' 2>'$T/rle.err'; [ \${PIPESTATUS[2]} -eq 1 ] &&
+	 grep -q '^tgs-rle: <stdin>: no samples to encode' '$T/rle.err' && [ ! -e '$T/failed-sub.csv' ]"
 refuses "--batch 0" "--batch: 0 is out of range" "$MC" -m "$T/run/best.ckpt" --batch 0
 usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$MC" -m "$T/run/best.ckpt" --device cuda "$T/mini.tsr"
 usage_error "--device nonsense" "--device: unknown device 'tpu' \\(there are cpu, sim\\)" "$MC" -m "$T/run/best.ckpt" --device tpu "$T/mini.tsr"

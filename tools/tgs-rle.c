@@ -1,7 +1,8 @@
 /* tgs-rle: masks to Kaggle's submission CSV and back.
  *
  *   encode: sample stream in (each with an id and a mask or probability
- *           record), "id,rle_mask" CSV out;
+ *           record; at least one, unless --allow-empty), "id,rle_mask"
+ *           CSV out;
  *   decode: CSV in, a sample stream (id, mask) or a folder of PNGs out.
  * Both read all their input before writing, so bad input leaves no output. */
 #include <getopt.h>
@@ -22,7 +23,7 @@
 
 static const char usage[] =
     "usage: tgs-rle encode [--threshold T] [--min-area A] [--salt-gate G] [--decisions FILE]\n"
-    "                      [--record NAME] [-o FILE] [STREAM]\n"
+    "                      [--record NAME] [--allow-empty] [-o FILE] [STREAM]\n"
     "       tgs-rle decode [--size WxH] [--png DIR] [-o FILE] [CSV]\n"
     "encode: write each sample's mask as Kaggle's id,rle_mask CSV.\n"
     "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
@@ -33,6 +34,8 @@ static const char usage[] =
     "  --salt-gate G   an empty mask where the sample's 'salt' is below G\n"
     "  --decisions FILE  the three from FILE, as tgs-eval tuned them; an option\n"
     "                  given as well overrides the file's\n"
+    "  --allow-empty   a stream of no samples gives the header alone (without\n"
+    "                  it, no samples is an error: a failed predictor upstream)\n"
     "decode: read an id,rle_mask CSV and write one sample (id, mask) per row.\n"
     "  --size WxH      mask size (default 101x101)\n"
     "  --png DIR       write DIR/<id>.png (8-bit, 0 or 255) instead of a stream\n"
@@ -44,7 +47,7 @@ static const char usage[] =
 typedef struct {
     const char *record, *output, *png_dir, *input, *decisions_path;
     double threshold;
-    int w, h, quiet;
+    int w, h, quiet, allow_empty;
     tgs_decisions d; /* threshold, min_area, salt_gate */
 } options;
 
@@ -177,6 +180,10 @@ static void encode(const options *o) {
     if (rc < 0) die("%s", tgs_errmsg());
     tgs_progress_end(&bar);
     if (tgs_id_log_check(&ids, rd.path, "sample") < 0) die("%s", tgs_errmsg());
+    /* an empty stream is most often a stage upstream that failed after
+     * writing nothing; a header-only submission must be asked for */
+    if (rd.nsamples == 0 && !o->allow_empty)
+        die("%s: no samples to encode (an empty submission? --allow-empty writes the header alone)", rd.path);
 
     tgs_outfile out;
     if (tgs_outfile_open(&out, o->output) < 0) die("%s", tgs_errmsg());
@@ -264,12 +271,13 @@ int main(int argc, char **argv) {
     options o = {.threshold = -1, .w = 101, .h = 101};
     long min_area = -1;
     double gate = -1;
-    enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG, OPT_MIN_AREA, OPT_GATE, OPT_DECISIONS };
+    enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG, OPT_MIN_AREA, OPT_GATE, OPT_DECISIONS, OPT_ALLOW_EMPTY };
     static const struct option longopts[] = {
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"record", required_argument, 0, OPT_RECORD},
         {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
         {"min-area", required_argument, 0, OPT_MIN_AREA},   {"salt-gate", required_argument, 0, OPT_GATE},
-        {"decisions", required_argument, 0, OPT_DECISIONS}, TGS_COMMON_LONGOPTS};
+        {"decisions", required_argument, 0, OPT_DECISIONS}, {"allow-empty", no_argument, 0, OPT_ALLOW_EMPTY},
+        TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -280,6 +288,7 @@ int main(int argc, char **argv) {
         case OPT_MIN_AREA: min_area = tgs_parse_long(optarg, "--min-area", 0, 1000000); break;
         case OPT_GATE: gate = tgs_parse_double(optarg, "--salt-gate", 0, 1); break;
         case OPT_DECISIONS: o.decisions_path = optarg; break;
+        case OPT_ALLOW_EMPTY: o.allow_empty = 1; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
@@ -298,6 +307,7 @@ int main(int argc, char **argv) {
         encode(&o);
     } else if (strcmp(cmd, "decode") == 0) {
         if (o.record) die_usage("--record is for encode");
+        if (o.allow_empty) die_usage("--allow-empty is for encode (decode takes a header-only CSV as it is)");
         if (o.decisions_path || o.threshold >= 0 || min_area >= 0 || gate >= 0)
             die_usage("--threshold, --min-area, --salt-gate and --decisions are for encode");
         if (o.png_dir && o.output) die_usage("--png and -o both name the output; give one");

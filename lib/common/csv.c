@@ -46,6 +46,12 @@ int tgs_csv_next(tgs_csv *c) {
         }
         c->line++;
         if ((size_t)n != strlen(c->buf)) return tgs_err("%s: line %ld: NUL byte in text", c->path, c->line);
+        /* A UTF-8 byte-order mark opens the file when Excel saved it; it is
+         * no part of the first field ("\xEF\xBB\xBFid" is not "id"). */
+        if (c->line == 1 && n >= 3 && memcmp(c->buf, "\xEF\xBB\xBF", 3) == 0) {
+            memmove(c->buf, c->buf + 3, (size_t)n - 2); /* with the NUL */
+            n -= 3;
+        }
         while (n > 0 && (c->buf[n - 1] == '\n' || c->buf[n - 1] == '\r')) c->buf[--n] = 0;
         if (n == 0) continue;
         /* Split in place: a quoted field is unescaped into its own bytes,

@@ -1,7 +1,8 @@
 /* csv: a small reader for the comma-separated files of this problem
  * (depths.csv, train.csv, submissions): one record per line, fields split
  * on commas, double-quoted fields with "" for a quote, CRLF tolerated,
- * blank lines skipped. */
+ * blank lines skipped, a UTF-8 byte-order mark at the start of the file
+ * (as Excel writes) skipped. */
 #ifndef TGS_CSV_H
 #define TGS_CSV_H
 

@@ -1,6 +1,6 @@
 /* Unit tests of the small pieces: RNG determinism and ranges, the CSV
- * reader, depth tables and the neighbour order, and the CRC-32's fast
- * path against its portable one. */
+ * reader (a byte-order mark included), depth tables and the neighbour
+ * order, and the CRC-32's fast path against its portable one. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +74,19 @@ static void test_csv(void) {
     tgs_csv_open(&c, p);
     tgs_csv_next(&c);
     CHECKF(tgs_csv_next(&c) < 0 && strstr(tgs_errmsg(), "line 2: unterminated"), "unterminated quote refused", "'%s'", tgs_errmsg());
+    tgs_csv_close(&c);
+    unlink(p);
+    /* a UTF-8 byte-order mark (Excel's) at the start is skipped; one later
+     * on is the field's own bytes */
+    p = write_tmp("\xEF\xBB\xBFid,z\r\n\xEF\xBB\xBF" "a,1\n");
+    tgs_csv_open(&c, p);
+    CHECKF(tgs_csv_expect_header(&c, hdr, 2) == 0, "header after a byte-order mark accepted", "'%s'", tgs_errmsg());
+    CHECK(tgs_csv_next(&c) == 1 && strcmp(c.field[0], "\xEF\xBB\xBF" "a") == 0 && c.line == 2, "a mark past line 1 is kept");
+    tgs_csv_close(&c);
+    unlink(p);
+    p = write_tmp("\xEF\xBB\xBF\n\nid,z\n");
+    tgs_csv_open(&c, p);
+    CHECK(tgs_csv_expect_header(&c, hdr, 2) == 0 && c.line == 3, "a line of just the mark is a blank line");
     tgs_csv_close(&c);
     unlink(p);
 }
