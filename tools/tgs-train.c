@@ -486,9 +486,7 @@ int main(int argc, char **argv) {
     if (rc < 0) die("%s", tgs_errmsg());
     if (rc == TGS_FIT_STOPPED) {
         int sig = tgs_stop_signal;
-        fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
-                sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)r.st.epoch + 1, (long long)r.st.step, r.last_path,
-                r.last_path);
+        tgs_trainer_say_stopped(&r, sig);
         exit(128 + sig);
     }
     if (!o.quiet) {

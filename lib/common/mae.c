@@ -103,12 +103,7 @@ int tgs_mae_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_mode
      * mean over the hidden ones: the same count in every sample */
     struct tgs_tensor *masked = tgs_mul(g, net->mae.pred, net->mae.where);
     net->total = tgs_loss(g, TGS_OP_LOSS_MSE, masked, net->mae.target, (float)sh->npatch / (float)sh->nhide);
-    if (tgs_graph_error(g)) {
-        tgs_err("%s", tgs_graph_error(g));
-        goto fail;
-    }
-    if (tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) < 0) goto fail;
-    return 0;
+    return tgs_net_plan(net, train);
 fail:
     tgs_graph_free(g);
     net->g = NULL;

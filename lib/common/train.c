@@ -233,13 +233,17 @@ int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_op
             goto fail;
         }
     }
-    if (tgs_graph_error(g)) {
-        tgs_err("%s", tgs_graph_error(g));
-        goto fail;
-    }
-    if (tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) < 0) goto fail;
-    return 0;
+    return tgs_net_plan(net, train);
 fail:
+    tgs_graph_free(g);
+    net->g = NULL;
+    return -1;
+}
+
+int tgs_net_plan(tgs_net *net, int train) {
+    struct tgs_graph *g = net->g;
+    if (tgs_graph_error(g)) tgs_err("%s", tgs_graph_error(g));
+    else if (tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) == 0) return 0;
     tgs_graph_free(g);
     net->g = NULL;
     return -1;

@@ -105,6 +105,10 @@ typedef struct {
 int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int train, int n, int c, int s,
                   const float *w);
 void tgs_net_free(tgs_net *net);
+/* The end of building a net on net->g: the first build error, if any, as
+ * the error, else the plan (for training when train); on failure the graph
+ * is freed and net->g is NULL. tgs_net_build's and tgs_mae_net_build's. */
+int tgs_net_plan(tgs_net *net, int train);
 /* Declare the model's parameters on ps (building it once on a small
  * throwaway graph) and allocate them, initialised from seed. */
 int tgs_model_params(struct tgs_params *ps, const struct tgs_model_opts *mo, uint64_t seed);

@@ -2,12 +2,13 @@
 #include "trainer.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h" /* tgs_prog, for the warning */
+#include "cli.h" /* tgs_prog, for the warning and the stopped line */
 #include "err.h"
 #include "metric.h"
 #include "nn/ckpt_params.h"
@@ -701,4 +702,10 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
     }
     if (!ran && !fo->quiet) fprintf(stderr, "nothing to train: the run is at epoch %lld\n", (long long)t->st.epoch);
     return TGS_FIT_DONE;
+}
+
+void tgs_trainer_say_stopped(const tgs_trainer *t, int sig) {
+    fprintf(stderr, "%s: %s: stopped in epoch %lld after step %lld; saved %s (continue with --resume %s)\n", tgs_prog,
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)t->st.epoch + 1, (long long)t->st.step, t->last_path,
+            t->last_path);
 }

@@ -137,5 +137,8 @@ enum tgs_fit_result {
  * (...) is NaN; stopped, DIR/last.ckpt left as it was"), the checkpoints
  * already written being the last good ones. */
 int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo);
+/* After TGS_FIT_STOPPED by signal sig: the line that says where the run
+ * stopped and how to continue it, on stderr (the tool then exits). */
+void tgs_trainer_say_stopped(const tgs_trainer *t, int sig);
 
 #endif
