@@ -19,6 +19,33 @@ def f32(t):
     return np.ascontiguousarray(t.detach().cpu().numpy().astype(np.float32))
 
 
+def adam_steps(model, x, y, c, first, after):
+    """The whole-model reference: 3 Adam steps (lr 1e-3) on BCE(seg, y) +
+    0.5 BCE(cls, c), as tests/unit/test_torch_models.c runs them. Into the
+    dict first: step 1's outputs, loss and gradients ("g:" + name) and the
+    3 losses; into after: every float tensor after the steps ("a:" + name)."""
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    losses = []
+    for step in range(3):
+        seg, cls = model(x)
+        loss = F.binary_cross_entropy_with_logits(seg, y) + 0.5 * F.binary_cross_entropy_with_logits(cls, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if step == 0:
+            first["seg"], first["cls"], first["loss"] = f32(seg), f32(cls), f32(loss.reshape(1))
+            for k, q in model.named_parameters():
+                first["g:" + k] = f32(q.grad)
+        losses.append(loss.item())
+        opt.step()
+    first["losses"] = np.array(losses, dtype=np.float32)
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            after["a:" + k] = f32(v)
+
+
 def run_case(name, fn, inputs, grad=None, seed=0):
     """inputs: numpy arrays (float32 values); grad: which get gradients
     (default all). fn maps torch tensors to one output tensor. The inputs

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import f32, save
+from common import adam_steps, f32, save
 
 WIDTHS, BLOCKS, SCSE_R = (4, 8, 12), (1, 1, 1), 2
 SPEC = "resunet widths=4,8,12 blocks=1,1,1 scse=2 hypercolumn=1 dropout=0"
@@ -147,24 +147,7 @@ def main():
     for k, v in model.state_dict().items():
         if v.is_floating_point():
             s["p:" + k] = f32(v)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for step in range(3):
-        seg, cls = model(x)
-        loss = F.binary_cross_entropy_with_logits(seg, y) + 0.5 * F.binary_cross_entropy_with_logits(cls, c)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if step == 0:
-            s["seg"], s["cls"], s["loss"] = f32(seg), f32(cls), f32(loss.reshape(1))
-            for k, p in model.named_parameters():
-                s["g:" + k] = f32(p.grad)
-        losses.append(loss.item())
-        opt.step()
-    s["losses"] = np.array(losses, dtype=np.float32)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            s["a:" + k] = f32(v)
+    adam_steps(model, x, y, c, s, s)
     save("tests/data/torch/resunet.tsr", [s])
 
 

@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import f32, save  # noqa: E402
+from common import adam_steps, f32, save  # noqa: E402
 from gen_resunet import ConvBN, DecLevel, ResBlock, up  # noqa: E402
 from swin_ref import SwinBlock  # noqa: E402
 
@@ -158,24 +158,7 @@ def model_cases():
         if v.is_floating_point():
             p["p:" + k] = f32(v)
     gs, a = {"case": "swinunet"}, {"case": "swinunet"}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for step in range(3):
-        seg, cls = model(x)
-        loss = F.binary_cross_entropy_with_logits(seg, y) + 0.5 * F.binary_cross_entropy_with_logits(cls, c)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if step == 0:
-            gs["seg"], gs["cls"], gs["loss"] = f32(seg), f32(cls), f32(loss.reshape(1))
-            for k, q in model.named_parameters():
-                gs["g:" + k] = f32(q.grad)
-        losses.append(loss.item())
-        opt.step()
-    gs["losses"] = np.array(losses, dtype=np.float32)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            a["a:" + k] = f32(v)
+    adam_steps(model, x, y, c, gs, a)
     print(f"swinunet: {len(p) - 5} tensors, {len(gs) - 5} parameters")
     return [p, gs, a]
 

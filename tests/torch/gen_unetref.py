@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import TOP, f32, save
+from common import TOP, adam_steps, f32, save
 
 
 def block(cin, cout):
@@ -95,24 +95,7 @@ def main():
     for k, v in model.state_dict().items():
         if v.is_floating_point():
             s["p:" + k] = f32(v)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for step in range(3):
-        seg, cls = model(x)
-        loss = F.binary_cross_entropy_with_logits(seg, y) + 0.5 * F.binary_cross_entropy_with_logits(cls, c)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if step == 0:
-            s["seg"], s["cls"], s["loss"] = f32(seg), f32(cls), f32(loss.reshape(1))
-            for k, p in model.named_parameters():
-                s["g:" + k] = f32(p.grad)
-        losses.append(loss.item())
-        opt.step()
-    s["losses"] = np.array(losses, dtype=np.float32)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            s["a:" + k] = f32(v)
+    adam_steps(model, x, y, c, s, s)
     save("tests/data/torch/unetref.tsr", [s])
 
 
