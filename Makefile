@@ -133,8 +133,9 @@ demo: all
 
 # The pipeline stages.
 include pipelines/data.mk
-include pipelines/pretrain.mk
 include pipelines/train.mk
+# after train.mk, whose FOLD and trn$(FOLD).tsr its rules name
+include pipelines/pretrain.mk
 include pipelines/uncertainty.mk
 
 install: all

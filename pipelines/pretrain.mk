@@ -29,10 +29,16 @@ $(WORK)/mae/test-pool.tsr: $(WORK)/mae/test-ids.txt | $(B)/tgs-stack25d
 $(WORK)/mae/pool$(FOLD).tsr: $(WORK)/mae/test-pool.tsr $(WORK)/trn$(FOLD).tsr
 	cat $^ > $@.tmp && mv $@.tmp $@
 
+# tgs-mae writes encoder.ckpt after every epoch and ends quietly where its
+# stream ends: with pipefail a failing tgs-augment fails the target, and
+# the encoder of a run cut short is removed (last.ckpt stays, to --resume).
+$(MAE_RUN)/encoder.ckpt: SHELL = /bin/bash
+$(MAE_RUN)/encoder.ckpt: .SHELLFLAGS = -o pipefail -c
 $(MAE_RUN)/encoder.ckpt: $(WORK)/mae/pool$(FOLD).tsr $(WORK)/mae/test-val.tsr | $(B)/tgs-augment $(B)/tgs-mae
 	rm -rf $(MAE_RUN)
 	$(B)/tgs-augment --train --size 112 --epochs $(MAE_EPOCHS) --shuffle --seed $(SEED) -q $< \
 	  | $(B)/tgs-mae -o $(MAE_RUN) --model "$(MODEL)" --ratio $(MAE_RATIO) --epochs $(MAE_EPOCHS) --seed $(SEED) \
-	    --val $(WORK)/mae/test-val.tsr
+	    --val $(WORK)/mae/test-val.tsr \
+	  || { rm -f $@; exit 1; }
 
 pretrain: $(MAE_RUN)/encoder.ckpt
