@@ -131,12 +131,15 @@ refs:
 demo: all
 	@TGS_BIN=$(B) sh tools/demo.sh
 
-# The pipeline stages.
+# The pipeline stages (make submission runs them all; pipelines/*.mk).
+include pipelines/common.mk
 include pipelines/data.mk
 include pipelines/train.mk
 # after train.mk, whose FOLD and trn$(FOLD).tsr its rules name
 include pipelines/pretrain.mk
 include pipelines/uncertainty.mk
+include pipelines/refine.mk
+include pipelines/submit.mk
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
@@ -158,7 +161,10 @@ help:
 	@echo "make fuzz       fuzz the stream reader and RLE decoder (FUZZ_SECONDS each)"
 	@echo "make bench      benchmarks: tgs-rle against numpy, the engine against PyTorch"
 	@echo "make bench-fit  tgs-train and PyTorch fitting the same resunet: the curves side by side"
-	@echo "make uncertainty  on folds 0 and 1 (UNC_A, UNC_B runs): TTA, MC dropout, decisions tuned on the other fold"
+	@echo "make submission the whole flow on DATA: pretrain, FOLDS models, uncertainty, refine, decisions -> submission.csv"
+	@echo "                (stages: submission-pretrain, -train, -uncertainty, -refine; sizes: FOLDS SUB_EPOCHS SUB_MODEL"
+	@echo "                PASSES TTA PRETRAIN SUB_MAE_EPOCHS REFINE_FLAGS; make -n submission shows the plan)"
+	@echo "make uncertainty-table  on folds 0 and 1 (UNC_A, UNC_B runs): TTA, MC dropout, decisions tuned on the other fold"
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
 	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
 	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"

@@ -15,6 +15,8 @@ Run as a script, it prints a summary of a stream:
 import math
 import os
 import struct
+import stat
+import tempfile
 import sys
 import zlib
 
@@ -207,7 +209,23 @@ def _encode_record(name, value, flags):
 def write(f, samples):
     """Write samples (dicts name -> numpy array/scalar or str) to f (a path,
     "-", or a binary file). Bool arrays are written as u8. A sample is checked
-    whole before any of it is written. Returns the number of samples."""
+    whole before any of it is written. A path is written whole or not at
+    all, as the tools write theirs: into a temporary file beside it, renamed
+    into place once every sample is written, removed if any is refused (so a
+    reader never sees half a stream, and an existing file is kept). Returns
+    the number of samples."""
+    if isinstance(f, (str, os.PathLike)) and f != "-" and not _is_special(f):
+        d, base = os.path.split(os.fspath(f))
+        fd, tmp = tempfile.mkstemp(prefix=base + ".tmp-", dir=d or ".")
+        try:
+            with os.fdopen(fd, "wb") as fp:
+                n = write(fp, samples)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, f)
+            return n
+        except BaseException:
+            os.unlink(tmp)
+            raise
     fp, _, owned = _open(f, "wb")
     try:
         n = 0
@@ -224,6 +242,21 @@ def write(f, samples):
     finally:
         if owned:
             fp.close()
+
+
+def _is_special(path):
+    """An existing name that is not a regular file (/dev/null, a FIFO): written
+    as is, since renaming over it would replace the device with a file."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
 
 
 def _describe(value):

@@ -36,3 +36,15 @@ data-check: $(WORK)/train.tsr $(B)/tgs-rle
 	@tail -n +2 $(DATA)/train.csv | LC_ALL=C sort > $(WORK)/want.tmp
 	@tail -n +2 $(WORK)/train-check.csv | LC_ALL=C sort | cmp - $(WORK)/want.tmp && echo "data-check: train.csv reproduced"
 	@rm -f $(WORK)/want.tmp
+
+# The submission flow's copy, remade when DATA or STACK_FLAGS change (so
+# make submission DATA=elsewhere never reuses another dataset's models);
+# the test ids, sorted, are what submission.csv must hold.
+$(eval $(call SETTINGS,$(SUB)/data.cfg,$(DATA) $(STACK_FLAGS)))
+$(SUB)/train.tsr: $(SUB)/data.cfg | $(B)/tgs-stack25d
+	$(B)/tgs-stack25d -q --images $(DATA)/train/images --masks $(DATA)/train/masks $(STACK_FLAGS) -o $@
+$(SUB)/test.tsr: $(SUB)/data.cfg | $(B)/tgs-stack25d
+	$(B)/tgs-stack25d -q --images $(DATA)/test/images $(STACK_FLAGS) -o $@
+$(SUB)/test-ids.txt: $(SUB)/data.cfg
+	ls $(DATA)/test/images | sed -n 's/\.png$$//p' | LC_ALL=C sort > $@
+	test -s $@ || { echo "make: no test images in $(DATA)/test/images" >&2; rm -f $@; exit 1; }

@@ -30,15 +30,42 @@ $(WORK)/mae/pool$(FOLD).tsr: $(WORK)/mae/test-pool.tsr $(WORK)/trn$(FOLD).tsr
 	cat $^ > $@.tmp && mv $@.tmp $@
 
 # tgs-mae writes encoder.ckpt after every epoch and ends quietly where its
-# stream ends: with pipefail a failing tgs-augment fails the target, and
-# the encoder of a run cut short is removed (last.ckpt stays, to --resume).
-$(MAE_RUN)/encoder.ckpt: SHELL = /bin/bash
-$(MAE_RUN)/encoder.ckpt: .SHELLFLAGS = -o pipefail -c
+# stream ends: a failing tgs-augment fails the target (pipefail,
+# common.mk), and the encoder of a run cut short is removed (last.ckpt
+# stays, to --resume).
 $(MAE_RUN)/encoder.ckpt: $(WORK)/mae/pool$(FOLD).tsr $(WORK)/mae/test-val.tsr | $(B)/tgs-augment $(B)/tgs-mae
 	rm -rf $(MAE_RUN)
 	$(B)/tgs-augment --train --size 112 --epochs $(MAE_EPOCHS) --shuffle --seed $(SEED) -q $< \
 	  | $(B)/tgs-mae -o $(MAE_RUN) --model "$(MODEL)" --ratio $(MAE_RATIO) --epochs $(MAE_EPOCHS) --seed $(SEED) \
-	    --val $(WORK)/mae/test-val.tsr \
-	  || { rm -f $@; exit 1; }
+	    --val $(WORK)/mae/test-val.tsr; \
+	  $(PIPE_OK) || { rm -f $@; exit 1; }
 
 pretrain: $(MAE_RUN)/encoder.ckpt
+
+# The submission flow's pretraining (make submission-pretrain): one
+# encoder for every fold's model, learnt from the test tiles alone (but
+# the first MAE_VAL, whose loss the log reports), so that no fold's
+# out-of-fold score has seen its own tiles, even unlabelled. PRETRAIN=no
+# starts the folds from random weights instead (PRETRAIN, SUB_INIT:
+# common.mk, as train.mk's rules name them).
+SUB_MAE_EPOCHS ?= 10
+
+$(SUB)/mae-val.tsr: $(SUB)/test-ids.txt | $(B)/tgs-stack25d
+	head -n $(MAE_VAL) $< > $@.ids
+	$(B)/tgs-stack25d -q --images $(DATA)/test/images $(STACK_FLAGS) --ids $@.ids -o $@
+$(SUB)/mae-pool.tsr: $(SUB)/test-ids.txt | $(B)/tgs-stack25d
+	tail -n +$$(( $(MAE_VAL) + 1 )) $< > $@.ids
+	test -s $@.ids || { echo "make: MAE_VAL=$(MAE_VAL) leaves no test tiles to pretrain on" >&2; exit 1; }
+	$(B)/tgs-stack25d -q --images $(DATA)/test/images $(STACK_FLAGS) --ids $@.ids -o $@
+
+$(eval $(call SETTINGS,$(SUB)/mae.cfg,$(SUB_MODEL) | $(SUB_MAE_EPOCHS) $(MAE_RATIO) $(SEED)))
+$(SUB)/mae/encoder.ckpt: $(SUB)/mae-pool.tsr $(SUB)/mae-val.tsr $(SUB)/mae.cfg | $(B)/tgs-augment $(B)/tgs-mae
+	rm -rf $(@D)
+	$(B)/tgs-augment --train --size 112 --epochs $(SUB_MAE_EPOCHS) --shuffle --seed $(SEED) -q $< \
+	  | $(B)/tgs-mae -q -o $(@D) --model "$(SUB_MODEL)" --ratio $(MAE_RATIO) --epochs $(SUB_MAE_EPOCHS) --seed $(SEED) \
+	    --val $(SUB)/mae-val.tsr; \
+	  $(PIPE_OK) || { rm -f $@; exit 1; }
+	@tail -n 1 $(@D)/log.csv | awk -F, '{ printf "pretrain: reconstruction loss %s (val %s) after %s epochs\n", $$4, $$5, $$1 }'
+
+.PHONY: submission-pretrain
+submission-pretrain: $(SUB_INIT)

@@ -170,6 +170,32 @@ for samples in bad:
 tgs_stream.write(io.BytesIO(), [{"x" * 255: np.uint8(1)}])  # the longest name is fine
 PY
 
+py "python writer to a path: whole or nothing (a refused sample leaves the old file, no temporary)" "$T" <<'PY'
+import os, sys, numpy as np, tgs_stream
+d = sys.argv[1]
+p = os.path.join(d, "whole.tsr")
+assert tgs_stream.write(p, [{"id": "a", "x": np.uint8(1)}]) == 1
+good = open(p, "rb").read()
+def samples():
+    yield {"id": "b", "x": np.uint8(2)}
+    yield {"id": "c", "x": np.zeros(3, np.int8)}  # refused: i8
+try:
+    tgs_stream.write(p, samples())
+    raise AssertionError("accepted an i8 record")
+except ValueError:
+    pass
+assert open(p, "rb").read() == good, "the old file was touched"
+p2 = os.path.join(d, "never.tsr")
+try:
+    tgs_stream.write(p2, samples())
+except ValueError:
+    pass
+assert not os.path.exists(p2), "a refused stream left its file"
+left = [f for f in os.listdir(d) if ".tmp-" in f]
+assert not left, left
+assert tgs_stream.write(os.devnull, [{"id": "a"}]) == 1  # a device is written as is
+PY
+
 # ---- damage: the Python reader ----
 py "python reader: flipped data byte, header byte, truncation, bad magic" "$T/c.tsr" "$T" <<'PY'
 import sys, tgs_stream

@@ -1,0 +1,60 @@
+# pipelines/submit.mk: from predictions to Kaggle's CSV (make submission).
+#
+# Out of fold, so every figure is of tiles the choices were not made on:
+#  - refined or not: the refined predictions are used only where their
+#    cross-fitted out-of-fold mAP beats the unrefined one;
+#  - the decisions (threshold, minimum area, presence gate; tgs-eval
+#    --tune) tuned on half a are scored on half b and the other way round,
+#    the figure reported; those applied to the test tiles are tuned on all
+#    the out-of-fold predictions.
+# Then tgs-rle encode, and the CSV is checked (the header, one row per
+# test tile, the ids those of $(DATA)/test/images) before it is renamed
+# into place: a failed check leaves no SUBMISSION.
+SUBMISSION ?= submission.csv
+
+.PHONY: submission
+
+$(SUB)/decisions.txt: $(SUB)/pred/oof1.tsr $(SUB)/pred/oof.tsr $(SUB)/pred/oof.refined.tsr $(SUB)/pred/oof-a.tsr $(SUB)/pred/oof-b.tsr | $(B)/tgs-eval $(B)/tgs-refine
+	@set -e; d=$(SUB); trap 'rm -f $$d/decisions.tmp' EXIT; \
+	: "mapof FILE [DECISIONS]: the mAP and the number of tiles"; \
+	mapof() { $(B)/tgs-eval -q --json $${2:+--decisions "$$2"} "$$1" | sed -n 's/.*"images":\([0-9]*\),"threshold":[^,]*,"map":\([^,]*\),.*/\2 \1/p' | awk '{ printf "%.4f %d", $$1, $$2 }'; }; \
+	m1=$$(mapof $$d/pred/oof1.tsr); mu=$$(mapof $$d/pred/oof.tsr); mr=$$(mapof $$d/pred/oof.refined.tsr); \
+	if awk "BEGIN { exit !($${mr% *} > $${mu% *}) }"; then use=refined; else use=plain; fi; \
+	if [ $$use = refined ]; then \
+	  $(B)/tgs-refine apply -q -m $$d/refine/b/last.ckpt -o $$d/pred/oof-a.use.tsr $$d/pred/oof-a.tsr; \
+	  $(B)/tgs-refine apply -q -m $$d/refine/a/last.ckpt -o $$d/pred/oof-b.use.tsr $$d/pred/oof-b.tsr; \
+	  all=$$d/pred/oof.refined.tsr; \
+	else \
+	  ln -f $$d/pred/oof-a.tsr $$d/pred/oof-a.use.tsr; ln -f $$d/pred/oof-b.tsr $$d/pred/oof-b.use.tsr; \
+	  all=$$d/pred/oof.tsr; \
+	fi; \
+	$(B)/tgs-eval -q --tune $$d/decisions-a.txt $$d/pred/oof-a.use.tsr > /dev/null; \
+	$(B)/tgs-eval -q --tune $$d/decisions-b.txt $$d/pred/oof-b.use.tsr > /dev/null; \
+	ma=$$(mapof $$d/pred/oof-a.use.tsr $$d/decisions-b.txt); mb=$$(mapof $$d/pred/oof-b.use.tsr $$d/decisions-a.txt); \
+	md=$$(echo "$$ma $$mb" | awk '{ printf "%.4f %d", ($$1 * $$2 + $$3 * $$4) / ($$2 + $$4), $$2 + $$4 }'); \
+	$(B)/tgs-eval -q --tune $$d/decisions.tmp $$all > /dev/null; \
+	{ echo "# the out-of-fold mAP of the flow, $${m1#* } labelled tiles in $(FOLDS) folds, each tile scored by the model that did not train on it"; \
+	  echo "after train         $${m1% *}   one pass, threshold 0.5"; \
+	  echo "after uncertainty   $${mu% *}   $(PRED_FLAGS), threshold 0.5"; \
+	  echo "after refine        $${mr% *}   refiner cross-fitted on halves a/b, threshold 0.5 ($$use used)"; \
+	  echo "after decisions     $${md% *}   tuned on the other half"; \
+	  echo "decisions for the test tiles, tuned on every out-of-fold tile:"; grep -v '^#' $$d/decisions.tmp | sed 's/^/    /'; } > $$d/report.txt; \
+	echo "$$use" > $$d/use.txt; \
+	mv $$d/decisions.tmp $@
+
+$(SUB)/submission.csv: $(SUB)/decisions.txt $(SUB)/pred/test.tsr $(SUB)/pred/test.refined.tsr $(SUB)/test-ids.txt | $(B)/tgs-rle
+	@set -e; d=$(SUB); trap 'rm -f $@.tmp' EXIT; \
+	if [ "$$(cat $$d/use.txt)" = refined ]; then p=$$d/pred/test.refined.tsr; else p=$$d/pred/test.tsr; fi; \
+	echo "$(B)/tgs-rle encode -q --decisions $< -o $@.tmp $$p"; \
+	$(B)/tgs-rle encode -q --decisions $< -o $@.tmp $$p; \
+	[ "$$(head -n 1 $@.tmp)" = id,rle_mask ] || { echo "make: $@: the header is not id,rle_mask" >&2; exit 1; }; \
+	tail -n +2 $@.tmp | cut -d, -f1 | LC_ALL=C sort | cmp -s - $$d/test-ids.txt || \
+	  { echo "make: $@: the rows are not one per tile of $(DATA)/test/images ($$(($$(wc -l < $@.tmp) - 1)) rows, $$(wc -l < $$d/test-ids.txt) tiles)" >&2; exit 1; }; \
+	mv $@.tmp $@
+
+$(SUBMISSION): $(SUB)/submission.csv
+	cp $< $@.tmp && mv $@.tmp $@
+
+submission: $(SUBMISSION)
+	@cat $(SUB)/report.txt
+	@echo "submission: $(SUBMISSION), $$(($$(wc -l < $(SUBMISSION)) - 1)) tiles"
