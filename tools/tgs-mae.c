@@ -38,7 +38,8 @@ static const char usage[] =
     "the hidden pixels (MSE, each patch normalised). FILE (default stdin): tiles\n"
     "(tgs-stack25d) or tgs-augment's stream; labels are not read.\n"
     "Writes DIR/encoder.ckpt (for tgs-train --init), DIR/recon.png, DIR/log.csv\n"
-    "and DIR/last.ckpt (for --resume) after every epoch.\n"
+    "(and DIR/events.out.tfevents.tgs, the log for TensorBoard) and DIR/last.ckpt\n"
+    "(for --resume) after every epoch.\n"
     "  -o, --output DIR  the run's directory\n"
     "  --model SPEC      the model whose encoder is pretrained, as tgs-train's\n"
     "                    (default \"" TGS_MODEL_DEFAULT "\", as tgs-train's)\n"
@@ -311,6 +312,7 @@ int main(int argc, char **argv) {
     if (!(t.be = tgs_backend_by_name(o.device ? o.device : "cpu"))) die_usage("--device: %s", tgs_errmsg());
     snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", o.output);
     snprintf(t.log_path, sizeof t.log_path, "%s/log.csv", o.output);
+    snprintf(t.events_path, sizeof t.events_path, "%s/events.out.tfevents.tgs", o.output);
     if (!o.resume && access(t.last_path, F_OK) == 0)
         die("%s already holds a run (%s); continue it with --resume %s, or give another -o", o.output, t.last_path, t.last_path);
 

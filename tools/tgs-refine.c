@@ -183,6 +183,7 @@ static void train(options *o, int spec_given) {
     snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", o->output);
     snprintf(t.best_path, sizeof t.best_path, "%s/best.ckpt", o->output);
     snprintf(t.log_path, sizeof t.log_path, "%s/log.csv", o->output);
+    snprintf(t.events_path, sizeof t.events_path, "%s/events.out.tfevents.tgs", o->output);
     if (!o->resume && access(t.last_path, F_OK) == 0)
         die("%s already holds a run (%s); continue it with --resume %s, or give another -o", o->output, t.last_path, t.last_path);
     char spec[600];

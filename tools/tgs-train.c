@@ -49,7 +49,8 @@ static const char usage[] =
     "                 [--init CKPT | --resume CKPT] [--device NAME] [--threads N] [-q] [TRAIN]\n"
     "Train a model on the samples of TRAIN (or stdin): raw tiles from tgs-stack25d,\n"
     "or tgs-augment's padded inputs. Writes DIR/last.ckpt, DIR/best.ckpt (best val\n"
-    "mAP) and DIR/log.csv, one row per epoch.\n"
+    "mAP) and DIR/log.csv, one row per epoch, which DIR/events.out.tfevents.tgs\n"
+    "holds too, for TensorBoard.\n"
     "data:\n"
     "  -o, --output DIR  the run's directory (made if missing)\n"
     "  --val FILE        validation samples (raw or padded, labelled)\n"
@@ -425,6 +426,7 @@ int main(int argc, char **argv) {
     snprintf(r.last_path, sizeof r.last_path, "%s/last.ckpt", o.output);
     snprintf(r.best_path, sizeof r.best_path, "%s/best.ckpt", o.output);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.csv", o.output);
+    snprintf(r.events_path, sizeof r.events_path, "%s/events.out.tfevents.tgs", o.output);
     if (!o.resume && file_exists(r.last_path))
         die("%s already holds a run (%s); continue it with --resume %s, or give another -o", o.output, r.last_path,
             r.last_path);

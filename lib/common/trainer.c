@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h" /* tgs_prog, for the warning and the stopped line */
@@ -15,6 +16,7 @@
 #include "nn/dropout.h"
 #include "outfile.h"
 #include "progress.h"
+#include "tbevent.h"
 #include "tiles.h"
 
 #define NP TGS_LOSS_NPARTS
@@ -447,11 +449,36 @@ static int log_start(const char *path, const char *header, int64_t keep_epochs, 
     return tgs_outfile_commit(&out);
 }
 
+/* The events file is made from all of log.csv each time log.csv changes
+ * (tbevent.c appends the new records when that is the whole change), not
+ * kept apart: what it holds then follows log.csv through a resume, which
+ * cuts the log back to the checkpoint's epoch, and a fixed name means a
+ * rerun replaces it instead of adding a second file of the same run for
+ * TensorBoard to merge. */
+static int events_write(const tgs_trainer *t) {
+    if (!t->events_path[0]) return 0;
+    return tgs_tbevent_write_log(t->events_path, t->log_path, t->events_epoch, t->events_wall);
+}
+
+/* The events' wall times: a resume keeps those of the events file there
+ * (its start, plus the seconds of each epoch), so that its records stay
+ * byte for byte and the new ones are appended to them; otherwise, the
+ * epochs done ended now. */
+static void events_begin(tgs_trainer *t) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    t->events_epoch = t->st.epoch, t->events_wall = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+    double start;
+    if (t->events_path[0] && t->log_keep >= 0 && tgs_tbevent_read_start(t->events_path, &start) == 0)
+        t->events_epoch = 0, t->events_wall = start;
+}
+
 /* The log is begun with the run's first checkpoint, not before: a run that
  * fails before that leaves its directory as it found it. */
 static int log_begin(tgs_trainer *t) {
     if (t->log_begun) return 0;
-    if (log_start(t->log_path, t->mae ? log_header_mae : log_header, t->log_keep < 0 ? 0 : t->log_keep, t->log_keep >= 0) < 0)
+    if (log_start(t->log_path, t->mae ? log_header_mae : log_header, t->log_keep < 0 ? 0 : t->log_keep, t->log_keep >= 0) < 0 ||
+        events_write(t) < 0)
         return -1;
     t->log_begun = 1;
     return 0;
@@ -493,7 +520,7 @@ static int log_append(tgs_trainer *t, const char *row) {
     if (!fp) return tgs_err("%s:", t->log_path);
     fputs(row, fp);
     if (fclose(fp) != 0) return tgs_err("%s: write error:", t->log_path);
-    return 0;
+    return events_write(t);
 }
 
 /* ---- checkpoints ---- */
@@ -609,6 +636,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
     size_t overlap = 0;        /* training samples of the first epoch that are validation tiles */
     double run_t0 = tgs_now(); /* for the ETA: this process's epochs so far */
     int64_t run_epochs = 0;
+    events_begin(t);
     for (;;) {
         int64_t e = t->st.epoch;
         if (fo->epochs && e >= fo->epochs) break;

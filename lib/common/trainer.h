@@ -3,7 +3,7 @@
  * from samples, one training step (forward, losses, backward, clipping,
  * the optimizer, the weight average), validation with the competition
  * metric, the run's checkpoints (weights, optimizer state, counters) and
- * its log. tgs-train is a loop over these; tgs-mae and tgs-refine will be
+ * its log (log.csv, and the same for TensorBoard). tgs-train is a loop over these; tgs-mae and tgs-refine will be
  * too. Tensor memory stays on the trainer's backend (nn.h's contract):
  * a step moves the batch in and the losses out.
  *
@@ -59,6 +59,7 @@ typedef struct {
     char norm[64];                      /* metadata 'norm': MEAN,STD */
     const char *options_json;           /* metadata 'options' */
     char last_path[4200], best_path[4200], log_path[4200];
+    char events_path[4200];             /* log.csv for TensorBoard (tbevent.h), rewritten from it with each row; "": none */
     tgs_prep prep;                      /* the stride, size and normalisation of the inputs */
     /* masked-image pretraining (tgs-mae, mae.h) instead of segmentation:
      * the samples need no mask, the loss is the reconstruction's, the log
@@ -78,6 +79,8 @@ typedef struct {
     uint8_t *mae_hidden;
     int log_begun;                      /* log.csv is written (with the first checkpoint) */
     int64_t log_keep;                   /* the epochs of the old log to keep on a resume; -1: a fresh log */
+    int64_t events_epoch;               /* the events' wall times: epoch events_epoch ended at events_wall */
+    double events_wall;                 /* (seconds since 1970), set as tgs_trainer_fit begins */
     /* validation */
     tgs_sample *val;
     size_t nval;
