@@ -32,7 +32,7 @@ else
 fi
 echo "== fit: resunet w12, seed $SEED, $EPOCHS epochs on $("$B/tgs-info" "$T/s.tsr" | sed -n '1s/.*: \([0-9]*\) samples.*/\1/p') unaugmented tiles, $THREADS threads"
 "$B/tgs-augment" --size 112 --epochs "$EPOCHS" --shuffle --seed "$SEED" -q -o "$T/pad.tsr" "$T/s.tsr"
-"$B/tgs-train" -q -o "$T/run" --model "resunet widths=12,24,48,96,192 blocks=1,1,1,1,1 dropout=0" \
+"$B/tgs-train" -q -o "$T/run" --arch "resunet widths=12,24,48,96,192 blocks=1,1,1,1,1 dropout=0" \
 	--size 112 --epochs "$EPOCHS" --seed "$SEED" --loss bce=1,dice=1,cls=0.1 --lr 0.002 --batch 16 \
 	--threads "$THREADS" "$T/pad.tsr"
 "$PY" bench/fit_torch.py --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" --ours "$T/run/log.csv" "$T/s.tsr"

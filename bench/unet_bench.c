@@ -5,7 +5,7 @@
  * key=value pairs like torch_ref.py's, plus the GFLOP/s achieved (conv and
  * linear FLOPs; a training step counted as 3 forward passes).
  *
- * For tgs-train's recipes: --model "resunet ..." --size 112 --loss
+ * For tgs-train's recipes: --arch "resunet ..." --size 112 --loss
  * "lovasz-sym=1,cls=0.1" builds the net as tgs-train does (its loss mix),
  * and --profile writes to stderr where a training step goes: each op
  * kind's forward and backward time, the gradient zeroing and the
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
                                              {"channels", required_argument, 0, 'c'},
                                              {"steps", required_argument, 0, 's'},
                                              {"size", required_argument, 0, 'z'},
-                                             {"model", required_argument, 0, 'm'},
+                                             {"arch", required_argument, 0, 'm'},
                                              {"loss", required_argument, 0, 'l'},
                                              {"profile", no_argument, 0, 'p'},
                                              {0, 0, 0, 0}};
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
         case 'l': loss_spec = optarg; break;
         case 'p': profile = 1; break;
         default:
-            die_usage("usage: unet_bench [--threads N] [--batch N] [--channels C] [--steps N] [--size S] [--model SPEC]\n"
+            die_usage("usage: unet_bench [--threads N] [--batch N] [--channels C] [--steps N] [--size S] [--arch SPEC]\n"
                       "                  [--loss SPEC] [--profile]");
         }
     }

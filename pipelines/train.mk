@@ -38,7 +38,7 @@ $(WORK)/trn$(FOLD).tsr: $(WORK)/train.tsr | $(B)/tgs-fold
 $(RUN)/best.ckpt: $(WORK)/trn$(FOLD).tsr $(WORK)/val$(FOLD).tsr $(INIT) | $(B)/tgs-augment $(B)/tgs-train
 	rm -rf $(RUN)
 	$(B)/tgs-augment --train --size 112 --epochs $(EPOCHS) --seed $(SEED) $(AUG_FLAGS) -q $(WORK)/trn$(FOLD).tsr \
-	  | $(B)/tgs-train -o $(RUN) --val $(WORK)/val$(FOLD).tsr --model "$(MODEL)" --size 112 --epochs $(EPOCHS) \
+	  | $(B)/tgs-train -o $(RUN) --val $(WORK)/val$(FOLD).tsr --arch "$(MODEL)" --size 112 --epochs $(EPOCHS) \
 	    --seed $(SEED) $(TRAIN_FLAGS) $(if $(INIT),--init $(INIT)); \
 	  $(PIPE_OK)
 
@@ -68,10 +68,12 @@ $(SUB)/trn%.tsr: $(SUB)/train.tsr $(SUB)/folds.cfg | $(B)/tgs-fold
 	$(B)/tgs-fold -k $(FOLDS) -i $* --complement -q -o $@ $<
 
 $(eval $(call SETTINGS,$(SUB)/train.cfg,$(SUB_MODEL) | $(SUB_EPOCHS) $(SEED) $(PRETRAIN) | $(AUG_FLAGS) | $(SUB_TRAIN_FLAGS)))
-$(SUB)/f%/best.ckpt: $(SUB)/trn%.tsr $(SUB)/val%.tsr $(SUB)/train.cfg $(SUB_INIT) | $(B)/tgs-augment $(B)/tgs-train
+# (the test tiles are read first, order-only: a tile that cannot be read
+# stops the flow before hours of training, not after)
+$(SUB)/f%/best.ckpt: $(SUB)/trn%.tsr $(SUB)/val%.tsr $(SUB)/train.cfg $(SUB_INIT) | $(B)/tgs-augment $(B)/tgs-train $(SUB)/test.tsr
 	rm -rf $(@D)
 	$(B)/tgs-augment --train --size 112 --epochs $(SUB_EPOCHS) --seed $(SEED) $(AUG_FLAGS) -q $(SUB)/trn$*.tsr \
-	  | $(B)/tgs-train -q -o $(@D) --val $(SUB)/val$*.tsr --model "$(SUB_MODEL)" --size 112 --epochs $(SUB_EPOCHS) \
+	  | $(B)/tgs-train -o $(@D) --val $(SUB)/val$*.tsr --arch "$(SUB_MODEL)" --size 112 --epochs $(SUB_EPOCHS) \
 	    --seed $(SEED) $(SUB_TRAIN_FLAGS) $(if $(SUB_INIT),--init $(SUB_INIT)); \
 	  $(PIPE_OK)
 	@awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$$i] = i; next } $$c["val_map"] > b { b = $$c["val_map"]; t = $$c["val_threshold"]; m = $$c["val_map50"]; e = $$1 } \

@@ -14,7 +14,7 @@ GOLDEN=tests/data/golden.txt
 engine=$("$B/tgs-train" --version | sed -n 2p)
 "$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" --neighbors depth -o "$T/mini.tsr"
 "$B/tgs-train" -q -o "$T/run" --val "$T/mini.tsr" --threads 2 --seed 7 \
-	--model "resunet widths=4,8,16 blocks=1,1,1 dropout=0.1 hcw=4" --batch 5 --epochs 3 \
+	--arch "resunet widths=4,8,16 blocks=1,1,1 dropout=0.1 hcw=4" --batch 5 --epochs 3 \
 	--loss bce=1,dice=1,cls=0.1 --loss2 lovasz-sym=1,cls=0.1 --stage2-epoch 2 \
 	--optim sgd --nesterov --lr 0.02 --wd 1e-4 --sched cosine:3:1:1e-3,warmup=1 --ema 0.9 "$T/mini.tsr" 2>"$T/train.err" ||
 	fail "the seeded run" "$(cat "$T/train.err")"
@@ -29,7 +29,7 @@ done >"$T/now.txt"
 # cannot touch, nn/sim/): the same bytes on any machine, and no host access
 # to device memory on the way (that would be a SIGSEGV).
 "$B/tgs-train" -q -o "$T/sim" --device sim --val "$T/mini.tsr" --threads 2 --seed 7 \
-	--model "resunet widths=4,8,16 blocks=1,1,1 dropout=0.1 hcw=4" --batch 5 --epochs 3 \
+	--arch "resunet widths=4,8,16 blocks=1,1,1 dropout=0.1 hcw=4" --batch 5 --epochs 3 \
 	--loss bce=1,dice=1,cls=0.1 --loss2 lovasz-sym=1,cls=0.1 --stage2-epoch 2 \
 	--optim sgd --nesterov --lr 0.02 --wd 1e-4 --sched cosine:3:1:1e-3,warmup=1 --ema 0.9 "$T/mini.tsr" 2>"$T/sim.err" ||
 	fail "the seeded run on --device sim" "$(cat "$T/sim.err")"
@@ -38,7 +38,7 @@ check_sh "--device sim: last.ckpt, best.ckpt and the log as on cpu, byte for byt
 	 sed 's/,[^,]*,[^,]*\$//' '$T/sim/log.csv' | cmp - '$T/log.rows'"
 check_sh "--device sim: tgs-mcdrop's predictions as on cpu, byte for byte" \
 	"'$B/tgs-mcdrop' -q --device sim --threads 2 -m '$T/sim/best.ckpt' '$T/mini.tsr' | cmp - '$T/pred.tsr'"
-"$B/tgs-train" -o "$T/sim2" --device sim --threads 2 --model "resunet widths=4,8 blocks=1,1" --batch 12 --epochs 1 "$T/mini.tsr" 2>"$T/sim2.err"
+"$B/tgs-train" -o "$T/sim2" --device sim --threads 2 --arch "resunet widths=4,8 blocks=1,1" --batch 12 --epochs 1 "$T/mini.tsr" 2>"$T/sim2.err"
 check_sh "--device sim: what crossed to the device is said at the end" \
 	"grep -Eq '^sim: [0-9]+ bytes to the device in [0-9]+ uploads, [0-9]+ bytes back in [0-9]+ downloads\$' '$T/sim2.err'"
 

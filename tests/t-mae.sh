@@ -22,7 +22,7 @@ TINY="resunet widths=4,8,16 blocks=1,1,1"
 mae() {
 	d=$1
 	shift
-	"$MAE" -q -o "$T/$d" --model "$TINY" --batch 4 --lr 3e-3 --threads 2 "$@"
+	"$MAE" -q -o "$T/$d" --arch "$TINY" --batch 4 --lr 3e-3 --threads 2 "$@"
 }
 # rows DIR: the log without its timing columns (img_s, seconds)
 rows() { sed 's/,[^,]*,[^,]*$//' "$T/$1/log.csv"; }
@@ -46,7 +46,7 @@ assert b[:8] == b\"\\x89PNG\\r\\n\\x1a\\n\", \"not a PNG\"
 w, h, depth, colour = struct.unpack(\">IIBB\", b[16:26])
 assert colour == 0 and w >= 3 * 104 and w < 3 * 104 + 20 and h >= 8 * 104 and h < 8 * 104 + 80, (w, h, colour)
 ' '$T/a/recon.png'"
-"$MAE" -o "$T/one" --model "$TINY" --epochs 2 --batch 4 --threads 2 "$T/mini.tsr" 2>"$T/one.err"
+"$MAE" -o "$T/one" --arch "$TINY" --epochs 2 --batch 4 --threads 2 "$T/mini.tsr" 2>"$T/one.err"
 check_sh "the run says its shape, an epoch line each, and where the encoder is" \
 	"grep -q '^mae: resunet .* 104x104 inputs in 676 patches of 4x4, 406 hidden (ratio 0.6)\$' '$T/one.err' &&
 	 grep -q '^epoch 2: ' '$T/one.err' && grep -q 'the encoder is .*one/encoder.ckpt (tgs-train --init)' '$T/one.err'"
@@ -71,7 +71,7 @@ check_sh "--resume fed the rest of the stream (tgs-augment --first-epoch 2): the
 	"'$A' -q --train --size 104 --seed 3 --first-epoch 2 --epochs 2 '$T/mini.tsr' | '$MAE' -q -o '$T/f4' --threads 2 --resume '$T/f4/last.ckpt' &&
 	 cmp '$T/p4/last.ckpt' '$T/f4/last.ckpt'"
 refuses "a fresh run on a stream that starts later" "the stream starts at epoch 2, the run is at epoch 0" \
-	bash -c "'$A' -q --train --size 104 --seed 3 --first-epoch 2 --epochs 2 '$T/mini.tsr' | '$MAE' -q -o '$T/s5' --model '$TINY'"
+	bash -c "'$A' -q --train --size 104 --seed 3 --first-epoch 2 --epochs 2 '$T/mini.tsr' | '$MAE' -q -o '$T/s5' --arch '$TINY'"
 refuses "--resume with another ratio" "--ratio 0.7: the run in .*q4/last.ckpt has '0.6'; a resumed run keeps its options" \
 	"$MAE" -q -o "$T/q4" --resume "$T/q4/last.ckpt" --ratio 0.7 "$T/mini.tsr"
 refuses "--resume of a file that is not a checkpoint" "mini.tsr: header length" \
@@ -83,10 +83,10 @@ refuses "--resume of a file that is not a checkpoint" "mini.tsr: header length" 
 init_run() {
 	d=$1
 	shift
-	"$TR" -q -o "$T/$d" --model "$TINY" --optim sgd --momentum 0 --lr 1e-12 --epochs 1 --batch 4 --threads 2 "$@" "$T/mini.tsr"
+	"$TR" -q -o "$T/$d" --arch "$TINY" --optim sgd --momentum 0 --lr 1e-12 --epochs 1 --batch 4 --threads 2 "$@" "$T/mini.tsr"
 }
 init_run i0 && init_run i1 --init "$T/a/encoder.ckpt"
-"$TR" -o "$T/i2" --model "$TINY" --epochs 1 --batch 4 --threads 2 --init "$T/a/encoder.ckpt" "$T/mini.tsr" 2>"$T/init.err"
+"$TR" -o "$T/i2" --arch "$TINY" --epochs 1 --batch 4 --threads 2 --init "$T/a/encoder.ckpt" "$T/mini.tsr" 2>"$T/init.err"
 n_enc=$("$PYTHON" -c '
 import json, struct, sys
 f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
@@ -136,11 +136,11 @@ fi
 
 # ---- the hybrid: a swinunet encoder pretrains and loads the same way ----
 SWIN="swinunet embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.1 stem=4,8 scse=2 hcw=3"
-check "swinunet: an epoch of pretraining at 112 x 112" "$MAE" -q -o "$T/sw" --model "$SWIN" --batch 4 --threads 2 --epochs 1 --size 112 "$T/mini.tsr"
-"$TR" -o "$T/sw2" --model "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/sw/encoder.ckpt" "$T/mini.tsr" 2>"$T/swinit.err"
+check "swinunet: an epoch of pretraining at 112 x 112" "$MAE" -q -o "$T/sw" --arch "$SWIN" --batch 4 --threads 2 --epochs 1 --size 112 "$T/mini.tsr"
+"$TR" -o "$T/sw2" --arch "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/sw/encoder.ckpt" "$T/mini.tsr" 2>"$T/swinit.err"
 check_sh "swinunet: tgs-train --init takes its encoder" "grep -q '^init: [1-9][0-9]* of the model.s [0-9]* tensors loaded from .*sw/encoder.ckpt\$' '$T/swinit.err'"
 refuses "swinunet: a size its windows do not tile, refused" "windows of 7 do not tile" \
-	"$MAE" -q -o "$T/sw3" --model swinunet --size 128 "$T/mini.tsr"
+	"$MAE" -q -o "$T/sw3" --arch swinunet --size 128 "$T/mini.tsr"
 
 # ---- bad options and inputs: one line, exit 1 or 2, no files ----
 usage_refused() {
@@ -153,11 +153,11 @@ usage_refused "--ratio 0" "--ratio 0: want 0 < R < 1" x1 "$MAE" -q -o "$T/x1" --
 usage_refused "--ratio 1" "--ratio 1: want 0 < R < 1" x2 "$MAE" -q -o "$T/x2" --ratio 1 "$T/mini.tsr"
 usage_refused "--ratio nan" "--ratio" x3 "$MAE" -q -o "$T/x3" --ratio nan "$T/mini.tsr"
 refuses "no -o" "no -o DIR" "$MAE" -q "$T/mini.tsr"
-usage_refused "--model of an unknown architecture" "unknown architecture 'bogus'" x4 "$MAE" -q -o "$T/x4" --model bogus "$T/mini.tsr"
+usage_refused "--arch of an unknown architecture" "unknown architecture 'bogus'" x4 "$MAE" -q -o "$T/x4" --arch bogus "$T/mini.tsr"
 usage_refused "--size not a multiple of the stride" "--size 100 is not a multiple of the model's stride 16" x5 \
-	"$MAE" -q -o "$T/x5" --model resunet --size 100 "$T/mini.tsr"
-usage_refused "an empty input" "no samples" x6 "$MAE" -q -o "$T/x6" --model "$TINY" /dev/null
-usage_refused "a CSV for a stream" "depths.csv" x7 "$MAE" -q -o "$T/x7" --model "$TINY" "$MINI/depths.csv"
-usage_refused "an empty --val" "no validation samples" x8 "$MAE" -q -o "$T/x8" --model "$TINY" --val /dev/null "$T/mini.tsr"
+	"$MAE" -q -o "$T/x5" --arch resunet --size 100 "$T/mini.tsr"
+usage_refused "an empty input" "no samples" x6 "$MAE" -q -o "$T/x6" --arch "$TINY" /dev/null
+usage_refused "a CSV for a stream" "depths.csv" x7 "$MAE" -q -o "$T/x7" --arch "$TINY" "$MINI/depths.csv"
+usage_refused "an empty --val" "no validation samples" x8 "$MAE" -q -o "$T/x8" --arch "$TINY" --val /dev/null "$T/mini.tsr"
 head -c 5000 "$T/mini.tsr" >"$T/cut.tsr"
-usage_refused "a stream cut in a record" "cut.tsr" x9 "$MAE" -q -o "$T/x9" --model "$TINY" "$T/cut.tsr"
+usage_refused "a stream cut in a record" "cut.tsr" x9 "$MAE" -q -o "$T/x9" --arch "$TINY" "$T/cut.tsr"

@@ -13,7 +13,7 @@ if [ ! -x "$MC" ]; then
 fi
 "$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" --neighbors depth -o "$T/mini.tsr"
 "$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" -o "$T/mini1.tsr"
-"$B/tgs-train" -q -o "$T/run" --val "$T/mini.tsr" --model "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 4 \
+"$B/tgs-train" -q -o "$T/run" --val "$T/mini.tsr" --arch "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 4 \
 	--threads 2 "$T/mini.tsr" 2>"$T/err" || fail "train a tiny model" "$(cat "$T/err")"
 
 check "predict the mini tiles (from a file)" "$MC" -m "$T/run/best.ckpt" --threads 2 -o "$T/pred.tsr" "$T/mini.tsr"
@@ -68,7 +68,7 @@ else
 fi
 
 # ---- Monte Carlo dropout, flip TTA, ensembles ----
-"$B/tgs-train" -q -o "$T/drop" --model "resunet widths=4,8,16 blocks=1,1,1 dropout=0.3" --batch 4 --lr 0.01 --epochs 2 \
+"$B/tgs-train" -q -o "$T/drop" --arch "resunet widths=4,8,16 blocks=1,1,1 dropout=0.3" --batch 4 --lr 0.01 --epochs 2 \
 	--threads 2 --seed 5 "$T/mini.tsr" 2>"$T/err" || fail "train a tiny model with dropout" "$(cat "$T/err")"
 "$MC" -q -m "$T/drop/last.ckpt" --threads 2 --passes 4 --seed 3 -o "$T/mc3a.tsr" "$T/mini.tsr"
 "$MC" -q -m "$T/drop/last.ckpt" --threads 2 --passes 4 --seed 3 -o "$T/mc3b.tsr" "$T/mini.tsr"
@@ -80,7 +80,7 @@ check_sh "--passes 1 and --tta none are the default's bytes" \
 check_sh "tgs-info: with 4 passes, var and salt_var added; --entropy adds ent" \
 	"'$B/tgs-info' '$T/mc3a.tsr' | grep -Eq '^  var +12 f32 +\[1,101,101\]' && '$B/tgs-info' '$T/mc3a.tsr' | grep -Eq '^  salt_var +12 f32 +\[\]' &&
 	 '$MC' -q -m '$T/drop/last.ckpt' --threads 2 --passes 2 --entropy '$T/mini.tsr' | '$B/tgs-info' | grep -Eq '^  ent +12 f32 +\[1,101,101\]'"
-"$B/tgs-train" -q -o "$T/one1" --model "resunet widths=4,8,16 blocks=1,1,1 dropout=0" --batch 4 --epochs 1 --threads 2 "$T/mini1.tsr" 2>/dev/null
+"$B/tgs-train" -q -o "$T/one1" --arch "resunet widths=4,8,16 blocks=1,1,1 dropout=0" --batch 4 --epochs 1 --threads 2 "$T/mini1.tsr" 2>/dev/null
 usage_error "--passes 4 on a model without dropout" "--passes 4: the model of .*one1/last.ckpt has no dropout" \
 	"$MC" -m "$T/one1/last.ckpt" --passes 4 "$T/mini1.tsr"
 usage_error "an ensemble of a 3-channel and a 1-channel model" "-m .*one1/last.ckpt: takes 1 channels at 104 .*must see the same input" \

@@ -4,13 +4,13 @@
 . tests/lib.sh
 RF="$B/tgs-refine"
 "$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" -o "$T/mini.tsr"
-"$B/tgs-train" -q -o "$T/main" --model "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 2 --threads 2 \
+"$B/tgs-train" -q -o "$T/main" --arch "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 2 --threads 2 \
 	"$T/mini.tsr" 2>"$T/err" || fail "train the main model" "$(cat "$T/err")"
 "$B/tgs-mcdrop" -q -m "$T/main/last.ckpt" --tta hflip --threads 2 -o "$T/pred.tsr" "$T/mini.tsr"
 "$B/tgs-mcdrop" -q -m "$T/main/last.ckpt" --threads 2 -o "$T/novar.tsr" "$T/mini.tsr"
-check "train: 3 epochs with validation" "$RF" train -q -o "$T/r1" --model "resunet widths=4,8 blocks=1,1" --epochs 3 --batch 4 \
+check "train: 3 epochs with validation" "$RF" train -q -o "$T/r1" --arch "resunet widths=4,8 blocks=1,1" --epochs 3 --batch 4 \
 	--threads 2 --seed 3 --val "$T/pred.tsr" "$T/pred.tsr"
-"$RF" train -q -o "$T/r2" --model "resunet widths=4,8 blocks=1,1" --epochs 3 --batch 4 --threads 2 --seed 3 --val "$T/pred.tsr" "$T/pred.tsr"
+"$RF" train -q -o "$T/r2" --arch "resunet widths=4,8 blocks=1,1" --epochs 3 --batch 4 --threads 2 --seed 3 --val "$T/pred.tsr" "$T/pred.tsr"
 check_sh "train: a log of 3 rows, best and last, the same seed the same bytes" \
 	"[ \$(wc -l < '$T/r1/log.csv') -eq 4 ] && [ -f '$T/r1/best.ckpt' ] && cmp '$T/r1/last.ckpt' '$T/r2/last.ckpt'"
 "$RF" apply -q -m "$T/r1/best.ckpt" --threads 2 -o "$T/refined.tsr" "$T/pred.tsr"
@@ -33,13 +33,13 @@ print("ok")
 PY
 	check "apply: prob refined, the input's as prob_in, the rest passed on in order" "$PYTHON" "$T/check.py" "$T/pred.tsr" "$T/refined.tsr"
 fi
-"$RF" train -q -o "$T/r4" --model "resunet widths=4,8 blocks=1,1" --epochs 4 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
-"$RF" train -q -o "$T/r24" --model "resunet widths=4,8 blocks=1,1" --epochs 2 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
+"$RF" train -q -o "$T/r4" --arch "resunet widths=4,8 blocks=1,1" --epochs 4 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
+"$RF" train -q -o "$T/r24" --arch "resunet widths=4,8 blocks=1,1" --epochs 2 --batch 4 --threads 2 --seed 3 "$T/pred.tsr"
 check_sh "--resume from epoch 2 to 4: the bytes and log rows of 4 straight" \
 	"'$RF' train -q -o '$T/r24' --resume '$T/r24/last.ckpt' --epochs 4 --threads 2 '$T/pred.tsr' && cmp '$T/r4/last.ckpt' '$T/r24/last.ckpt' &&
 	 cmp <(sed 's/,[^,]*,[^,]*\$//' '$T/r4/log.csv') <(sed 's/,[^,]*,[^,]*\$//' '$T/r24/log.csv')"
-usage_error "--resume with another --model" "--model: the run in .*r24/last.ckpt has" \
-	"$RF" train -q -o "$T/r24" --resume "$T/r24/last.ckpt" --model "resunet widths=8,8 blocks=1,1" --epochs 5 "$T/pred.tsr"
+usage_error "--resume with another --model" "--arch: the run in .*r24/last.ckpt has" \
+	"$RF" train -q -o "$T/r24" --resume "$T/r24/last.ckpt" --arch "resunet widths=8,8 blocks=1,1" --epochs 5 "$T/pred.tsr"
 refuses "a fresh run into a refiner's directory" "already holds a run .*--resume" "$RF" train -q -o "$T/r4" "$T/pred.tsr"
 refuses "--resume of the main model's checkpoint" "main/last.ckpt: not a tgs-refine checkpoint" "$RF" train -q -o "$T/r9" --resume "$T/main/last.ckpt" "$T/pred.tsr"
 check_sh "tgs-eval scores the refined stream" "'$B/tgs-eval' -q '$T/refined.tsr' | grep -q '^mAP'"

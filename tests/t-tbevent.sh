@@ -16,7 +16,7 @@ TINY="resunet widths=4,8,16 blocks=1,1,1"
 train() {
 	d=$1
 	shift
-	"$TR" -q -o "$T/$d" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 "$@"
+	"$TR" -q -o "$T/$d" --val "$T/mini.tsr" --arch "$TINY" --batch 5 --lr 0.01 --threads 2 "$@"
 }
 EV=events.out.tfevents.tgs
 
@@ -203,10 +203,10 @@ check_sh "resumed from an earlier checkpoint: log.csv cut to 3 rows, the events 
 	"[ \$(wc -l < '$T/r/log.csv') -eq 4 ] && '$PYTHON' '$T/tbevents.py' check '$T/r/$EV' '$T/r/log.csv' | grep -q '^3 events'"
 
 # ---- tgs-mae: its own log, with no val columns without --val ----
-"$MAE" -q -o "$T/m" --model "$TINY" --batch 4 --lr 3e-3 --threads 2 --epochs 2 --val "$T/mini.tsr" "$T/mini.tsr" 2>"$T/err"
+"$MAE" -q -o "$T/m" --arch "$TINY" --batch 4 --lr 3e-3 --threads 2 --epochs 2 --val "$T/mini.tsr" "$T/mini.tsr" 2>"$T/err"
 check "tgs-mae: the events are log.csv's" events m
 check_sh "tgs-mae: loss/train and loss/val side by side" \
 	"'$PYTHON' '$T/tbevents.py' dump '$T/m/$EV' | awk '\$1 == 2 { print \$2 }' | tr '\n' ' ' | grep -qx 'loss/train loss/val lr speed/img_s speed/seconds step '"
-"$MAE" -q -o "$T/m0" --model "$TINY" --batch 4 --lr 3e-3 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/err"
+"$MAE" -q -o "$T/m0" --arch "$TINY" --batch 4 --lr 3e-3 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/err"
 check_sh "tgs-mae without --val: no loss/val" \
 	"'$PYTHON' '$T/tbevents.py' check '$T/m0/$EV' '$T/m0/log.csv' && ! '$PYTHON' '$T/tbevents.py' dump '$T/m0/$EV' | grep -q loss/val"

@@ -20,7 +20,7 @@ TINY="resunet widths=4,8,16 blocks=1,1,1"
 train() {
 	d=$1
 	shift
-	"$TR" -q -o "$T/$d" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 "$@"
+	"$TR" -q -o "$T/$d" --val "$T/mini.tsr" --arch "$TINY" --batch 5 --lr 0.01 --threads 2 "$@"
 }
 # rows DIR: the log without its timing columns (img_s, seconds)
 rows() { sed 's/,[^,]*,[^,]*$//' "$T/$1/log.csv"; }
@@ -34,7 +34,7 @@ first=$(sed -n 2p "$T/a/log.csv" | cut -d, -f5)
 low=$(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | sort -g | head -n 1)
 if awk -v a="$first" -v b="$low" 'BEGIN { exit !(b < 0.95 * a) }'; then ok "the training loss goes down (epoch 1: $first; epochs 5-8 down to $low)"
 else fail "the training loss goes down" "epoch 1: $first, epochs 5-8: $(tail -n 4 "$T/a/log.csv" | cut -d, -f5 | tr '\n' ' ')"; fi
-"$TR" -o "$T/eta" --val "$T/mini.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/eta.err"
+"$TR" -o "$T/eta" --val "$T/mini.tsr" --arch "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/eta.err"
 check_sh "the epoch lines end with the epoch's time, and an ETA while epochs are left" \
 	"grep -q '^epoch 1: .* img/s, [0-9]*s, ETA [0-9]*s\$' '$T/eta.err' && grep -q '^epoch 2: .* img/s, [0-9]*s\$' '$T/eta.err'"
 check_sh "12 tiles in batches of 5: 3 steps an epoch (the last batch of 2 trained too)" "[ \"\$(sed -n 9p '$T/a/log.csv' | cut -d, -f3)\" = 24 ]"
@@ -177,7 +177,7 @@ check_sh "stream: a resume fed the whole stream again reads through what was don
 refuses "stream: a resume whose stream starts later" "the stream starts at epoch 3, the run is at epoch 2" \
 	bash -c "'$A' -q --train --size 104 --seed 3 --first-epoch 3 --epochs 1 '$T/mini.tsr' | '$TR' -q -o '$T/q6' --resume '$T/e2.ckpt'"
 refuses "stream: a fresh run on a stream that starts later" "the stream starts at epoch 2, the run is at epoch 0" \
-	bash -c "'$A' -q --size 104 --first-epoch 2 '$T/mini.tsr' | '$TR' -q -o '$T/q7' --model '$TINY'"
+	bash -c "'$A' -q --size 104 --first-epoch 2 '$T/mini.tsr' | '$TR' -q -o '$T/q7' --arch '$TINY'"
 
 # ---- --ema: a moving average validated and saved, the training untouched ----
 train m4 --epochs 4 --ema 0.9 "$T/mini.tsr" && train n4 --epochs 2 --ema 0.9 "$T/mini.tsr" &&
@@ -208,7 +208,7 @@ refuses "--ema: a decay of 1" "--ema" "$TR" -q -o "$T/u" --ema 1 "$T/mini.tsr"
 
 # ---- SIGINT in the middle of an epoch ----
 train x30 --epochs 30 "$T/mini.tsr"
-"$TR" -q -o "$T/sig" --val "$T/mini.tsr" --model "$TINY" --batch 5 --lr 0.01 --threads 2 --epochs 30 "$T/mini.tsr" 2>"$T/sigerr" &
+"$TR" -q -o "$T/sig" --val "$T/mini.tsr" --arch "$TINY" --batch 5 --lr 0.01 --threads 2 --epochs 30 "$T/mini.tsr" 2>"$T/sigerr" &
 pid=$!
 i=0
 while [ "$(cat "$T/sig/log.csv" 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 400 ]; do
@@ -238,13 +238,13 @@ fi
 
 # ---- NaN ----
 refuses "NaN at once: stopped, no checkpoint" "epoch 1, step [0-9]+: the (loss|gradients).* is (NaN|[+-]Inf); stopped before any checkpoint" \
-	"$TR" -q -o "$T/nan1" --model "$TINY" --batch 4 --epochs 3 --lr 1e30 "$T/mini.tsr"
+	"$TR" -q -o "$T/nan1" --arch "$TINY" --batch 4 --epochs 3 --lr 1e30 "$T/mini.tsr"
 check_sh "NaN at once: no checkpoint written" "[ ! -e '$T/nan1/last.ckpt' ] && ! ls '$T/nan1' | grep -q tmp"
 refuses "NaN in epoch 3 (lr x 1e30 from epoch 3)" "epoch 3, step [0-9]+: .* is (NaN|[+-]Inf); stopped, .*nan2/last.ckpt left as it was" \
 	train nan2 --epochs 6 --sched step:2:1e30 "$T/mini.tsr"
 # weights that go bad while the loss stays finite: an infinite batch norm
 # variance reached the checkpoint before it was checked
-"$TR" -q -o "$T/nan3" --model "resunet widths=4,8 blocks=1,1" --threads 1 --epochs 8 --sched step:3:1e15 "$T/mini1.tsr" 2>"$T/nan3.err"
+"$TR" -q -o "$T/nan3" --arch "resunet widths=4,8 blocks=1,1" --threads 1 --epochs 8 --sched step:3:1e15 "$T/mini1.tsr" 2>"$T/nan3.err"
 check_sh "lr x 1e15 from epoch 4: stopped in one line naming what is not finite" \
 	"[ \$(wc -l < '$T/nan3.err') -eq 1 ] && grep -Eq '^tgs-train: epoch [0-9]+, step [0-9]+: .* is (NaN|[+-]Inf); stopped' '$T/nan3.err'"
 if have_numpy; then
@@ -269,7 +269,7 @@ check_sh "--loss2 from --stage2-epoch 2: stages 1 1 2, the parts of each" \
 	"[ \"\$(cut -d, -f2 '$T/st/log.csv' | tail -n 3 | tr '\n' ' ')\" = '1 1 2 ' ] &&
 	 sed -n 2p '$T/st/log.csv' | awk -F, '\$6 != \"\" && \$7 != \"\" && \$10 == \"\" && \$12 == \"\" { ok = 1 } END { exit !ok }' &&
 	 sed -n 4p '$T/st/log.csv' | awk -F, '\$6 == \"\" && \$7 == \"\" && \$10 != \"\" && \$12 != \"\" { ok = 1 } END { exit !ok }'"
-train ds --epochs 3 --model "$TINY ds=1" --loss bce=1,dice=1,deep=0.5 "$T/mini.tsr"
+train ds --epochs 3 --arch "$TINY ds=1" --loss bce=1,dice=1,deep=0.5 "$T/mini.tsr"
 log_cols "$T/ds/log.csv" train_deep >"$T/deep"
 check_sh "deep supervision (ds=1, deep=0.5): the train_deep column filled, finite, and falling" \
 	"awk '{ d = \$1; if (d == \"\" || d + 0 != d || d <= 0) exit 1; if (NR == 1) f = d; l = d } END { exit !(NR == 3 && l < f) }' '$T/deep'"
@@ -278,14 +278,14 @@ check_sh "a ds=1 checkpoint predicts (tgs-mcdrop ignores the aux maps)" \
 refuses "the loss deep on a model without ds=1" "deep.*ds=1" train nods --epochs 1 --loss bce=1,deep=0.5 "$T/mini.tsr"
 train pat --epochs 40 --patience 2 --lr 1e-9 "$T/mini.tsr" 2>/dev/null
 check_sh "--patience 2 stops after 2 epochs without a better mAP" "[ \$(wc -l < '$T/pat/log.csv') -eq 4 ]"
-"$TR" -o "$T/ini" --model "$TINY" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
+"$TR" -o "$T/ini" --arch "$TINY" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
 check_sh "--init: every tensor of the same model loaded, and said" "grep -qx 'init: 86 of the model.s 86 tensors loaded from .*a/last.ckpt' '$T/init.err'"
-"$TR" -o "$T/ini2" --model "$TINY scse=0" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
+"$TR" -o "$T/ini2" --arch "$TINY scse=0" --init "$T/a/last.ckpt" --epochs 1 "$T/mini.tsr" 2>"$T/init.err"
 check_sh "--init: a model without scSE takes the tensors it has of one with" "grep -qx 'init: 74 of the model.s 74 tensors loaded from .*a/last.ckpt' '$T/init.err'"
 refuses "--init: a same-named tensor of another shape" "--init: .*: tensor 'stem.conv.weight' is F32 \[4, 3, 3, 3\], the model's is F32 \[8, 3, 3, 3\]" \
-	"$TR" -q -o "$T/ini3" --model "resunet widths=8,8,16 blocks=1,1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
+	"$TR" -q -o "$T/ini3" --arch "resunet widths=8,8,16 blocks=1,1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
 check_sh "raw 1-channel tiles from stdin, --size 112, --optim sgd, cosine per step" \
-	"'$TR' -q -o '$T/one' --model '$TINY' --size 112 --optim sgd --lr 0.05 --nesterov --sched cosine:4,warmup=2 --sched-unit step --clip 1 --epochs 2 < '$T/mini1.tsr' &&
+	"'$TR' -q -o '$T/one' --arch '$TINY' --size 112 --optim sgd --lr 0.05 --nesterov --sched cosine:4,warmup=2 --sched-unit step --clip 1 --epochs 2 < '$T/mini1.tsr' &&
 	 grep -aq 'size..:112,' '$T/one/last.ckpt' && grep -aq 'optim..:..sgd..,..lr..:0.05,..wd..:0,..momentum..:0.9,..nesterov..:true' '$T/one/last.ckpt'"
 
 # ---- refusals ----
@@ -302,9 +302,9 @@ if have_numpy; then
 fi
 refuses "--resume with another --lr" "--lr 0.02: the run in .* has --lr '0.01'" "$TR" -q -o "$T/r4" --resume "$T/r4/last.ckpt" --lr 0.02 "$T/mini.tsr"
 check_sh "--resume with the same options repeated is fine" \
-	"'$TR' -q -o '$T/r4' --val '$T/mini.tsr' --model '$TINY' --batch 5 --lr 0.01 --resume '$T/r4/last.ckpt' '$T/mini.tsr'"
+	"'$TR' -q -o '$T/r4' --val '$T/mini.tsr' --arch '$TINY' --batch 5 --lr 0.01 --resume '$T/r4/last.ckpt' '$T/mini.tsr'"
 # raw tiles have no epoch records: without --epochs the file is read once
-timeout 60 "$TR" -q -o "$T/once" --model "$TINY" --batch 5 --threads 2 "$T/mini1.tsr" 2>"$T/err"
+timeout 60 "$TR" -q -o "$T/once" --arch "$TINY" --batch 5 --threads 2 "$T/mini1.tsr" 2>"$T/err"
 check_sh "raw tiles without --epochs: one epoch, as --help says" "[ \$(wc -l < '$T/once/log.csv') -eq 2 ]"
 usage_error "--resume with --epochs below the epochs done: a usage error" "--epochs 2: the run in .*a/last.ckpt has done 8 epochs already" \
 	"$TR" -q -o "$T/less" --resume "$T/a/last.ckpt" --epochs 2 "$T/mini.tsr"
@@ -315,19 +315,19 @@ else
 	fail "--resume with --epochs as done: exit 0" "$(cat "$T/same.err")"
 fi
 # validation tiles that are also training tiles: said once, unless -q
-"$TR" -o "$T/leak" --val "$T/mini.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/leak.err"
+"$TR" -o "$T/leak" --val "$T/mini.tsr" --arch "$TINY" --batch 5 --threads 2 --epochs 2 "$T/mini.tsr" 2>"$T/leak.err"
 check_sh "training on the validation tiles: one warning, in the first epoch" \
 	"[ \$(grep -c 'warning: 12 training samples of this epoch are validation tiles (.*mini.tsr): the val mAP is not a held-out score' '$T/leak.err') -eq 1 ]"
 "$B/tgs-fold" -q -k 3 -i 0 -o "$T/f0.tsr" "$T/mini.tsr" && "$B/tgs-fold" -q -k 3 -i 0 --complement -o "$T/f0c.tsr" "$T/mini.tsr"
-"$TR" -o "$T/noleak" --val "$T/f0.tsr" --model "$TINY" --batch 5 --threads 2 --epochs 1 "$T/f0c.tsr" 2>"$T/noleak.err"
+"$TR" -o "$T/noleak" --val "$T/f0.tsr" --arch "$TINY" --batch 5 --threads 2 --epochs 1 "$T/f0c.tsr" 2>"$T/noleak.err"
 check_sh "a fold and its complement: no warning" "grep -q '^epoch 1:' '$T/noleak.err' && ! grep -q warning '$T/noleak.err'"
 cat "$T/mini.tsr" "$T/mini.tsr" >"$T/val2.tsr"
 refuses "--val holding a tile twice (scored twice)" "val2.tsr: sample 13: id [0-9a-f]+ repeats sample 1" "$TR" -q -o "$T/dupval" --val "$T/val2.tsr" "$T/mini.tsr"
 refuses "a fresh run into a run's directory" "already holds a run .*--resume" train a --epochs 1 "$T/mini.tsr"
 check_sh "-o: a run directory whose parents are missing is made with them" \
-	"'$TR' -q -o '$T/new/runs/f0/' --model '$TINY' --batch 5 --threads 2 --epochs 1 '$T/mini.tsr' && [ -f '$T/new/runs/f0/last.ckpt' ]"
+	"'$TR' -q -o '$T/new/runs/f0/' --arch '$TINY' --batch 5 --threads 2 --epochs 1 '$T/mini.tsr' && [ -f '$T/new/runs/f0/last.ckpt' ]"
 : >"$T/plainfile"
-refuses "-o: a parent that is a file" "plainfile" "$TR" -q -o "$T/plainfile/run" --model "$TINY" "$T/mini.tsr"
+refuses "-o: a parent that is a file" "plainfile" "$TR" -q -o "$T/plainfile/run" --arch "$TINY" "$T/mini.tsr"
 refuses "no -o" "no -o DIR" "$TR" "$T/mini.tsr"
 usage_error "-o ''" "-o: an empty directory name" "$TR" -o "" "$T/mini.tsr"
 refuses "--resume: a directory" "--resume|$T: read error: Is a directory" "$TR" -q -o "$T/u11" --resume "$T" "$T/mini.tsr"
@@ -336,18 +336,18 @@ refuses "--loss2 without --stage2-epoch" "--loss2 needs --stage2-epoch" "$TR" -o
 refuses "--patience without --val" "--patience needs --val" "$TR" -o "$T/u" --patience 3 "$T/mini.tsr"
 refuses "--momentum with adam" "--momentum and --nesterov are for --optim sgd" "$TR" -o "$T/u" --momentum 0.5 "$T/mini.tsr"
 refuses "a bad --sched" "--sched: " "$TR" -o "$T/u" --sched warm "$T/mini.tsr"
-refuses "a bad --model" "--model: model: unknown architecture 'vgg'" "$TR" -q -o "$T/u" --model vgg "$T/mini.tsr"
-refuses "samples of 3 channels for a 1-channel model" "'image' has 3 channels, the model .* takes 1" "$TR" -q -o "$T/u" --model "$TINY in=1" "$T/mini.tsr"
+refuses "a bad --arch" "--arch: model: unknown architecture 'vgg'" "$TR" -q -o "$T/u" --arch vgg "$T/mini.tsr"
+refuses "samples of 3 channels for a 1-channel model" "'image' has 3 channels, the model .* takes 1" "$TR" -q -o "$T/u" --arch "$TINY in=1" "$T/mini.tsr"
 usage_error "--size not a multiple of the stride: a usage error" "--size 105 is not a multiple of the model's stride 4" \
-	"$TR" -q -o "$T/u" --model "$TINY" --size 105 "$T/mini.tsr"
+	"$TR" -q -o "$T/u" --arch "$TINY" --size 105 "$T/mini.tsr"
 refuses "validation samples without masks" "sample 1 \([0-9a-f]+\): no 'mask' record" \
-	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --model '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
+	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --arch '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
 head -c 50000 "$T/mini.tsr" >"$T/trunc.tsr"
-refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --model "$TINY" "$T/trunc.tsr"
+refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --arch "$TINY" "$T/trunc.tsr"
 refuses "--init of another model" "--init: .*a/last.ckpt: tensor 'stem.conv.weight' is F32" \
-	"$TR" -q -o "$T/u5/deeper" --model "resunet widths=8,16 blocks=1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
+	"$TR" -q -o "$T/u5/deeper" --arch "resunet widths=8,16 blocks=1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
 refuses "a stream that starts at epoch 1 (tgs-augment --first-epoch 1)" "starts at epoch 1, the run is at epoch 0" \
-	bash -c "'$B/tgs-augment' -q --first-epoch 1 --size 104 '$T/mini.tsr' | '$TR' -q -o '$T/u6' --model '$TINY'"
+	bash -c "'$B/tgs-augment' -q --first-epoch 1 --size 104 '$T/mini.tsr' | '$TR' -q -o '$T/u6' --arch '$TINY'"
 if have_numpy; then
 	# sample 7 of 12 has a mask of 255s: found in the first epoch, after the run directory was made
 	"$PYTHON" - "$T/mini1.tsr" "$T/mask255.tsr" <<'PY'
@@ -358,12 +358,12 @@ s = list(tgs_stream.read(sys.argv[1]))
 s[6]["mask"] = s[6]["mask"] * 255
 tgs_stream.write(sys.argv[2], s)
 PY
-	refuses "a mask of 255s in sample 7" "mask255.tsr: sample 7 \([0-9a-f]+\): .*mask.* holds 255" "$TR" -q -o "$T/u7" --model "$TINY" "$T/mask255.tsr"
+	refuses "a mask of 255s in sample 7" "mask255.tsr: sample 7 \([0-9a-f]+\): .*mask.* holds 255" "$TR" -q -o "$T/u7" --arch "$TINY" "$T/mask255.tsr"
 	"$PYTHON" "$T/st.py" poison "$T/a/last.ckpt" "$T/nanw.ckpt" stem.conv.weight nan
 	refuses "--resume: a checkpoint holding a NaN weight" "nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
 		"$TR" -q -o "$T/u8" --resume "$T/nanw.ckpt" --epochs 9 "$T/mini.tsr"
 	refuses "--init: a checkpoint holding a NaN weight" "--init: .*nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
-		"$TR" -q -o "$T/u9" --model "$TINY" --init "$T/nanw.ckpt" "$T/mini.tsr"
+		"$TR" -q -o "$T/u9" --arch "$TINY" --init "$T/nanw.ckpt" "$T/mini.tsr"
 	refuses "tgs-mcdrop: a checkpoint holding a NaN weight" "nanw.ckpt: tensor 'stem.conv.weight' holds NaN at element 0" \
 		"$B/tgs-mcdrop" -q -m "$T/nanw.ckpt" "$T/mini.tsr"
 	"$PYTHON" "$T/st.py" poison "$T/a/last.ckpt" "$T/infv.ckpt" enc.0.0.bn1.running_var inf
@@ -375,7 +375,7 @@ PY
 fi
 check_sh "refused starts leave no run directory behind" \
 	"for d in u u2 u3 u5 u6 u7 u8 u9 u10 dupval; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
-refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --model "$TINY" "$T/nothere.tsr"
+refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --arch "$TINY" "$T/nothere.tsr"
 check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
 usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$TR" -q -o "$T/dev" --device cuda "$T/mini.tsr"
 usage_error "--device nonsense" "--device: unknown device 'tpu' \\(there are cpu, sim\\)" "$TR" -q -o "$T/dev" --device tpu "$T/mini.tsr"

@@ -29,7 +29,7 @@
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: tgs-mae -o DIR [--model SPEC] [--ratio R] [--epochs N] [--batch N] [--lr LR] [--wd W]\n"
+    "usage: tgs-mae -o DIR [--arch SPEC] [--ratio R] [--epochs N] [--batch N] [--lr LR] [--wd W]\n"
     "               [--size S] [--norm MEAN,STD] [--seed N] [--val FILE] [--show N] [--resume CKPT]\n"
     "               [--device NAME] [--threads N] [-q] [FILE]\n"
     "Pretrain the encoder of a model on images without labels: each tile's\n"
@@ -41,7 +41,7 @@ static const char usage[] =
     "(and DIR/events.out.tfevents.tgs, the log for TensorBoard) and DIR/last.ckpt\n"
     "(for --resume) after every epoch.\n"
     "  -o, --output DIR  the run's directory\n"
-    "  --model SPEC      the model whose encoder is pretrained, as tgs-train's\n"
+    "  --arch SPEC       the model whose encoder is pretrained, as tgs-train's\n"
     "                    (default \"" TGS_MODEL_DEFAULT "\", as tgs-train's)\n"
     "  --ratio R         of the patches hidden, 0 < R < 1 (default 0.6)\n"
     "  --epochs N        the run's length, which the rate's cosine spans (default 20;\n"
@@ -66,7 +66,7 @@ static const char usage[] =
 /* The options a run keeps (metadata 'options' of its checkpoints). */
 enum { K_MODEL, K_RATIO, K_EPOCHS, K_BATCH, K_LR, K_WD, K_SIZE, K_NORM, K_SEED, NKEYS };
 static const char *const key_name[NKEYS] = {"model", "ratio", "epochs", "batch", "lr", "wd", "size", "norm", "seed"};
-static const char *const key_opt[NKEYS] = {"--model", "--ratio", "--epochs", "--batch", "--lr", "--wd", "--size", "--norm", "--seed"};
+static const char *const key_opt[NKEYS] = {"--arch", "--ratio", "--epochs", "--batch", "--lr", "--wd", "--size", "--norm", "--seed"};
 
 typedef struct {
     const char *output, *input, *val, *device, *resume;
@@ -83,7 +83,7 @@ static void set_opt(options *o, int k, const char *v) {
     const char *opt = key_opt[k];
     switch (k) {
     case K_MODEL:
-        if (strlen(v) >= sizeof o->model) die_usage("--model: too long");
+        if (strlen(v) >= sizeof o->model) die_usage("--arch: too long");
         snprintf(o->model, sizeof o->model, "%s", v);
         break;
     case K_RATIO: {
@@ -259,9 +259,9 @@ int main(int argc, char **argv) {
     tgs_catch_stop_signals();
     options o = {.ratio = TGS_MAE_DEFAULT_RATIO, .epochs = 20, .batch = 32, .lr = 1e-3f, .wd = 0.05f, .std = 1, .show = 8};
     snprintf(o.model, sizeof o.model, "%s", DEFAULT_MODEL);
-    enum { OPT_KEY = 256, OPT_VAL = OPT_KEY + NKEYS, OPT_SHOW, OPT_RESUME, OPT_DEVICE, OPT_THREADS };
+    enum { OPT_KEY = 256, OPT_VAL = OPT_KEY + NKEYS, OPT_SHOW, OPT_RESUME, OPT_DEVICE, OPT_THREADS, OPT_MODEL_SPEC };
     static const struct option longopts[] = {
-        {"model", required_argument, 0, OPT_KEY + K_MODEL}, {"ratio", required_argument, 0, OPT_KEY + K_RATIO},
+        {"arch", required_argument, 0, OPT_KEY + K_MODEL}, {"model", required_argument, 0, OPT_MODEL_SPEC}, {"ratio", required_argument, 0, OPT_KEY + K_RATIO},
         {"batch", required_argument, 0, OPT_KEY + K_BATCH}, {"lr", required_argument, 0, OPT_KEY + K_LR},
         {"wd", required_argument, 0, OPT_KEY + K_WD},       {"size", required_argument, 0, OPT_KEY + K_SIZE},
         {"norm", required_argument, 0, OPT_KEY + K_NORM},   {"seed", required_argument, 0, OPT_KEY + K_SEED},
@@ -271,6 +271,7 @@ int main(int argc, char **argv) {
         TGS_COMMON_LONGOPTS};
     int ch;
     while ((ch = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+        if (ch == OPT_MODEL_SPEC) die_usage("--model: a checkpoint in every tgs tool (tgs-mcdrop -m); the model's spec is --arch SPEC");
         if (ch >= OPT_KEY && ch < OPT_KEY + NKEYS) {
             set_opt(&o, ch - OPT_KEY, optarg);
             o.set[ch - OPT_KEY] = 1;
@@ -318,7 +319,7 @@ int main(int argc, char **argv) {
 
     tgs_samples src;
     if (tgs_samples_open(&src, o.input, o.seed, &tgs_stop_signal, o.quiet) < 0) die("%s", tgs_errmsg());
-    if (tgs_model_parse(&t.mo, o.model) < 0) die_usage("--model: %s", tgs_errmsg());
+    if (tgs_model_parse(&t.mo, o.model) < 0) die_usage("--arch: %s", tgs_errmsg());
     int stride = tgs_model_stride(&t.mo);
     if (o.size % stride) die_usage("--size %d is not a multiple of the model's stride %d", o.size, stride);
     tgs_prep_init(&t.prep, stride);

@@ -34,7 +34,7 @@
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: tgs-refine train -o DIR [--val FILE] [--model SPEC] [--epochs N] [--batch N]\n"
+    "usage: tgs-refine train -o DIR [--val FILE] [--arch SPEC] [--epochs N] [--batch N]\n"
     "                        [--lr LR] [--seed N] [--resume CKPT] [--device NAME] [--threads N] [-q] [FILE]\n"
     "       tgs-refine apply -m CKPT [--batch N] [--device NAME] [--threads N] [-o FILE] [-q] [FILE]\n"
     "train: fit a refiner on prediction streams (tgs-mcdrop's, with 'var' and the\n"
@@ -43,7 +43,7 @@ static const char usage[] =
     "DIR/last.ckpt and DIR/log.csv as tgs-train does.\n"
     "  -o, --output DIR  the run's directory (train); the stream (apply)\n"
     "  --val FILE        predictions of other tiles to validate on (with 'mask')\n"
-    "  --model SPEC      default \"resunet widths=8,16,32,64 blocks=1,1,1,1\"\n"
+    "  --arch SPEC       default \"resunet widths=8,16,32,64 blocks=1,1,1,1\"\n"
     "  --epochs N        default 12\n"
     "  --batch N         default 16\n"
     "  --lr LR           Adam's rate (default 0.001)\n"
@@ -63,7 +63,7 @@ static const char usage[] =
 #define INPUTS "tile,prob,std" /* the metadata that marks a refiner, and its channels */
 
 typedef struct {
-    const char *cmd, *output, *input, *val, *ckpt, *device, *resume;
+    const char *cmd, *output, *input, *val, *ckpt, *device, *resume, *arch;
     char model[512];
     long epochs, batch, threads;
     double lr;
@@ -163,7 +163,7 @@ static void resume_options(options *o, tgs_ckpt *c, int spec_given) {
             char mine[600], theirs[600];
             snprintf(mine, sizeof mine, "%s in=3", o->model), snprintf(theirs, sizeof theirs, "%s in=3", spec);
             if (spec_given && (tgs_model_parse(&a, mine) < 0 || tgs_model_parse(&b, theirs) < 0 || memcmp(&a, &b, sizeof a)))
-                die_usage("--model: the run in %s has '%s'; a resumed run keeps its model", o->resume, v);
+                die_usage("--arch: the run in %s has '%s'; a resumed run keeps its model", o->resume, v);
             snprintf(o->model, sizeof o->model, "%s", spec);
         } else if (!strcmp(k, "batch")) o->batch = tgs_parse_long(v, "batch (in the checkpoint)", 1, 4096);
         else if (!strcmp(k, "lr")) o->lr = tgs_parse_double(v, "lr (in the checkpoint)", 1e-12, 10);
@@ -188,8 +188,8 @@ static void train(options *o, int spec_given) {
         die("%s already holds a run (%s); continue it with --resume %s, or give another -o", o->output, t.last_path, t.last_path);
     char spec[600];
     snprintf(spec, sizeof spec, "%s in=3", o->model);
-    if (strstr(o->model, " in=")) die_usage("--model: the refiner's in= is 3 (tile, prob, std); leave it out");
-    if (tgs_model_parse(&t.mo, spec) < 0) die_usage("--model: %s", tgs_errmsg());
+    if (strstr(o->model, " in=")) die_usage("--arch: the refiner's in= is 3 (tile, prob, std); leave it out");
+    if (tgs_model_parse(&t.mo, spec) < 0) die_usage("--arch: %s", tgs_errmsg());
     tgs_model_format(&t.mo, t.spec, sizeof t.spec);
     tgs_prep_init(&t.prep, tgs_model_stride(&t.mo));
     t.prep.mean = 0, t.prep.std = 1;
@@ -336,12 +336,12 @@ int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = {.epochs = 12, .batch = 16, .lr = 1e-3};
     snprintf(o.model, sizeof o.model, "%s", DEFAULT_MODEL);
-    enum { OPT_VAL = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DEVICE, OPT_THREADS, OPT_RESUME };
+    enum { OPT_VAL = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DEVICE, OPT_THREADS, OPT_RESUME, OPT_ARCH };
     static const struct option longopts[] = {
         {"val", required_argument, 0, OPT_VAL},       {"epochs", required_argument, 0, OPT_EPOCHS},
         {"batch", required_argument, 0, OPT_BATCH},   {"lr", required_argument, 0, OPT_LR},
         {"seed", required_argument, 0, OPT_SEED},     {"device", required_argument, 0, OPT_DEVICE},
-        {"threads", required_argument, 0, OPT_THREADS}, {"model", required_argument, 0, 'm'},
+        {"threads", required_argument, 0, OPT_THREADS}, {"model", required_argument, 0, 'm'}, {"arch", required_argument, 0, OPT_ARCH},
         {"resume", required_argument, 0, OPT_RESUME},
         TGS_COMMON_LONGOPTS};
     int c;
@@ -355,6 +355,7 @@ int main(int argc, char **argv) {
         case OPT_DEVICE: o.device = optarg; break;
         case OPT_THREADS: o.threads = tgs_parse_long(optarg, "--threads", 0, 1024); break;
         case 'm': o.ckpt = optarg; break;
+        case OPT_ARCH: o.arch = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
         case 'V': tgs_print_version(); printf("%s\n", tgs_cpu_describe()); exit(0); /* and its engine */
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
@@ -367,15 +368,17 @@ int main(int argc, char **argv) {
     tgs_cpu_set_threads((int)o.threads);
     if (!strcmp(o.cmd, "train")) {
         if (!o.output || !*o.output) die_usage("train: no -o DIR: where the refiner's checkpoints and log go");
-        if (o.ckpt) {
-            if (strlen(o.ckpt) >= sizeof o.model) die_usage("--model: too long");
-            snprintf(o.model, sizeof o.model, "%s", o.ckpt); /* train: -m/--model is the spec */
+        if (o.ckpt) die_usage("train: -m/--model is a checkpoint (apply's refiner); the refiner's spec is --arch SPEC");
+        if (o.arch) {
+            if (strlen(o.arch) >= sizeof o.model) die_usage("--arch: too long");
+            snprintf(o.model, sizeof o.model, "%s", o.arch);
         }
-        train(&o, o.ckpt != NULL);
+        train(&o, o.arch != NULL);
     } else if (!strcmp(o.cmd, "apply")) {
         if (!o.ckpt) die_usage("apply: no -m CKPT: the refiner");
         if (o.val) die_usage("--val is for train");
         if (o.resume) die_usage("--resume is for train");
+        if (o.arch) die_usage("--arch is for train: apply takes the refiner's from -m CKPT");
         apply(&o);
     } else {
         die_usage("unknown command '%s' (train, apply)", o.cmd);

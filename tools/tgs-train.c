@@ -41,7 +41,7 @@
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: tgs-train -o DIR [--val FILE] [--model SPEC] [--size S] [--norm MEAN,STD]\n"
+    "usage: tgs-train -o DIR [--val FILE] [--arch SPEC] [--size S] [--norm MEAN,STD]\n"
     "                 [--loss SPEC] [--loss2 SPEC --stage2-epoch E]\n"
     "                 [--optim adam|adamw|sgd] [--lr LR] [--wd WD] [--momentum M]\n"
     "                 [--nesterov] [--sched SPEC] [--sched-unit epoch|step] [--clip NORM]\n"
@@ -59,7 +59,8 @@ static const char usage[] =
     "  --norm MEAN,STD   raw tiles become (x/255 - MEAN) / STD (default 0,1; give\n"
     "                    tgs-augment's --norm when it pads the stream)\n"
     "model:\n"
-    "  --model SPEC      default \"" TGS_MODEL_DEFAULT "\";\n"
+    "  --arch SPEC       the model; default \"" TGS_MODEL_DEFAULT "\", which is\n"
+    "                    " TGS_MODEL_DEFAULT_MEANS ";\n"
     "                    in= defaults to the samples' channels; or the hybrid\n"
     "                    \"swinunet\" (Swin encoder, U-Net decoder), keys and\n"
     "                    defaults embed=48 depths=2,2,2 heads=3,6,12 window=7\n"
@@ -114,7 +115,7 @@ static const struct {
     int string;     /* a JSON string (else a number, or true/false) */
     int may_change; /* on --resume */
 } keys[NKEYS] = {
-    [K_MODEL] = {"model", "--model", 1, 0},         [K_SIZE] = {"size", "--size", 0, 0},
+    [K_MODEL] = {"model", "--arch", 1, 0},          [K_SIZE] = {"size", "--size", 0, 0},
     [K_NORM] = {"norm", "--norm", 1, 0},            [K_LOSS] = {"loss", "--loss", 1, 0},
     [K_LOSS2] = {"loss2", "--loss2", 1, 0},         [K_STAGE2] = {"stage2_epoch", "--stage2-epoch", 0, 0},
     [K_OPTIM] = {"optim", "--optim", 1, 0},         [K_LR] = {"lr", "--lr", 0, 0},
@@ -261,14 +262,15 @@ static options parse_args(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
     enum {
-        OPT_VAL = 256, OPT_THREADS, OPT_DEVICE, OPT_RESUME, OPT_KEY /* OPT_KEY + k: option k */
+        OPT_VAL = 256, OPT_THREADS, OPT_DEVICE, OPT_RESUME, OPT_MODEL_SPEC, OPT_KEY /* OPT_KEY + k: option k */
     };
     static const struct option longopts[] = {
         {"val", required_argument, 0, OPT_VAL},
         {"threads", required_argument, 0, OPT_THREADS},
         {"device", required_argument, 0, OPT_DEVICE},
         {"resume", required_argument, 0, OPT_RESUME},
-        {"model", required_argument, 0, OPT_KEY + K_MODEL},
+        {"arch", required_argument, 0, OPT_KEY + K_MODEL},
+        {"model", required_argument, 0, OPT_MODEL_SPEC},
         {"size", required_argument, 0, OPT_KEY + K_SIZE},
         {"norm", required_argument, 0, OPT_KEY + K_NORM},
         {"loss", required_argument, 0, OPT_KEY + K_LOSS},
@@ -291,6 +293,7 @@ static options parse_args(int argc, char **argv) {
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+        if (c == OPT_MODEL_SPEC) die_usage("--model: a checkpoint in every tgs tool (tgs-mcdrop -m); the model's spec is --arch SPEC");
         if (c >= OPT_KEY && c < OPT_KEY + NKEYS) {
             int k = c - OPT_KEY;
             set_opt(&o, k, k == K_NESTEROV ? "true" : optarg);
@@ -318,7 +321,7 @@ static options parse_args(int argc, char **argv) {
 
 /* What was not given (nor taken from a checkpoint) gets its default. */
 static void options_defaults(options *o) {
-    if (!o->set[K_MODEL]) copy_str(o->model, sizeof o->model, DEFAULT_MODEL, "--model");
+    if (!o->set[K_MODEL]) copy_str(o->model, sizeof o->model, DEFAULT_MODEL, "--arch");
     if (!o->set[K_NORM]) o->mean = 0, o->std = 1;
     if (!o->set[K_LOSS]) tgs_loss_mix_parse(DEFAULT_LOSS, o->loss);
     if (!o->set[K_OPTIM]) o->optim = TGS_OPTIM_ADAM;
@@ -338,7 +341,7 @@ static void options_defaults(options *o) {
 /* The model spec of the options, parsed; in= from the data unless the
  * spec says it. */
 static void model_opts(const char *spec, int channels, struct tgs_model_opts *mo) {
-    if (tgs_model_parse(mo, spec) < 0) die_usage("--model: %s", tgs_errmsg());
+    if (tgs_model_parse(mo, spec) < 0) die_usage("--arch: %s", tgs_errmsg());
     if (channels > 0 && !strstr(spec, " in=")) mo->in_ch = channels;
 }
 
@@ -448,7 +451,7 @@ int main(int argc, char **argv) {
     r.c = r.mo.in_ch, r.s = r.prep.size = o.size = v.s;
     if (v.c != r.c) die("%s: sample 1: 'image' has %d channels, the model (%s) takes %d", src.rd.path, v.c, o.model, r.c);
     tgs_model_format(&r.mo, r.spec, sizeof r.spec);
-    copy_str(o.model, sizeof o.model, r.spec, "--model");
+    copy_str(o.model, sizeof o.model, r.spec, "--arch");
     if (o.val && tgs_trainer_load_val(&r, o.val) < 0) die("%s", tgs_errmsg());
     /* the rest of the run, as the trainer takes it */
     r.batch = (int)o.batch;

@@ -15,6 +15,8 @@ void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch) {
     static const int widths[] = {16, 32, 64, 128, 256}, blocks[] = {1, 2, 2, 2, 2};
     for (int i = 0; i < 5; i++) o->widths[i] = widths[i], o->blocks[i] = blocks[i];
     if (arch == TGS_ARCH_RESUNET) {
+        /* TGS_MODEL_DEFAULT_MEANS: the tools' default model, sized for 2 cores */
+        for (int i = 0; i < 5; i++) o->widths[i] = 8 << i, o->blocks[i] = 1;
         o->dropout = 0.2f;
         o->scse = 8;
         o->hypercolumn = 1;

@@ -33,8 +33,11 @@
 
 #define TGS_MODEL_MAX_LEVELS 7
 /* The tools' default model (tgs-train, tgs-mae: an encoder one pretrains
- * the other takes), sized for a 2-core CPU. */
-#define TGS_MODEL_DEFAULT "resunet widths=8,16,32,64,128 blocks=1,1,1,1,1"
+ * the other takes), sized for a 2-core CPU: resunet's defaults, which
+ * tgs_model_defaults sets and TGS_MODEL_DEFAULT_MEANS spells out for
+ * --help (test_models checks the two agree). */
+#define TGS_MODEL_DEFAULT "resunet"
+#define TGS_MODEL_DEFAULT_MEANS "widths=8,16,32,64,128 blocks=1,1,1,1,1 dropout=0.2 scse=8 hypercolumn=1"
 
 enum tgs_arch { TGS_ARCH_UNET_REF = 1, TGS_ARCH_RESUNET, TGS_ARCH_SWINUNET };
 
