@@ -20,7 +20,7 @@ CPPFLAGS += -Ilib/common -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -DTGS_VERSION='"$
 ALL_CFLAGS = -std=c11 $(WARN) -fno-math-errno $(CFLAGS) -MMD -MP
 LDLIBS  += -lpng -lopenblas -lm -lpthread
 
-TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-eval tgs-train tgs-mcdrop tgs-show tgs-refine tgs-mae
+TOOLS    = tgs-stack25d tgs-rle tgs-info tgs-augment tgs-fold tgs-synth tgs-eval tgs-train tgs-mcdrop tgs-show tgs-refine tgs-mae
 # lib/common: what every tool shares; nn/: the engine; nn/cpu/: its CPU backend
 LIB_DIRS = lib/common lib/common/nn lib/common/nn/cpu lib/common/nn/sim
 LIB_SRC  = $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))

@@ -45,6 +45,48 @@ refuses "truncated stream with --epochs" "trunc.tsr: record [0-9]+ .*truncated" 
 if [ -s "$T/out.tsr" ]; then fail "--epochs writes nothing when the input is bad" "$(wc -c <"$T/out.tsr") bytes"; else ok "--epochs writes nothing when the input is bad, even to stdout"; fi
 if [ -e "$T/bad.tsr" ] || [ -e "$T/bad.png" ] || ls "$T" | grep -q 'tmp-'; then fail "no partial -o file after refused input" "$(ls "$T")"; else ok "no partial -o file after refused input"; fi
 
+# ---- --synth: synthetic samples mixed into each pass ----
+if [ -x "$B/tgs-synth" ]; then
+	"$B/tgs-synth" -q --train 30 --test 0 --seed 2 -o "$T/gen"
+	"$B/tgs-stack25d" -q --images "$T/gen/train/images" --masks "$T/gen/train/masks" --depths "$T/gen/depths.csv" -o "$T/gen.tsr"
+	"$B/tgs-stack25d" -q --images "$T/gen/train/images" --depths "$T/gen/depths.csv" -o "$T/gen-nomask.tsr"
+	ls "$T/gen/train/images" | head -n 5 | sed 's/.png$//' >"$T/gen5"
+	"$B/tgs-stack25d" -q --images "$T/gen/train/images" --masks "$T/gen/train/masks" --ids "$T/gen5" -o "$T/gen5.tsr"
+	"$B/tgs-synth" -q --train 3 --test 0 --size 64 -o "$T/gen64"
+	"$B/tgs-stack25d" -q --images "$T/gen64/train/images" --masks "$T/gen64/train/masks" --size 64x64 -o "$T/gen64.tsr"
+	samples() { "$B/tgs-info" "$1" | sed -n 's/.*: \([0-9]*\) samples.*/\1/p'; }
+	"$A" --train --epochs 3 --seed 6 --synth "$T/gen.tsr" "$T/one.tsr" >"$T/mix.tsr"
+	"$A" --train --epochs 3 --seed 6 --synth "$T/gen.tsr" --synth-frac 0.2 "$T/one.tsr" >"$T/mix2.tsr"
+	"$A" --train --epochs 2 --seed 6 --synth "$T/gen5.tsr" --synth-frac 0.75 "$T/one.tsr" >"$T/mix75.tsr"
+	"$A" --train --seed 6 --synth "$T/gen.tsr" "$T/one.tsr" >"$T/mix1.tsr"
+	counts="$(samples "$T/mix.tsr") $(samples "$T/mix2.tsr") $(samples "$T/mix75.tsr") $(samples "$T/mix1.tsr")"
+	if [ "$counts" = "72 45 96 24" ]; then ok "--synth: 3 passes of 12 real + 12 synthetic (P 0.5), of 12 + 3 (P 0.2), 2 of 12 + 36 (P 0.75), 1 pass of 24"
+	else fail "--synth: samples per pass follow --synth-frac" "got $counts samples, want 72 45 96 24"; fi
+	check_sh "--synth: the same seed gives the same bytes, another seed others" \
+		"cmp '$T/mix.tsr' <('$A' --train --epochs 3 --seed 6 --synth '$T/gen.tsr' '$T/one.tsr') &&
+		 ! cmp -s '$T/mix.tsr' <('$A' --train --epochs 3 --seed 7 --synth '$T/gen.tsr' '$T/one.tsr')"
+	check_sh "--synth-frac 0 is --shuffle without --synth, byte for byte" \
+		"cmp <('$A' --train --epochs 2 --seed 6 --synth '$T/gen.tsr' --synth-frac 0 '$T/one.tsr') <('$A' --train --epochs 2 --seed 6 '$T/one.tsr') &&
+		 cmp <('$A' --train --seed 6 --synth '$T/gen.tsr' --synth-frac 0 '$T/one.tsr') <('$A' --train --shuffle --seed 6 '$T/one.tsr')"
+	check_sh "--synth from stdin, the input named" "cat '$T/gen.tsr' | '$A' --train --epochs 3 --seed 6 --synth - '$T/one.tsr' | cmp - '$T/mix.tsr'"
+	refuses "--synth with other channels" "gen.tsr: sample 1 \([0-9a-f]+\): 'image' is 1 x 101 x 101 \(C x H x W\), the input's 3 x 101 x 101; --synth needs the same channels" \
+		"$A" --synth "$T/gen.tsr" -o "$T/bad.tsr" "$T/three.tsr"
+	refuses "--synth with another tile size" "gen64.tsr: sample 1 .*'image' is 1 x 64 x 64 .*the input's 1 x 101 x 101" "$A" --synth "$T/gen64.tsr" -o "$T/bad.tsr" "$T/one.tsr"
+	refuses "--synth without masks for an input with them" "gen-nomask.tsr: sample 1 .*no 'mask' record, and the input's samples have one" \
+		"$A" --synth "$T/gen-nomask.tsr" -o "$T/bad.tsr" "$T/one.tsr"
+	"$A" --epochs 2 --synth "$T/gen.tsr" "$T/three.tsr" >"$T/out.tsr" 2>/dev/null
+	if [ -s "$T/out.tsr" ] || [ -e "$T/bad.tsr" ] || ls "$T" | grep -q 'tmp-'; then fail "--synth mismatch: nothing written" "$(ls "$T")"; else ok "--synth mismatch: nothing written, to -o or stdout"; fi
+	refuses "--synth-frac 1" "--synth-frac: 1 is out of range \[0, 1\)" "$A" --synth "$T/gen.tsr" --synth-frac 1 "$T/one.tsr"
+	refuses "--synth-frac -0.1" "--synth-frac: -0.1 is out of range \[0, 1\)" "$A" --synth "$T/gen.tsr" --synth-frac -0.1 "$T/one.tsr"
+	refuses "--synth-frac without --synth" "--synth-frac needs --synth FILE" "$A" --synth-frac 0.3 "$T/one.tsr"
+	refuses "--synth - with the input on stdin too" "--synth -: standard input is the input already" "$A" --synth - -o "$T/bad.tsr"
+	refuses "--synth of a missing file" "nowhere.tsr: No such file" "$A" --synth "$T/nowhere.tsr" "$T/one.tsr"
+	refuses "--synth of an empty stream" "empty-syn.tsr: no samples to draw 12 synthetic samples a pass from" \
+		sh -c ": >'$T/empty-syn.tsr'; '$A' --synth '$T/empty-syn.tsr' -o '$T/bad.tsr' '$T/one.tsr'"
+else
+	fail "--synth" "no $B/tgs-synth to make the synthetic samples"
+fi
+
 if ! have_numpy; then
 	skip "tgs-augment values" "no numpy in $PYTHON"
 	exit 0
@@ -337,6 +379,45 @@ check_sh "--preview with -o writes the stream too" "'$B/tgs-info' '$T/p5.tsr' | 
 printf '' >"$T/empty.tsr"
 refuses "--preview of an empty stream" "empty.tsr: no samples to preview" "$A" --preview "$T/e.png" "$T/empty.tsr"
 check_sh "an empty stream gives an empty stream" "'$A' '$T/empty.tsr' | cmp - /dev/null"
+if [ -s "$T/mix.tsr" ]; then
+	"$A" --train --epochs 3 --seed 6 "$T/one.tsr" >"$T/nomix.tsr"
+	py "--synth: each pass holds every real sample once and distinct synthetic ones, shuffled together; real samples augmented as without --synth" "$T" <<'PY'
+import sys, collections, numpy as np, tgs_stream
+t = sys.argv[1]
+real = [s["id"] for s in tgs_stream.read(t + "/one.tsr")]
+gen = {s["id"] for s in tgs_stream.read(t + "/gen.tsr")}
+gen5 = {s["id"] for s in tgs_stream.read(t + "/gen5.tsr")}
+plain = {(s["id"], int(s["epoch"])): s for s in tgs_stream.read(t + "/nomix.tsr")}
+for name, per, nsyn, pool in [("mix.tsr", 24, 12, gen), ("mix2.tsr", 15, 3, gen), ("mix75.tsr", 48, 36, gen5)]:
+    out = list(tgs_stream.read(t + "/" + name))
+    epochs, mixed = len(out) // per, []
+    assert [int(s["epoch"]) for s in out] == sum(([e] * per for e in range(epochs)), []), name
+    for e in range(epochs):
+        part = out[e * per:(e + 1) * per]
+        ids = [s["id"] for s in part]
+        assert sorted(i for i in ids if i in real) == sorted(real), (name, e)
+        syn = [i for i in ids if i not in real]
+        assert len(syn) == nsyn and set(syn) <= pool, (name, e, syn)
+        counts = collections.Counter(syn).values()
+        # without replacement while the pool lasts: counts differ by at most one
+        assert max(counts) - min(counts) <= 1 and max(counts) == -(-nsyn // len(pool)), (name, e, counts)
+        mixed.append(min(ids.index(i) for i in syn) < max(k for k, i in enumerate(ids) if i in real))
+        for s in part:
+            assert s["image"].shape == (1, 128, 128) and set(np.unique(s["mask"])) <= {0.0, 1.0}
+            if s["id"] in real and name != "mix75.tsr":
+                p = plain[(s["id"], e)]
+                assert np.array_equal(s["image"], p["image"]) and np.array_equal(s["mask"], p["mask"]), (name, e, s["id"])
+    # shuffled together: not the real samples first and the synthetic after
+    assert any(mixed), name
+# a synthetic tile drawn twice in a pass is augmented twice, differently
+out = list(tgs_stream.read(t + "/mix75.tsr"))[:48]
+seen = {}
+for s in out:
+    if s["id"] in gen5:
+        assert not any(np.array_equal(s["image"], x) for x in seen.get(s["id"], [])), s["id"]
+        seen.setdefault(s["id"], []).append(s["image"])
+PY
+fi
 if command -v script >/dev/null 2>&1; then
 	script -qec "'$A' '$T/one.tsr'" /dev/null >"$T/tty" 2>&1
 	if grep -q "refusing to write a tensor stream to a terminal" "$T/tty"; then ok "no stream to a terminal"; else fail "no stream to a terminal" "$(head -c 200 "$T/tty")"; fi

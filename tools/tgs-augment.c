@@ -11,7 +11,15 @@
  * seeded by (--seed, epoch, its index in the input), so the output does not
  * depend on buffering or on which other samples are there. --keep-empty P
  * drops each empty-mask sample from a pass with probability 1-P, by a coin
- * from its own stream of the same pair, so augmentations stay as they were. */
+ * from its own stream of the same pair, so augmentations stay as they were.
+ *
+ * --synth FILE mixes synthetic samples (tgs-synth's tiles, stacked) into
+ * every pass: the pass holds the n real samples and m = round(P/(1-P) n)
+ * drawn from FILE (held in memory too) without replacement while FILE
+ * lasts, shuffled together and augmented alike. The draws of a pass come
+ * from a stream of their own (index 2^32-2), and the k-th synthetic slot of
+ * a pass is augmented as sample index n + k, so a real sample's draws are
+ * those it has without --synth; only the order changes. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -32,7 +40,7 @@ static const char usage[] =
     "                   [--shift F] [--brightness B] [--contrast C] [--gamma G]\n"
     "                   [--invert P] [--cutout N] [--cutout-size F] [--noise STD]\n"
     "                   [--epochs N] [--first-epoch K] [--shuffle] [--keep-empty P]\n"
-    "                   [--seed N]\n"
+    "                   [--seed N] [--synth FILE [--synth-frac P]]\n"
     "                   [--preview PNG] [--preview-count N] [--preview-channel K]\n"
     "                   [-o FILE] [-q] [STREAM]\n"
     "Turn each sample's u8 image and mask into f32 S x S training inputs,\n"
@@ -68,6 +76,12 @@ static const char usage[] =
     "  --keep-empty P    keep each sample whose mask is empty with probability P\n"
     "                    per pass (default 1): fewer empty tiles, cheaper passes\n"
     "  --seed N          random seed (default 0)\n"
+    "  --synth FILE      mix samples of FILE (e.g. tgs-synth's tiles, stacked) into\n"
+    "                    each pass, augmented alike; same channels and tile size\n"
+    "                    as the input (holds both in memory; implies --shuffle)\n"
+    "  --synth-frac P    fraction of each pass that is synthetic, 0 <= P < 1\n"
+    "                    (default 0.5): round(P/(1-P) x n) samples drawn from\n"
+    "                    FILE, without replacement while FILE lasts\n"
     "preview:\n"
     "  --preview PNG     draw the first samples, mask outlined, into PNG;\n"
     "                    the stream is then written only with -o\n"
@@ -79,10 +93,11 @@ static const char usage[] =
     "  -h, --help        this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *input, *output, *preview;
+    const char *input, *output, *preview, *synth;
     tgs_aug_params aug;
     long epochs, first_epoch;
     double keep_empty; /* probability an empty-mask sample is written in a pass */
+    double synth_frac; /* the synthetic part of a pass, 0 <= P < 1 */
     int shuffle, quiet, preview_count, preview_channel;
     uint64_t seed;
 } options;
@@ -90,7 +105,7 @@ typedef struct {
 static float prob(const char *s, const char *opt) { return (float)tgs_parse_double(s, opt, 0, 1); }
 
 static options parse_args(int argc, char **argv) {
-    options o = {.epochs = 1, .keep_empty = 1, .preview_count = 16, .preview_channel = -1};
+    options o = {.epochs = 1, .keep_empty = 1, .synth_frac = NAN, .preview_count = 16, .preview_channel = -1};
     tgs_aug_params *a = &o.aug;
     tgs_aug_params_default(a);
     /* augmentation options not given stay NAN (or -1) until the preset */
@@ -101,7 +116,8 @@ static options parse_args(int argc, char **argv) {
     enum {
         OPT_SIZE = 256, OPT_PAD, OPT_RESIZE, OPT_NORM, OPT_TRAIN, OPT_HFLIP, OPT_VFLIP, OPT_AFFINE_P, OPT_SCALE,
         OPT_SHIFT, OPT_BRIGHTNESS, OPT_CONTRAST, OPT_GAMMA, OPT_INVERT, OPT_CUTOUT, OPT_CUTOUT_SIZE, OPT_NOISE,
-        OPT_EPOCHS, OPT_FIRST_EPOCH, OPT_SHUFFLE, OPT_KEEP_EMPTY, OPT_SEED, OPT_PREVIEW, OPT_PREVIEW_COUNT, OPT_PREVIEW_CHANNEL
+        OPT_EPOCHS, OPT_FIRST_EPOCH, OPT_SHUFFLE, OPT_KEEP_EMPTY, OPT_SEED, OPT_PREVIEW, OPT_PREVIEW_COUNT, OPT_PREVIEW_CHANNEL,
+        OPT_SYNTH, OPT_SYNTH_FRAC
     };
     static const struct option longopts[] = {
         {"size", required_argument, 0, OPT_SIZE},           {"pad", required_argument, 0, OPT_PAD},
@@ -118,6 +134,7 @@ static options parse_args(int argc, char **argv) {
         {"seed", required_argument, 0, OPT_SEED},           {"preview", required_argument, 0, OPT_PREVIEW},
         {"preview-count", required_argument, 0, OPT_PREVIEW_COUNT},
         {"preview-channel", required_argument, 0, OPT_PREVIEW_CHANNEL},
+        {"synth", required_argument, 0, OPT_SYNTH},       {"synth-frac", required_argument, 0, OPT_SYNTH_FRAC},
         TGS_COMMON_LONGOPTS};
     int c;
     while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
@@ -150,12 +167,22 @@ static options parse_args(int argc, char **argv) {
         case OPT_PREVIEW: o.preview = optarg; break;
         case OPT_PREVIEW_COUNT: o.preview_count = (int)tgs_parse_long(optarg, "--preview-count", 1, 256); break;
         case OPT_PREVIEW_CHANNEL: o.preview_channel = (int)tgs_parse_long(optarg, "--preview-channel", 0, 255); break;
+        case OPT_SYNTH: o.synth = optarg; break;
+        case OPT_SYNTH_FRAC:
+            o.synth_frac = tgs_parse_double(optarg, "--synth-frac", -HUGE_VAL, HUGE_VAL);
+            if (!(o.synth_frac >= 0 && o.synth_frac < 1))
+                die_usage("--synth-frac: %g is out of range [0, 1)", o.synth_frac);
+            break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
     }
     if (optind < argc) o.input = argv[optind++];
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
     if (a->resize && pad_given) die_usage("--pad and --resize both say how to reach the size; give one");
+    if (!isnan(o.synth_frac) && !o.synth) die_usage("--synth-frac needs --synth FILE, the samples to mix in");
+    if (isnan(o.synth_frac)) o.synth_frac = 0.5;
+    if (o.synth && strcmp(o.synth, "-") == 0 && (!o.input || strcmp(o.input, "-") == 0))
+        die_usage("--synth -: standard input is the input already; name a file");
 
     /* the preset fills what was not given; everything else is off */
 #define PRESET(field, value) \
@@ -271,7 +298,7 @@ typedef struct {
     tgs_aug_work work;
     tgs_record img, mask, crop, epoch;
     preview pv;
-    const char *path, *out_path; /* the input and output, for messages */
+    const char *out_path; /* the output, for messages */
 } context;
 
 /* Whether pass epoch writes sample index: always, unless its mask is empty
@@ -288,10 +315,12 @@ static int keep_sample(const options *o, const sample_view *v, uint64_t index, l
     return tgs_rng_uniform(&r) < o->keep_empty;
 }
 
-/* Augment sample s (number index in the input, from 0) for epoch and write
- * it: its records in order with image and mask replaced, then crop and
- * epoch (any of those two it had are dropped). */
-static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_t index, long epoch) {
+/* Augment sample s for epoch and write it: its records in order with image
+ * and mask replaced, then crop and epoch (any of those two it had are
+ * dropped). index (from 0) picks its random stream; path and number (from
+ * 1) say where it came from, for messages. */
+static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_t index, long epoch, const char *path,
+                 uint64_t number) {
     const options *o = cx->o;
     int sz = o->aug.size;
     uint32_t idims[3] = {(uint32_t)v->c, (uint32_t)sz, (uint32_t)sz}, mdims[3] = {1, (uint32_t)sz, (uint32_t)sz};
@@ -307,7 +336,7 @@ static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_
     if (tgs_aug_apply(&o->aug, &d, &r, &cx->work, v->image->data, v->c, v->h, v->w, v->mask ? v->mask->data : NULL,
                       cx->img.data, v->mask ? cx->mask.data : NULL) < 0) {
         const char *id = tgs_sample_id(s);
-        die("%s: sample %llu%s%s%s: %s", cx->path, (unsigned long long)index + 1, id ? " (" : "", id ? id : "", id ? ")" : "",
+        die("%s: sample %llu%s%s%s: %s", path, (unsigned long long)number, id ? " (" : "", id ? id : "", id ? ")" : "",
             tgs_errmsg());
     }
     memcpy(cx->crop.data, v->crop, sizeof v->crop);
@@ -336,14 +365,65 @@ _Noreturn static void bad_sample(const char *path, uint64_t k, const tgs_sample 
     die("%s: sample %llu: %s", path, (unsigned long long)k, tgs_errmsg());
 }
 
+/* Every sample of rd, raw, each checked; a progress bar while loading. */
+static tgs_sample *load_all(tgs_reader *rd, const options *o, size_t *count) {
+    tgs_sample *all = NULL;
+    size_t n = 0, cap = 0;
+    sample_view v;
+    int rc;
+    tgs_progress bar;
+    tgs_progress_start(&bar, "load", "samples", 0, o->quiet);
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            tgs_sample *p = realloc(all, sizeof *p * cap);
+            if (!p) die("out of memory after %zu samples", n);
+            all = p;
+        }
+        memset(&all[n], 0, sizeof all[n]);
+        if ((rc = tgs_read_sample(rd, &all[n])) < 0) die("%s", tgs_errmsg());
+        if (rc == 0) break;
+        if (view_sample(&all[n], o, &v) < 0) bad_sample(rd->path, n + 1, &all[n]);
+        if (++n == 0xffffffffu) die("%s: more than %u samples", rd->path, 0xffffffffu - 1);
+        tgs_progress_update(&bar, n);
+    }
+    tgs_sample_free(&all[n]);
+    tgs_progress_end(&bar);
+    *count = n;
+    return all;
+}
+
+/* The synthetic samples must look like the input's first: the same
+ * channels and tile size, and a mask if it has one. */
+static void check_synth(const options *o, const tgs_sample *first, const tgs_reader *srd, const tgs_sample *syn,
+                        size_t ns) {
+    sample_view a, b;
+    if (view_sample(first, o, &a) < 0) die("%s", tgs_errmsg()); /* checked on loading */
+    for (size_t i = 0; i < ns; i++) {
+        if (view_sample(&syn[i], o, &b) < 0) bad_sample(srd->path, i + 1, &syn[i]);
+        if (b.c != a.c || b.h != a.h || b.w != a.w) {
+            tgs_err("'image' is %d x %d x %d (C x H x W), the input's %d x %d x %d; "
+                    "--synth needs the same channels and tile size",
+                    b.c, b.h, b.w, a.c, a.h, a.w);
+            bad_sample(srd->path, i + 1, &syn[i]);
+        }
+        if (a.mask && !b.mask) {
+            tgs_err("no 'mask' record, and the input's samples have one");
+            bad_sample(srd->path, i + 1, &syn[i]);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     options o = parse_args(argc, argv);
-    int hold = o.epochs > 1 || o.shuffle;
+    int hold = o.epochs > 1 || o.shuffle || o.synth;
 
     tgs_reader rd;
     if (tgs_reader_open(&rd, o.input) < 0) die("%s", tgs_errmsg());
-    context cx = {.o = &o, .path = rd.path, .write_stream = !o.preview || o.output};
+    tgs_reader srd;
+    if (o.synth && tgs_reader_open(&srd, o.synth) < 0) die("%s", tgs_errmsg());
+    context cx = {.o = &o, .write_stream = !o.preview || o.output};
     if (o.preview) {
         size_t np = (size_t)o.aug.size * (size_t)o.aug.size;
         if (np * (size_t)o.preview_count > ((size_t)1 << 26))
@@ -369,57 +449,71 @@ int main(int argc, char **argv) {
         while ((cx.write_stream || cx.pv.n < cx.pv.cap) && (rc = tgs_read_sample(&rd, &s)) != 0) {
             if (rc < 0) die("%s", tgs_errmsg());
             if (view_sample(&s, &o, &v) < 0) bad_sample(rd.path, rd.nsamples, &s);
-            if (keep_sample(&o, &v, rd.nsamples - 1, o.first_epoch)) emit(&cx, &s, &v, rd.nsamples - 1, o.first_epoch);
+            if (keep_sample(&o, &v, rd.nsamples - 1, o.first_epoch))
+                emit(&cx, &s, &v, rd.nsamples - 1, o.first_epoch, rd.path, rd.nsamples);
             tgs_progress_update(&bar, rd.nsamples);
         }
         tgs_progress_end(&bar);
         tgs_sample_free(&s);
     } else {
         /* the raw records of every sample, checked before anything is written */
-        tgs_sample *all = NULL;
-        size_t n = 0, cap = 0;
-        tgs_progress_start(&bar, "load", "samples", 0, o.quiet);
-        for (;;) {
-            if (n == cap) {
-                cap = cap ? 2 * cap : 1024;
-                tgs_sample *p = realloc(all, sizeof *p * cap);
-                if (!p) die("out of memory after %zu samples", n);
-                all = p;
-            }
-            memset(&all[n], 0, sizeof all[n]);
-            if ((rc = tgs_read_sample(&rd, &all[n])) < 0) die("%s", tgs_errmsg());
-            if (rc == 0) break;
-            if (view_sample(&all[n], &o, &v) < 0) bad_sample(rd.path, n + 1, &all[n]);
-            if (++n == 0xffffffffu) die("%s: more than %u samples", rd.path, 0xffffffffu - 1);
-            tgs_progress_update(&bar, n);
+        size_t n, ns = 0, m = 0;
+        tgs_sample *all = load_all(&rd, &o, &n), *syn = NULL;
+        if (o.synth) {
+            syn = load_all(&srd, &o, &ns);
+            if (n > 0) check_synth(&o, &all[0], &srd, syn, ns);
+            double want = floor(o.synth_frac / (1 - o.synth_frac) * (double)n + 0.5);
+            if (want > (double)0xfffffffdu - (double)n) /* every index of a pass below 2^32-2, the draw stream's */
+                die("%s: --synth-frac %g asks for %.0f synthetic samples a pass, too many", srd.path, o.synth_frac,
+                    want);
+            m = (size_t)want;
+            if (m > 0 && ns == 0) die("%s: no samples to draw %zu synthetic samples a pass from", srd.path, m);
         }
-        tgs_sample_free(&all[n]);
-        tgs_progress_end(&bar);
-        uint32_t *order = malloc(sizeof *order * (n ? n : 1));
-        if (!order) die("out of memory");
-        tgs_progress_start(&bar, "augment", "samples", (uint64_t)n * (uint64_t)o.epochs, o.quiet);
+        /* order: 0..n-1 the real samples, n+k the k-th synthetic slot, pick[k] its sample */
+        uint32_t *order = malloc(sizeof *order * (n + m ? n + m : 1)), *pick = malloc(sizeof *pick * (m ? m : 1));
+        uint32_t *deck = malloc(sizeof *deck * (ns ? ns : 1));
+        if (!order || !pick || !deck) die("out of memory");
+        tgs_progress_start(&bar, "augment", "samples", (uint64_t)(n + m) * (uint64_t)o.epochs, o.quiet);
         uint64_t done = 0;
         for (long e = o.first_epoch; e < o.first_epoch + o.epochs; e++) {
             if (!cx.write_stream && cx.pv.n == cx.pv.cap) break;
-            /* Fisher-Yates from the epoch's own stream (index 2^32-1, never a sample's) */
             tgs_rng r;
+            if (m > 0) { /* from the epoch's draw stream (index 2^32-2): each run of ns draws a partial Fisher-Yates */
+                tgs_rng_seed(&r, o.seed, ((uint64_t)e << 32) | 0xfffffffeu);
+                for (size_t k = 0; k < m; k++) {
+                    size_t at = k % ns;
+                    if (at == 0)
+                        for (size_t i = 0; i < ns; i++) deck[i] = (uint32_t)i;
+                    size_t j = at + tgs_rng_below(&r, (uint32_t)(ns - at));
+                    uint32_t t = deck[at];
+                    deck[at] = deck[j], deck[j] = t;
+                    pick[k] = deck[at];
+                }
+            }
+            /* Fisher-Yates from the epoch's own stream (index 2^32-1, never a sample's) */
+            size_t nm = n + m;
             tgs_rng_seed(&r, o.seed, ((uint64_t)e << 32) | 0xffffffffu);
-            for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
-            for (size_t i = n; i > 1; i--) {
+            for (size_t i = 0; i < nm; i++) order[i] = (uint32_t)i;
+            for (size_t i = nm; i > 1; i--) {
                 uint32_t j = tgs_rng_below(&r, (uint32_t)i), t = order[i - 1];
                 order[i - 1] = order[j], order[j] = t;
             }
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = 0; i < nm; i++) {
                 if (!cx.write_stream && cx.pv.n == cx.pv.cap) break;
-                const tgs_sample *s = &all[order[i]];
-                if (view_sample(s, &o, &v) < 0) bad_sample(rd.path, order[i] + 1, s);
-                if (keep_sample(&o, &v, order[i], e)) emit(&cx, s, &v, order[i], e);
+                uint32_t k = order[i];
+                int real = k < n;
+                const tgs_sample *s = real ? &all[k] : &syn[pick[k - n]];
+                const char *path = real ? rd.path : srd.path;
+                uint64_t number = real ? (uint64_t)k + 1 : (uint64_t)pick[k - n] + 1;
+                if (view_sample(s, &o, &v) < 0) bad_sample(path, number, s);
+                if (keep_sample(&o, &v, k, e)) emit(&cx, s, &v, k, e, path, number);
                 tgs_progress_update(&bar, ++done);
             }
         }
         tgs_progress_end(&bar);
         for (size_t i = 0; i < n; i++) tgs_sample_free(&all[i]);
-        free(all), free(order);
+        for (size_t i = 0; i < ns; i++) tgs_sample_free(&syn[i]);
+        free(all), free(syn), free(order), free(pick), free(deck);
     }
 
     if (o.preview) {
@@ -428,6 +522,7 @@ int main(int argc, char **argv) {
     }
     if (cx.write_stream && tgs_outfile_commit(&out) < 0) die("%s", tgs_errmsg());
     tgs_reader_close(&rd);
+    if (o.synth) tgs_reader_close(&srd);
     tgs_aug_work_free(&cx.work);
     tgs_record_free(&cx.img), tgs_record_free(&cx.mask), tgs_record_free(&cx.crop), tgs_record_free(&cx.epoch);
     free(cx.pv.cells);
