@@ -120,7 +120,7 @@ refuses "short option without its value" "option '-o' needs a value" "$B/tgs-rle
 "$B/tgs-rle" encode --frobnicate >/dev/null 2>&1
 [ $? -eq 2 ] && ok "usage errors exit 2" || fail "usage errors exit 2" "exit $?"
 refuses "missing subcommand" "missing command" "$B/tgs-rle"
-refuses "bad --size" "--size: '10by10' is not WxH" "$B/tgs-rle" decode --size 10by10
+refuses "bad --size" "--size: '10by10' is not S or WxH" "$B/tgs-rle" decode --size 10by10
 refuses "neighbours without depths" "--neighbors depth needs --depths" "$B/tgs-stack25d" --images "$MINI/images" --neighbors depth
 if command -v script >/dev/null 2>&1; then
 	script -qec "'$B/tgs-stack25d' --images '$MINI/images'" /dev/null >"$T/tty" 2>&1

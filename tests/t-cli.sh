@@ -14,7 +14,7 @@ bad() {
 	usage_error "$1 $opt '$val'" "$opt" "$B/$@" "$opt" "$val" </dev/null
 }
 
-for v in "${big}x101" "101x$big" "${huge}x101" " 101x101" "+101x101" "-5x101" 101x 101 x101 "101x101 " 0x101 16385x1 "101x1e2"; do
+for v in "${big}x101" "101x$big" "${huge}x101" " 101x101" "+101x101" "-5x101" 101x x101 "101x101 " 0x101 16385x1 "101x1e2"; do
 	bad --size "$v" tgs-stack25d --images "$MINI/images"
 done
 for v in "${big}x10" "10x$huge"; do bad --size "$v" tgs-rle decode; done
@@ -50,9 +50,20 @@ for opt in --ratio --lr --wd; do
 done
 for v in " -1" "-1" "$huge" "" 0x "1 "; do bad --seed "$v" tgs-mae -o "$T/never"; done
 for v in "0.5" "x,1" "0,0" "0,inf"; do bad --norm "$v" tgs-mae -o "$T/never"; done
-check_sh "no run directory from any of them" "[ ! -e '$T/never' ]"
+for opt in --train --test --size; do
+	for v in "$big" "$huge" " 7" "-1" "" 3x 1.5; do bad "$opt" "$v" tgs-synth -o "$T/never"; done
+done
+for v in " -1" "-1" "$huge" "" 0x "1 "; do bad --seed "$v" tgs-synth -o "$T/never"; done
+for v in "" " 0.5" 0.5x nan inf 1e999 -0.1 1.5; do
+	bad --empty "$v" tgs-synth -o "$T/never"
+	bad --synth-frac "$v" tgs-augment --synth x.tsr
+done
+bad --synth-frac 1 tgs-augment --synth x.tsr
+check_sh "no run directory from any of them" "[ ! -e '$T/never' ] && [ -z \"\$(ls -d '$T'/never.tmp-* 2>/dev/null)\" ]"
 
 # the good ones still parse
 check_sh "--size 101x101, --seed 0x10 (hex), --norm -0.5,.25 are fine" \
 	"'$B/tgs-stack25d' -q --images '$MINI/images' --size 101x101 | '$B/tgs-augment' -q --seed 0x10 --norm -0.5,.25 --size 104 | '$B/tgs-info' | grep -q ': 12 samples'"
+check_sh "--size 101 is 101x101 (one spelling of a size in every tool)" \
+	"cmp <('$B/tgs-stack25d' -q --images '$MINI/images' --size 101) <('$B/tgs-stack25d' -q --images '$MINI/images' --size 101x101)"
 exit 0

@@ -175,4 +175,17 @@ check_sh "a failed predictor upstream: tgs-rle encode exits 1 and writes no subm
 refuses "--batch 0" "--batch: 0 is out of range" "$MC" -m "$T/run/best.ckpt" --batch 0
 usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$MC" -m "$T/run/best.ckpt" --device cuda "$T/mini.tsr"
 usage_error "--device nonsense" "--device: unknown device 'tpu' \\(there are cpu, sim\\)" "$MC" -m "$T/run/best.ckpt" --device tpu "$T/mini.tsr"
+# the model carries its decisions: best.ckpt holds its validation's best
+# threshold, and tgs-rle encode -m uses it as --decisions would
+t=$("$PYTHON" -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+d = json.loads(f.read(n))["__metadata__"]["decisions"]
+print([l.split()[1] for l in d.splitlines() if l.startswith("threshold ")][0])' "$T/run/best.ckpt" 2>/dev/null)
+if [ -n "$t" ]; then
+	check_sh "tgs-rle encode -m best.ckpt: its threshold ($t), as --threshold $t gives" \
+		"cmp <('$B/tgs-rle' encode -m '$T/run/best.ckpt' '$T/pred.tsr') <('$B/tgs-rle' encode --threshold $t '$T/pred.tsr')"
+else fail "best.ckpt carries a threshold in its metadata 'decisions'" "none read"; fi
+refuses "tgs-rle encode -m last.ckpt: no decisions in it" "last.ckpt: holds no decisions" "$B/tgs-rle" encode -m "$T/run/last.ckpt" "$T/pred.tsr"
+usage_error "tgs-rle encode -m and --decisions both" "--decisions and -m both give the decisions" \
+	"$B/tgs-rle" encode -m "$T/run/best.ckpt" --decisions "$T/run/log.csv" "$T/pred.tsr"
 exit 0

@@ -92,14 +92,21 @@ def check(path, epoch):
     assert meta["format"] == "tgs" and meta["epoch"] == epoch, meta
     opts = json.loads(meta["options"])
     assert opts["model"] == meta["arch"] and opts["batch"] == 5 and opts["lr"] == 0.01, opts
-    assert int(t["train.epoch"]) == int(epoch) and t["train.epoch"].dtype == np.int64
+    best = path.endswith("best.ckpt")  # the model alone, and the threshold it was scored at
+    if best:
+        assert not [k for k in t if k.startswith(("optim.", "train."))], "best.ckpt holds training state"
+        d = [l for l in meta["decisions"].splitlines() if not l.startswith("#")]
+        assert len(d) == 1 and d[0].startswith("threshold ") and 0 < float(d[0].split()[1]) < 1, meta["decisions"]
+    else:
+        assert int(t["train.epoch"]) == int(epoch) and t["train.epoch"].dtype == np.int64
+        assert "decisions" not in meta
     assert 0 <= float(meta["metric"]) <= 1
     params = [k for k in t if not k.startswith(("optim.", "train."))]
     assert all(h[k]["dtype"] == "F32" for k in params)
     assert all(np.isfinite(t[k]).all() for k in params), "a parameter is not finite"
     assert all((t[k] > 0).all() for k in params if k.endswith("running_var"))
     assert t["stem.conv.weight"].shape == (4, 3, 3, 3), t["stem.conv.weight"].shape
-    for k in params:
+    for k in params if not best else []:
         if not k.endswith(("running_mean", "running_var")):
             assert "optim.exp_avg." + k in t and "optim.exp_avg_sq." + k in t, "no Adam state for " + k
     print("%d tensors (%d parameters and buffers), header %d bytes, metric %s" % (len(t), len(params), n, meta["metric"]))

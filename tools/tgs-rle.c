@@ -22,9 +22,9 @@
 #include "decide.h"
 
 static const char usage[] =
-    "usage: tgs-rle encode [--threshold T] [--min-area A] [--salt-gate G] [--decisions FILE]\n"
+    "usage: tgs-rle encode [--threshold T] [--min-area A] [--salt-gate G] [--decisions FILE | -m CKPT]\n"
     "                      [--record NAME] [--allow-empty] [-o FILE] [STREAM]\n"
-    "       tgs-rle decode [--size WxH] [--png DIR] [-o FILE] [CSV]\n"
+    "       tgs-rle decode [--size S] [--png DIR] [-o FILE] [CSV]\n"
     "encode: write each sample's mask as Kaggle's id,rle_mask CSV.\n"
     "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
     "                  one, else 'mask'); u8/u16/i32 are salt where non-zero,\n"
@@ -34,10 +34,12 @@ static const char usage[] =
     "  --salt-gate G   an empty mask where the sample's 'salt' is below G\n"
     "  --decisions FILE  the three from FILE, as tgs-eval tuned them; an option\n"
     "                  given as well overrides the file's\n"
+    "  -m, --model CKPT  the decisions CKPT carries (tgs-train's best.ckpt: the\n"
+    "                  threshold of its best validation), as --decisions\n"
     "  --allow-empty   a stream of no samples gives the header alone (without\n"
     "                  it, no samples is an error: a failed predictor upstream)\n"
     "decode: read an id,rle_mask CSV and write one sample (id, mask) per row.\n"
-    "  --size WxH      mask size (default 101x101)\n"
+    "  --size S        mask side (default 101; WxH for other shapes)\n"
     "  --png DIR       write DIR/<id>.png (8-bit, 0 or 255) instead of a stream\n"
     "common:\n"
     "  -o, --output FILE  write here instead of stdout (whole or not at all)\n"
@@ -45,7 +47,7 @@ static const char usage[] =
     "  -h, --help         this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *record, *output, *png_dir, *input, *decisions_path;
+    const char *record, *output, *png_dir, *input, *decisions_path, *ckpt;
     double threshold;
     int w, h, quiet, allow_empty;
     tgs_decisions d; /* threshold, min_area, salt_gate */
@@ -277,9 +279,9 @@ int main(int argc, char **argv) {
         {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
         {"min-area", required_argument, 0, OPT_MIN_AREA},   {"salt-gate", required_argument, 0, OPT_GATE},
         {"decisions", required_argument, 0, OPT_DECISIONS}, {"allow-empty", no_argument, 0, OPT_ALLOW_EMPTY},
-        TGS_COMMON_LONGOPTS};
+        {"model", required_argument, 0, 'm'},               TGS_COMMON_LONGOPTS};
     int c;
-    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_THRESHOLD: o.threshold = tgs_parse_double(optarg, "--threshold", 0, 1); /* as tgs-eval */ break;
         case OPT_RECORD: o.record = optarg; break;
@@ -288,6 +290,7 @@ int main(int argc, char **argv) {
         case OPT_MIN_AREA: min_area = tgs_parse_long(optarg, "--min-area", 0, 1000000); break;
         case OPT_GATE: gate = tgs_parse_double(optarg, "--salt-gate", 0, 1); break;
         case OPT_DECISIONS: o.decisions_path = optarg; break;
+        case 'm': o.ckpt = optarg; break;
         case OPT_ALLOW_EMPTY: o.allow_empty = 1; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
         }
@@ -298,7 +301,12 @@ int main(int argc, char **argv) {
     if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
     /* the decisions: the file's, then each option given over it */
     tgs_decisions_default(&o.d);
+    if (o.decisions_path && o.ckpt) die_usage("--decisions and -m both give the decisions; give one");
     if (o.decisions_path && tgs_decisions_load(&o.d, o.decisions_path) < 0) die("%s", tgs_errmsg());
+    if (o.ckpt && strcmp(cmd, "encode") == 0) {
+        if (tgs_decisions_from_ckpt(&o.d, o.ckpt) < 0) die("%s", tgs_errmsg());
+        o.decisions_path = o.ckpt; /* for messages */
+    }
     if (o.threshold >= 0) o.d.threshold = o.threshold;
     if (min_area >= 0) o.d.min_area = (int)min_area;
     if (gate >= 0) o.d.salt_gate = gate;
@@ -308,8 +316,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(cmd, "decode") == 0) {
         if (o.record) die_usage("--record is for encode");
         if (o.allow_empty) die_usage("--allow-empty is for encode (decode takes a header-only CSV as it is)");
-        if (o.decisions_path || o.threshold >= 0 || min_area >= 0 || gate >= 0)
-            die_usage("--threshold, --min-area, --salt-gate and --decisions are for encode");
+        if (o.decisions_path || o.ckpt || o.threshold >= 0 || min_area >= 0 || gate >= 0)
+            die_usage("--threshold, --min-area, --salt-gate, --decisions and -m are for encode");
         if (o.png_dir && o.output) die_usage("--png and -o both name the output; give one");
         decode(&o);
     } else {

@@ -16,7 +16,7 @@
 
 static const char usage[] =
     "usage: tgs-stack25d --images DIR [--masks DIR] [--depths CSV] [--ids FILE]\n"
-    "                    [--neighbors none|depth] [--depth-channel] [--size WxH]\n"
+    "                    [--neighbors none|depth] [--depth-channel] [--size S]\n"
     "                    [-o FILE] [-q]\n"
     "Read DIR/<id>.png tiles and write one sample per tile (id, image, depth,\n"
     "mask) as a tensor stream to stdout or FILE.\n"
@@ -30,7 +30,7 @@ static const char usage[] =
     "                    before and after in depth order among DIR's tiles\n"
     "  --depth-channel   add a channel holding the depth scaled to 0..255 over\n"
     "                    the depths table's range (needs --depths)\n"
-    "  --size WxH        tile size to expect (default 101x101)\n"
+    "  --size S          tile side to expect (default 101; WxH for other shapes)\n"
     "  -o, --output FILE write here instead of stdout (whole or not at all)\n"
     "  -q, --quiet       no progress bar\n"
     "  -h, --help        this text;  -V, --version  the version\n";

@@ -171,7 +171,8 @@ void tgs_parse_size(const char *s, const char *opt, int *w, int *h) {
     const char *p;
     int a = size_side(s, &p), b = -1;
     if (a > 0 && *p == 'x') b = size_side(p + 1, &p);
-    if (a < 0 || b < 0 || *p) die_usage("%s: '%s' is not WxH (each side 1..16384)", opt, s);
+    else if (a > 0 && !*p) b = a; /* S: a square, as every tool's --size */
+    if (a < 0 || b < 0 || *p) die_usage("%s: '%s' is not S or WxH (each side 1..16384)", opt, s);
     *w = a, *h = b;
 }
 

@@ -63,7 +63,8 @@ void tgs_common_option(int c, char **argv, const char *usage, const char **outpu
 long tgs_parse_long(const char *s, const char *opt, long lo, long hi);
 double tgs_parse_double(const char *s, const char *opt, double lo, double hi);
 uint64_t tgs_parse_seed(const char *s);
-/* "WxH", each side 1..16384. */
+/* "S" (S x S, the one spelling every tool's --size takes) or "WxH" for
+ * the tools that allow other shapes; each side 1..16384. */
 void tgs_parse_size(const char *s, const char *opt, int *w, int *h);
 /* "MEAN,STD", both finite, STD > 0 (--norm). */
 void tgs_parse_norm(const char *s, const char *opt, float *mean, float *std);

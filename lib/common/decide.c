@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "err.h"
 #include "json.h"
 #include "metric.h"
@@ -20,10 +21,9 @@ int tgs_decisions_check(const tgs_decisions *d, const char *model) {
     return 0;
 }
 
-int tgs_decisions_load(tgs_decisions *d, const char *path) {
+/* Read the decisions' text from fp; path names it in messages. */
+static int decisions_read(tgs_decisions *d, FILE *fp, const char *path) {
     tgs_decisions_default(d);
-    FILE *fp = fopen(path, "r");
-    if (!fp) return tgs_err("%s:", path);
     char line[512];
     int line_no = 0, seen[4] = {0}, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, fp)) {
@@ -67,7 +67,39 @@ int tgs_decisions_load(tgs_decisions *d, const char *path) {
         }
     }
     if (rc == 0 && ferror(fp)) rc = tgs_err("%s: read error", path);
+    return rc;
+}
+
+int tgs_decisions_load(tgs_decisions *d, const char *path) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        tgs_decisions_default(d);
+        return tgs_err("%s:", path);
+    }
+    int rc = decisions_read(d, fp, path);
     fclose(fp);
+    return rc;
+}
+
+int tgs_decisions_from_ckpt(tgs_decisions *d, const char *path) {
+    tgs_decisions_default(d);
+    tgs_ckpt c;
+    if (tgs_ckpt_load(&c, path) < 0) {
+        tgs_ckpt_free(&c);
+        return -1;
+    }
+    const char *text = tgs_ckpt_meta_get(&c, "decisions");
+    int rc;
+    if (!text) {
+        rc = tgs_err("%s: holds no decisions (tgs-train's best.ckpt does, from its validation)", path);
+    } else {
+        char name[4200];
+        snprintf(name, sizeof name, "%s: metadata 'decisions'", path);
+        FILE *fp = fmemopen((void *)text, strlen(text), "r");
+        rc = fp ? decisions_read(d, fp, name) : tgs_err("%s:", path);
+        if (fp) fclose(fp);
+    }
+    tgs_ckpt_free(&c);
     return rc;
 }
 

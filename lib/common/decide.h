@@ -30,6 +30,10 @@ typedef struct {
 void tgs_decisions_default(tgs_decisions *d);
 /* Read path; -1 and a message naming the file and line on anything wrong. */
 int tgs_decisions_load(tgs_decisions *d, const char *path);
+/* The decisions a checkpoint carries (metadata 'decisions', the same text:
+ * tgs-train's best.ckpt holds the threshold of its best validation); -1
+ * and a message when it holds none or they are malformed. */
+int tgs_decisions_from_ckpt(tgs_decisions *d, const char *path);
 /* The file's text, after comment lines (each string one line, may be NULL). */
 int tgs_decisions_write(const tgs_decisions *d, FILE *fp, const char *const *comments, int ncomments);
 

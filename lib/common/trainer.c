@@ -528,12 +528,30 @@ static int log_append(tgs_trainer *t, const char *row) {
 static int put_i64(tgs_ckpt *c, const char *name, int64_t v) { return tgs_ckpt_add(c, name, TGS_I64, 0, NULL, &v); }
 static int put_f64(tgs_ckpt *c, const char *name, double v) { return tgs_ckpt_add(c, name, TGS_F64, 0, NULL, &v); }
 
+/* What --resume needs beyond the weights: the optimizer's state, the
+ * weights being trained beside their average, the counters. */
+static int resume_state_put(tgs_trainer *t, tgs_ckpt *c) {
+    if (tgs_optim_state_put(&t->opt, c) < 0 || (t->ema > 0 && tgs_ema_put_live(&t->avg, c) < 0)) return -1;
+    if (put_i64(c, "train.step", t->st.step) < 0 || put_i64(c, "train.epoch", t->st.epoch) < 0 ||
+        put_i64(c, "train.pos", t->st.pos) < 0 || put_i64(c, "train.seed", (int64_t)t->seed) < 0)
+        return -1;
+    /* no metric yet (NaN) is an absent tensor: a checkpoint is finite */
+    if (isfinite(t->st.best_metric) && put_f64(c, "train.best_metric", t->st.best_metric) < 0) return -1;
+    if (put_i64(c, "train.best_epoch", t->st.best_epoch) < 0) return -1;
+    if (isfinite(t->st.last_metric) && put_f64(c, "train.last_metric", t->st.last_metric) < 0) return -1;
+    return tgs_ckpt_add(c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, t->st.sums);
+}
+
 /* Write path: the weights (the average in the model's names when there is
- * one), the optimizer state, the counters; log.csv is begun with the first
- * checkpoint. 1, writing nothing, when a tensor is not finite (what and
- * *v say which and its value): the checkpoints before stay the last good
- * ones. */
-static int save_checkpoint(tgs_trainer *t, const char *path, double metric, char *what, size_t what_size, double *value) {
+ * one) and, unless model_only, the optimizer state and the counters that
+ * --resume needs; log.csv is begun with the first checkpoint. best.ckpt is
+ * model_only (a third of last.ckpt's bytes: what a predictor loads, and
+ * what --init takes), with the validation's best threshold as its
+ * 'decisions' (tgs-rle encode -m) when threshold is finite. 1, writing
+ * nothing, when a tensor is not finite (what and *v say which and its
+ * value): the checkpoints before stay the last good ones. */
+static int save_checkpoint(tgs_trainer *t, const char *path, double metric, double threshold, int model_only, char *what,
+                           size_t what_size, double *value) {
     tgs_ckpt c;
     char b[64];
     tgs_ckpt_init(&c);
@@ -547,19 +565,18 @@ static int save_checkpoint(tgs_trainer *t, const char *path, double metric, char
     bad = bad || tgs_ckpt_meta_set(&c, "size", b) < 0;
     bad = bad || tgs_ckpt_meta_set(&c, "norm", t->norm) < 0 ||
           tgs_ckpt_meta_set(&c, "options", t->options_json ? t->options_json : "{}") < 0;
+    if (!bad && isfinite(threshold)) {
+        char d[160];
+        snprintf(d, sizeof d, "# tgs-train: the best threshold of the validation's sweep, epoch %lld\nthreshold %s\n",
+                 (long long)t->st.epoch, tgs_fmt_double(b, sizeof b, threshold));
+        bad = tgs_ckpt_meta_set(&c, "decisions", d) < 0;
+    }
     /* with a weight average the model's own names hold the average (what
      * tgs-mcdrop and --init read), and the weights being trained go beside */
     if (t->ema > 0) tgs_ema_swap(&t->avg);
     if (!bad) bad = tgs_ckpt_put_params(&c, t->ps) < 0;
     if (t->ema > 0) tgs_ema_swap(&t->avg);
-    bad = bad || tgs_optim_state_put(&t->opt, &c) < 0 || (t->ema > 0 && tgs_ema_put_live(&t->avg, &c) < 0);
-    bad = bad || put_i64(&c, "train.step", t->st.step) < 0 || put_i64(&c, "train.epoch", t->st.epoch) < 0 ||
-          put_i64(&c, "train.pos", t->st.pos) < 0 || put_i64(&c, "train.seed", (int64_t)t->seed) < 0;
-    /* no metric yet (NaN) is an absent tensor: a checkpoint is finite */
-    if (!bad && isfinite(t->st.best_metric)) bad = put_f64(&c, "train.best_metric", t->st.best_metric) < 0;
-    bad = bad || put_i64(&c, "train.best_epoch", t->st.best_epoch) < 0;
-    if (!bad && isfinite(t->st.last_metric)) bad = put_f64(&c, "train.last_metric", t->st.last_metric) < 0;
-    bad = bad || tgs_ckpt_add(&c, "train.loss_sums", TGS_F64, 1, (int64_t[]){NP + 1}, t->st.sums) < 0;
+    if (!model_only) bad = bad || resume_state_put(t, &c) < 0;
     if (bad) {
         tgs_ckpt_free(&c);
         return -1;
@@ -594,10 +611,10 @@ static int not_finite(const tgs_trainer *t, int64_t e, int64_t k, const char *wh
                    what, val);
 }
 
-static int save(tgs_trainer *t, const char *path, double metric) {
+static int save(tgs_trainer *t, const char *path, double metric, double threshold, int model_only) {
     char what[TGS_CKPT_MAX_NAME + 64];
     double v;
-    int rc = save_checkpoint(t, path, metric, what, sizeof what, &v);
+    int rc = save_checkpoint(t, path, metric, threshold, model_only, what, sizeof what, &v);
     if (rc > 0) return not_finite(t, t->st.pos ? t->st.epoch + 1 : t->st.epoch, t->st.step, what, v);
     return rc;
 }
@@ -668,7 +685,7 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
         for (;;) {
             if (fo->stop && *fo->stop) {
                 if (bar.enabled && bar.drawn) fputs("\r\033[K", stderr);
-                return save(t, t->last_path, t->st.last_metric) < 0 ? -1 : TGS_FIT_STOPPED;
+                return save(t, t->last_path, t->st.last_metric, NAN, 0) < 0 ? -1 : TGS_FIT_STOPPED;
             }
             int n = 0, rc = 0;
             while (n < t->batch && (rc = tgs_samples_next(src, &smp, &index)) > 0) {
@@ -717,8 +734,8 @@ int tgs_trainer_fit(tgs_trainer *t, tgs_samples *src, const tgs_fit_opts *fo) {
                              : -1;
             epoch_line(t, fo, lr, mean, &vr, best, images, secs, eta);
         }
-        if (best && save(t, t->best_path, vr.map) < 0) return -1;
-        if (save(t, t->last_path, t->st.last_metric) < 0 || log_append(t, row) < 0) return -1;
+        if (best && save(t, t->best_path, vr.map, vr.threshold, 1) < 0) return -1;
+        if (save(t, t->last_path, t->st.last_metric, NAN, 0) < 0 || log_append(t, row) < 0) return -1;
         if (fo->epoch_done && fo->epoch_done(t, fo->ctx) < 0) return -1;
         if (fo->stop && *fo->stop) return TGS_FIT_STOPPED; /* last.ckpt just written */
         if (fo->patience && t->st.epoch - t->st.best_epoch >= fo->patience) {
