@@ -1,4 +1,4 @@
-# tgs-augment: identity settings, padding values, the crop record, masks
+# tgs-augment: identity settings, padding values, the crop and norm records, masks
 # moving with images, determinism, epochs, pass-through, bad input and the
 # preview, checked with numpy (formats/tgs_stream.py) on the 12 mini tiles
 # and on small synthetic streams.
@@ -17,6 +17,9 @@ fi
 check_sh "same seed, same bytes" "cmp <('$A' --train --seed 7 '$T/three.tsr') <('$A' --train --seed 7 '$T/three.tsr')"
 check_sh "another seed, other bytes" "! cmp -s <('$A' --train --seed 7 '$T/three.tsr') <('$A' --train --seed 8 '$T/three.tsr')"
 check_sh "--epochs 3 emits 3 x 12 samples" "'$A' -q --train --epochs 3 '$T/three.tsr' | '$B/tgs-info' | grep -q '36 samples'"
+check_sh "every sample gets 'norm' (f32 [2]): --norm 0.5,0.25, and 0,1 without --norm" \
+	"'$A' -q --norm 0.5,0.25 '$T/three.tsr' | '$B/tgs-info' | grep -Eq '^  norm +12 f32 +\[2\] +0.25 +0.5 +0.375\$' &&
+	 '$A' -q --epochs 2 '$T/three.tsr' | '$B/tgs-info' | grep -Eq '^  norm +24 f32 +\[2\] +0 +1 +0.5\$'"
 # a sample's output depends on the seed, epoch and its index only: the first
 # 6 samples come out the same whether or not 6 more follow them
 ls "$MINI/images" | head -n 6 | sed 's/.png$//' >"$T/six"
@@ -125,7 +128,7 @@ for k in range(4):
     s = {"id": "syn%d" % k,
          "image": rng.integers(0, 256, (3, 101, 101), dtype=np.uint8),
          "extra": np.arange(7, dtype=np.float64) * k, "note": "kept \u00e9 %d" % k,
-         "mask": mask, "depth": np.float32(100 + k), "crop": np.int32([9, 9, 9, 9])}
+         "mask": mask, "depth": np.float32(100 + k), "crop": np.int32([9, 9, 9, 9]), "norm": np.float32([7, 7])}
     good.append(s)
 good.append({"id": "flat", "image": rng.integers(0, 256, (101, 101), dtype=np.uint8), "tag": np.int64(-5)})
 tgs_stream.write(t + "/syn.tsr", good)
@@ -158,13 +161,14 @@ for src, dst in [(sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])]:
     a, b = list(tgs_stream.read(src)), list(tgs_stream.read(dst))
     assert len(a) == len(b) == 12
     for x, y in zip(a, b):
-        assert list(y) == list(x) + ["crop", "epoch"], list(y)
+        assert list(y) == list(x) + ["crop", "norm", "epoch"], list(y)
         assert y["id"] == x["id"] and y["depth"] == x["depth"]
         assert y["image"].dtype == np.float32 and y["image"].shape == x["image"].shape
         assert np.array_equal(y["image"], x["image"].astype(np.float32) / np.float32(255))
         assert y["mask"].dtype == np.float32 and np.array_equal(y["mask"], x["mask"].astype(np.float32))
         assert list(y["crop"]) == [0, 0, 101, 101] and y["crop"].dtype == np.int32
         assert y["epoch"].shape == () and y["epoch"] == 0 and y["epoch"].dtype == np.int32
+        assert y["norm"].dtype == np.float32 and list(y["norm"]) == [0, 1], y["norm"]
 PY
 
 "$A" --size 101 --pad none --hflip 1 "$T/three.tsr" >"$T/hf.tsr"
@@ -235,6 +239,7 @@ for y in tgs_stream.read(sys.argv[1]):
     assert set(np.unique(y["mask"])) <= {0.0, 1.0}
     assert np.isfinite(y["image"]).all() and y["image"].shape == (3, 128, 128)
     assert list(y["crop"]) == [13, 13, 101, 101]
+    assert y["norm"].dtype == np.float32 and y["norm"].shape == (2,) and list(y["norm"]) == [0.5, 0.25], y["norm"]
     n += 1
 assert n == 12
 PY
@@ -274,10 +279,11 @@ import sys, numpy as np, tgs_stream
 a, b = list(tgs_stream.read(sys.argv[1])), list(tgs_stream.read(sys.argv[2]))
 assert [s["id"] for s in b] == ["syn0", "syn1", "syn2", "syn3", "flat"]
 for x, y in zip(a, b):
-    # the old crop is replaced: dropped from its place, ours comes last
-    assert list(y) == [k for k in x if k != "crop"] + ["crop", "epoch"], list(y)
+    # the old crop and norm are replaced: dropped from their places, ours come last
+    assert list(y) == [k for k in x if k not in ("crop", "norm")] + ["crop", "norm", "epoch"], list(y)
+    assert list(y["norm"]) == [0.5, 0.25], y["norm"]
     for k in x:
-        if k in ("image", "mask", "crop"):
+        if k in ("image", "mask", "crop", "norm"):
             continue
         if isinstance(x[k], str):
             assert y[k] == x[k]

@@ -4,8 +4,8 @@
 # --resume from a stream that ended early, fed the whole stream again or
 # the rest of it, ends byte for byte where the uninterrupted run ends; tgs-train --init of
 # the encoder changes the starting weights of the encoder and nothing
-# else; a swinunet encoder too; bad options and inputs refused in one line
-# with no files left. (Masking by seed and the loss on hidden patches
+# else; a swinunet encoder too; a padded stream's 'norm' taken or checked;
+# bad options and inputs refused in one line with no files left. (Masking by seed and the loss on hidden patches
 # alone: tests/unit/test_mae.c.)
 . tests/lib.sh
 export PYTHONDONTWRITEBYTECODE=1
@@ -161,3 +161,10 @@ usage_refused "a CSV for a stream" "depths.csv" x7 "$MAE" -q -o "$T/x7" --arch "
 usage_refused "an empty --val" "no validation samples" x8 "$MAE" -q -o "$T/x8" --arch "$TINY" --val /dev/null "$T/mini.tsr"
 head -c 5000 "$T/mini.tsr" >"$T/cut.tsr"
 usage_refused "a stream cut in a record" "cut.tsr" x9 "$MAE" -q -o "$T/x9" --arch "$TINY" "$T/cut.tsr"
+"$A" -q --size 104 --norm 0.5,0.2 -o "$T/n52.tsr" "$T/mini.tsr"
+usage_refused "a padded stream whose 'norm' is not --norm" "n52.tsr: sample 1 \([0-9a-f]+\): 'norm' is 0.5,0.2, the model takes 0,1 \(--norm\)\$" x10 \
+	"$MAE" -q -o "$T/x10" --arch "$TINY" --norm 0,1 "$T/n52.tsr"
+usage_refused "--val padded with another norm than the run's" "n52.tsr: sample 1 \([0-9a-f]+\): 'norm' is 0.5,0.2, the model takes 0,1" x11 \
+	"$MAE" -q -o "$T/x11" --arch "$TINY" --val "$T/n52.tsr" "$T/mini.tsr"
+check_sh "no --norm: a padded stream's 'norm' taken (encoder.ckpt's norm 0.5,0.2)" \
+	"'$MAE' -q -o '$T/n52' --arch '$TINY' --batch 4 --threads 2 --epochs 1 '$T/n52.tsr' && grep -aq '\"norm\":\"0.5,0.2\"' '$T/n52/encoder.ckpt'"

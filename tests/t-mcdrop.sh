@@ -3,7 +3,8 @@
 # [0,1]) and keeps its other records; the stream goes into tgs-rle encode
 # and tgs-eval, which scores it exactly as tgs-train's validation did; the
 # batch size and padding done here or by tgs-augment change no byte; bad
-# checkpoints and inputs are refused in one line.
+# checkpoints and inputs, and padded inputs of another norm, are refused in
+# one line.
 . tests/lib.sh
 export PYTHONDONTWRITEBYTECODE=1
 MC="$B/tgs-mcdrop"
@@ -65,6 +66,28 @@ PY
 	fi
 else
 	skip "numpy: the predictions" "no numpy in $PYTHON"
+fi
+
+# ---- the 'norm' record of padded inputs against the checkpoint's norm ----
+"$B/tgs-augment" -q --size 104 --norm 0.5,0.2 -o "$T/norm52.tsr" "$T/mini.tsr"
+refuses "a padded stream of another norm (tgs-augment --norm 0.5,0.2, a 0,1 model)" \
+	"norm52.tsr: sample 1 \([0-9a-f]+\): 'norm' is 0.5,0.2, the model takes 0,1\$" "$MC" -m "$T/run/best.ckpt" -o "$T/norm-bad.tsr" "$T/norm52.tsr"
+check_sh "... and no -o file" "[ ! -e '$T/norm-bad.tsr' ] && ! ls '$T' | grep -q 'norm-bad.tsr'"
+check_sh "a padded stream of the model's norm (--norm 0,1): predicted" \
+	"'$B/tgs-augment' -q --size 104 --norm 0,1 '$T/mini.tsr' | '$MC' -q -m '$T/run/best.ckpt' --threads 2 | '$B/tgs-info' | grep -Eq '^  prob +12 f32 +\[1,101,101\]'"
+if have_numpy; then
+	# padded.tsr (--norm 0,1) without its 'norm' records: what pred2.tsr holds
+	"$PYTHON" -c "import sys; sys.path.insert(0, 'formats'); import tgs_stream
+tgs_stream.write(sys.argv[2], [{k: v for k, v in s.items() if k != 'norm'} for s in tgs_stream.read(sys.argv[1])])" \
+		"$T/padded.tsr" "$T/norm-none.tsr"
+	check_sh "a padded stream without 'norm' records (from before them): predicted as with them" \
+		"'$MC' -q -m '$T/run/best.ckpt' --threads 2 -o '$T/pred-none.tsr' '$T/norm-none.tsr' &&
+		 '$PYTHON' -c \"import sys; sys.path.insert(0, 'formats'); import numpy as np, tgs_stream
+a, b = list(tgs_stream.read(sys.argv[1])), list(tgs_stream.read(sys.argv[2]))
+assert len(a) == len(b) == 12 and all('norm' not in x and 'norm' in y for x, y in zip(a, b))
+assert all(np.array_equal(x['prob'], y['prob']) and x['salt'] == y['salt'] for x, y in zip(a, b))\" '$T/pred-none.tsr' '$T/pred2.tsr'"
+else
+	skip "a padded stream without 'norm' records" "no numpy in $PYTHON"
 fi
 
 # ---- Monte Carlo dropout, flip TTA, ensembles ----

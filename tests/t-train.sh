@@ -4,8 +4,9 @@
 # seed gives the same bytes; --resume, after a normal end or a SIGINT in
 # the middle of an epoch, from a file or from tgs-augment's stream, ends
 # byte for byte where the uninterrupted run ends; NaN stops the run and
-# keeps the last good checkpoint; staged losses, --init, --patience; bad
-# checkpoints and bad options refused in one line.
+# keeps the last good checkpoint; staged losses, --init, --patience; a
+# padded stream's 'norm' taken or checked; bad checkpoints, bad options and
+# streams of another norm refused in one line.
 . tests/lib.sh
 export PYTHONDONTWRITEBYTECODE=1
 TR="$B/tgs-train"
@@ -355,6 +356,34 @@ refuses "--init of another model" "--init: .*a/last.ckpt: tensor 'stem.conv.weig
 	"$TR" -q -o "$T/u5/deeper" --arch "resunet widths=8,16 blocks=1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
 refuses "a stream that starts at epoch 1 (tgs-augment --first-epoch 1)" "starts at epoch 1, the run is at epoch 0" \
 	bash -c "'$B/tgs-augment' -q --first-epoch 1 --size 104 '$T/mini.tsr' | '$TR' -q -o '$T/u6' --arch '$TINY'"
+# padded streams say their norm (tgs-augment's 'norm' record): a run of
+# another --norm refuses them, a run without --norm takes the stream's
+"$B/tgs-augment" -q --size 104 --norm 0.5,0.2 -o "$T/n52.tsr" "$T/mini.tsr"
+refuses "a padded stream whose 'norm' is not --norm" "n52.tsr: sample 1 \([0-9a-f]+\): 'norm' is 0.5,0.2, the model takes 0,1 \(--norm\)\$" \
+	"$TR" -q -o "$T/u12" --arch "$TINY" --norm 0,1 "$T/n52.tsr"
+refuses "--val padded with another norm than the run's" \
+	"n52.tsr: sample 1 \([0-9a-f]+\): 'norm' is 0.5,0.2, the model takes 0,1 \(the default; give --norm\)\$" \
+	"$TR" -q -o "$T/u13" --arch "$TINY" --val "$T/n52.tsr" "$T/mini.tsr"
+check_sh "a padded stream and --val of the run's --norm 0.5,0.2: trained; the checkpoint's norm is 0.5,0.2" \
+	"'$TR' -q -o '$T/nk' --arch '$TINY' --batch 5 --threads 2 --epochs 1 --norm 0.5,0.2 --val '$T/n52.tsr' '$T/n52.tsr' &&
+	 grep -aq '\"norm\":\"0.5,0.2\"' '$T/nk/best.ckpt'"
+check_sh "no --norm: the stream's 'norm' taken, the same bytes as --norm 0.5,0.2; tgs-mcdrop takes the stream with it" \
+	"'$TR' -q -o '$T/nt' --arch '$TINY' --batch 5 --threads 2 --epochs 1 '$T/n52.tsr' &&
+	 '$TR' -q -o '$T/nu' --arch '$TINY' --batch 5 --threads 2 --epochs 1 --norm 0.5,0.2 '$T/n52.tsr' && cmp '$T/nt/last.ckpt' '$T/nu/last.ckpt' &&
+	 '$B/tgs-mcdrop' -q --threads 2 -m '$T/nt/last.ckpt' '$T/n52.tsr' | '$B/tgs-info' | grep -Eq '^  prob +12 f32'"
+refuses "--resume of a 0.5,0.2 run on a padded stream of 0,1" "sample 1 \([0-9a-f]+\): 'norm' is 0,1, the model takes 0.5,0.2 \(the resumed run's --norm\)\$" \
+	bash -c "'$B/tgs-augment' -q --size 104 '$T/mini.tsr' | '$TR' -q -o '$T/nt' --resume '$T/nt/last.ckpt' --epochs 2"
+if have_numpy; then
+	# the record is checked, never used: a stream without it trains to the same bytes
+	"$B/tgs-augment" -q --train --size 104 -o "$T/n01.tsr" "$T/mini.tsr"
+	"$PYTHON" -c "import sys; sys.path.insert(0, 'formats'); import tgs_stream
+tgs_stream.write(sys.argv[2], [{k: v for k, v in s.items() if k != 'norm'} for s in tgs_stream.read(sys.argv[1])])" \
+		"$T/n01.tsr" "$T/n01-none.tsr"
+	check_sh "a padded stream without 'norm' records (from before them): trained, to the same bytes as with them" \
+		"'$TR' -q -o '$T/nw' --arch '$TINY' --batch 5 --threads 2 --val '$T/n01.tsr' '$T/n01.tsr' &&
+		 '$TR' -q -o '$T/nx' --arch '$TINY' --batch 5 --threads 2 --val '$T/n01-none.tsr' '$T/n01-none.tsr' &&
+		 cmp '$T/nw/last.ckpt' '$T/nx/last.ckpt' && cmp '$T/nw/best.ckpt' '$T/nx/best.ckpt'"
+fi
 if have_numpy; then
 	# sample 7 of 12 has a mask of 255s: found in the first epoch, after the run directory was made
 	"$PYTHON" - "$T/mini1.tsr" "$T/mask255.tsr" <<'PY'
@@ -381,7 +410,7 @@ PY
 		"$TR" -q -o "$T/u10" --resume "$T/nanopt.ckpt" --epochs 9 "$T/mini.tsr"
 fi
 check_sh "refused starts leave no run directory behind" \
-	"for d in u u2 u3 u5 u6 u7 u8 u9 u10 dupval; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
+	"for d in u u2 u3 u5 u6 u7 u8 u9 u10 u12 u13 dupval; do [ ! -e '$T/'\$d ] || { echo \$d is there; exit 1; }; done"
 refuses "a missing training file" "nothere.tsr" "$TR" -q -o "$T/u4" --arch "$TINY" "$T/nothere.tsr"
 check_sh "... and no run directory for it" "[ ! -e '$T/u4' ]"
 usage_error "--device cuda (not built in)" "--device: device 'cuda' is not built in" "$TR" -q -o "$T/dev" --device cuda "$T/mini.tsr"

@@ -2,8 +2,10 @@
  *
  * Per sample the u8 image becomes f32 [C,S,S] (normalised, augmented,
  * padded or resized) and the mask f32 [1,S,S] 0/1 under the same geometry;
- * it adds "crop" (i32 [4]: y0, x0, h, w of the tile inside S x S) and
- * "epoch" (i32 scalar) and passes every other record on as it came.
+ * it adds "crop" (i32 [4]: y0, x0, h, w of the tile inside S x S), "norm"
+ * (f32 [2]: the --norm MEAN, STD the image was made with, which the tools
+ * that read it check against their model's) and "epoch" (i32 scalar) and
+ * passes every other record on as it came.
  *
  * One pass in stream order streams with constant memory. --epochs N (or
  * --shuffle) holds the input's raw records in memory and writes N passes,
@@ -44,7 +46,8 @@ static const char usage[] =
     "                   [--preview PNG] [--preview-count N] [--preview-channel K]\n"
     "                   [-o FILE] [-q] [STREAM]\n"
     "Turn each sample's u8 image and mask into f32 S x S training inputs,\n"
-    "augmented, and add 'crop' (y0,x0,h,w of the tile) and 'epoch' records.\n"
+    "augmented, and add 'crop' (y0,x0,h,w of the tile), 'norm' (MEAN,STD) and\n"
+    "'epoch' records.\n"
     "\n"
     "layout:\n"
     "  --size S          output side (default 128)\n"
@@ -296,7 +299,7 @@ typedef struct {
     tgs_writer wr;
     int write_stream;
     tgs_aug_work work;
-    tgs_record img, mask, crop, epoch;
+    tgs_record img, mask, crop, norm, epoch;
     preview pv;
     const char *out_path; /* the output, for messages */
 } context;
@@ -316,18 +319,19 @@ static int keep_sample(const options *o, const sample_view *v, uint64_t index, l
 }
 
 /* Augment sample s for epoch and write it: its records in order with image
- * and mask replaced, then crop and epoch (any of those two it had are
- * dropped). index (from 0) picks its random stream; path and number (from
+ * and mask replaced, then crop, norm and epoch (any of those three it had
+ * are dropped). index (from 0) picks its random stream; path and number (from
  * 1) say where it came from, for messages. */
 static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_t index, long epoch, const char *path,
                  uint64_t number) {
     const options *o = cx->o;
     int sz = o->aug.size;
     uint32_t idims[3] = {(uint32_t)v->c, (uint32_t)sz, (uint32_t)sz}, mdims[3] = {1, (uint32_t)sz, (uint32_t)sz};
-    uint32_t four = 4;
+    uint32_t four = 4, two = 2;
     if (tgs_record_init(&cx->img, "image", TGS_F32, 3, idims) < 0 ||
         (v->mask && tgs_record_init(&cx->mask, "mask", TGS_F32, 3, mdims) < 0) ||
-        tgs_record_init(&cx->crop, "crop", TGS_I32, 1, &four) < 0 || tgs_record_init(&cx->epoch, "epoch", TGS_I32, 0, NULL) < 0)
+        tgs_record_init(&cx->crop, "crop", TGS_I32, 1, &four) < 0 || tgs_record_init(&cx->norm, "norm", TGS_F32, 1, &two) < 0 ||
+        tgs_record_init(&cx->epoch, "epoch", TGS_I32, 0, NULL) < 0)
         die("%s", tgs_errmsg());
     tgs_rng r;
     tgs_rng_seed(&r, o->seed, ((uint64_t)epoch << 32) | index);
@@ -340,6 +344,8 @@ static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_
             tgs_errmsg());
     }
     memcpy(cx->crop.data, v->crop, sizeof v->crop);
+    const float norm[2] = {o->aug.mean, o->aug.std};
+    memcpy(cx->norm.data, norm, sizeof norm);
     int32_t e = (int32_t)epoch;
     memcpy(cx->epoch.data, &e, sizeof e);
     if (cx->write_stream) {
@@ -347,10 +353,12 @@ static void emit(context *cx, const tgs_sample *s, const sample_view *v, uint64_
             const tgs_record *rec = &s->rec[i];
             if (rec == v->image) rec = &cx->img;
             else if (rec == v->mask) rec = &cx->mask;
-            else if (strcmp(rec->name, "crop") == 0 || strcmp(rec->name, "epoch") == 0) continue;
+            else if (strcmp(rec->name, "crop") == 0 || strcmp(rec->name, "norm") == 0 || strcmp(rec->name, "epoch") == 0)
+                continue;
             if (tgs_write_record(&cx->wr, rec, 0) < 0) die("%s: %s", cx->out_path, tgs_errmsg());
         }
-        if (tgs_write_record(&cx->wr, &cx->crop, 0) < 0 || tgs_write_record(&cx->wr, &cx->epoch, TGS_FLAG_END_OF_SAMPLE) < 0)
+        if (tgs_write_record(&cx->wr, &cx->crop, 0) < 0 || tgs_write_record(&cx->wr, &cx->norm, 0) < 0 ||
+            tgs_write_record(&cx->wr, &cx->epoch, TGS_FLAG_END_OF_SAMPLE) < 0)
             die("%s: %s", cx->out_path, tgs_errmsg());
         cx->wr.nsamples++;
     }
@@ -524,7 +532,8 @@ int main(int argc, char **argv) {
     tgs_reader_close(&rd);
     if (o.synth) tgs_reader_close(&srd);
     tgs_aug_work_free(&cx.work);
-    tgs_record_free(&cx.img), tgs_record_free(&cx.mask), tgs_record_free(&cx.crop), tgs_record_free(&cx.epoch);
+    tgs_record_free(&cx.img), tgs_record_free(&cx.mask), tgs_record_free(&cx.crop), tgs_record_free(&cx.norm),
+        tgs_record_free(&cx.epoch);
     free(cx.pv.cells);
     return 0;
 }

@@ -50,7 +50,8 @@ static const char usage[] =
     "  --lr LR           AdamW's peak rate, cosine to 1/100 of it (default 0.001)\n"
     "  --wd W            AdamW's weight decay (default 0.05)\n"
     "  --size S          side of the input for raw tiles (default: the stride's multiple)\n"
-    "  --norm MEAN,STD   normalisation of raw tiles, as tgs-augment (default 0,1)\n"
+    "  --norm MEAN,STD   normalisation of raw tiles, as tgs-augment; padded samples'\n"
+    "                    'norm' must agree (default: the first's 'norm', else 0,1)\n"
     "  --seed N          weights and hidden patches (default 0)\n"
     "  --val FILE        images to report the reconstruction loss on (never trained on)\n"
     "  --show N          rows of recon.png: the first N of --val, else of FILE (default 8)\n"
@@ -184,7 +185,9 @@ static int read_rows(after_epoch *a, tgs_trainer *t, const char *path, int n) {
         if (tgs_prep_view_sample(&t->prep, &s, 0, &v) < 0 || (v.c != t->c && tgs_err("'image' has %d channels, the model takes %d", v.c, t->c)) ||
             (v.s != t->s && tgs_err("the input is %dx%d, the training samples %dx%d", v.s, v.s, t->s, t->s)) ||
             tgs_prep_fill(&t->prep, &v, a->orig + (size_t)a->n * plane, NULL) < 0) {
-            rc = tgs_err_prefix("%s: sample %llu", rd.path, (unsigned long long)rd.nsamples);
+            const char *id = tgs_sample_id(&s);
+            rc = tgs_err_prefix("%s: sample %llu%s%s%s", rd.path, (unsigned long long)rd.nsamples, id ? " (" : "", id ? id : "",
+                                id ? ")" : "");
             break;
         }
         a->n++;
@@ -322,10 +325,21 @@ int main(int argc, char **argv) {
     if (tgs_model_parse(&t.mo, o.model) < 0) die_usage("--arch: %s", tgs_errmsg());
     int stride = tgs_model_stride(&t.mo);
     if (o.size % stride) die_usage("--size %d is not a multiple of the model's stride %d", o.size, stride);
+    /* padded inputs say the norm they were made with: without --norm (given
+     * or resumed) the run takes it, and every sample must then agree */
+    const tgs_sample *first = tgs_samples_first(&src);
+    const char *first_id = tgs_sample_id(first);
+    float nm, ns;
+    int has_norm = tgs_sample_norm(first, &nm, &ns), norm_set = o.set[K_NORM] || o.resume;
+    if (has_norm < 0) die("%s: sample 1%s%s%s: %s", src.rd.path, first_id ? " (" : "", first_id ? first_id : "", first_id ? ")" : "", tgs_errmsg());
+    if (has_norm && !norm_set) o.mean = nm, o.std = ns;
     tgs_prep_init(&t.prep, stride);
     t.prep.size = o.size, t.prep.mean = o.mean, t.prep.std = o.std;
+    t.prep.norm_from = o.set[K_NORM] ? "--norm" : o.resume ? "the resumed run's --norm"
+                       : has_norm ? "the first sample's 'norm'" : "the default; give --norm";
     tgs_prep_view v;
-    if (tgs_prep_view_sample(&t.prep, tgs_samples_first(&src), 0, &v) < 0) die("%s: sample 1: %s", src.rd.path, tgs_errmsg());
+    if (tgs_prep_view_sample(&t.prep, first, 0, &v) < 0)
+        die("%s: sample 1%s%s%s: %s", src.rd.path, first_id ? " (" : "", first_id ? first_id : "", first_id ? ")" : "", tgs_errmsg());
     if (o.size && v.s != o.size) die_usage("--size %d: the samples are already padded to %d", o.size, v.s);
     if (!strstr(o.model, " in=")) t.mo.in_ch = v.c;
     if (v.c != t.mo.in_ch) die("%s: sample 1: 'image' has %d channels, the model (%s) takes %d", src.rd.path, v.c, o.model, t.mo.in_ch);

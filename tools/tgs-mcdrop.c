@@ -6,7 +6,8 @@
  * 'prob' (f32 1 x H x W, the salt probability of each pixel of the tile)
  * and 'salt' (f32 scalar, the probability that the tile holds salt, from
  * the model's presence head). Raw tiles are padded as in training (the
- * checkpoints' size and norm), the model runs in eval mode on batches,
+ * checkpoints' size and norm; a padded input's 'norm' record, when it
+ * has one, must be that norm), the model runs in eval mode on batches,
  * and the padded output is cropped back to the tile.
  *
  * A prediction is the mean of the sigmoids of K = models x views x passes

@@ -2,7 +2,8 @@
  *
  * Input: labelled samples, either raw tiles (tgs-stack25d: u8 image, u8
  * mask; padded here) or model inputs (tgs-augment: f32 image and mask,
- * crop, epoch). With 'epoch' records the stream says where each epoch
+ * crop, norm, epoch; their 'norm' must be the run's --norm, which it
+ * takes from the first sample when not given). With 'epoch' records the stream says where each epoch
  * ends (it is streamed, in constant memory); without, the file is held in
  * memory and each epoch is one pass in an order shuffled from the seed and
  * the epoch. Each epoch: train, validate on --val (competition mAP on the
@@ -56,8 +57,9 @@ static const char usage[] =
     "  --val FILE        validation samples (raw or padded, labelled)\n"
     "  --size S          side raw tiles are padded to (default: the smallest\n"
     "                    multiple of the model's stride >= the tile, 104 or 112)\n"
-    "  --norm MEAN,STD   raw tiles become (x/255 - MEAN) / STD (default 0,1; give\n"
-    "                    tgs-augment's --norm when it pads the stream)\n"
+    "  --norm MEAN,STD   raw tiles become (x/255 - MEAN) / STD; padded samples'\n"
+    "                    'norm' records must say the same (default: the first\n"
+    "                    sample's 'norm', else 0,1)\n"
     "model:\n"
     "  --arch SPEC       the model; default \"" TGS_MODEL_DEFAULT "\", which is\n"
     "                    " TGS_MODEL_DEFAULT_MEANS ";\n"
@@ -442,10 +444,20 @@ int main(int argc, char **argv) {
     model_opts(o.model, 0, &r.mo);
     if (o.size % tgs_model_stride(&r.mo))
         die_usage("--size %d is not a multiple of the model's stride %d", o.size, tgs_model_stride(&r.mo));
+    /* padded inputs say the norm they were made with: without --norm (given
+     * or resumed) the run takes it, and every sample must then agree */
+    const char *first_id = tgs_sample_id(first);
+    float nm, ns;
+    int has_norm = tgs_sample_norm(first, &nm, &ns);
+    if (has_norm < 0) die("%s: sample 1%s%s%s: %s", src.rd.path, first_id ? " (" : "", first_id ? first_id : "", first_id ? ")" : "", tgs_errmsg());
+    if (has_norm && !o.set[K_NORM]) o.mean = nm, o.std = ns;
     tgs_prep_init(&r.prep, tgs_model_stride(&r.mo));
     r.prep.size = o.size, r.prep.mean = o.mean, r.prep.std = o.std;
+    r.prep.norm_from = o.set[K_NORM] == 1 ? "--norm" : o.set[K_NORM] == 2 ? "the resumed run's --norm"
+                       : has_norm ? "the first training sample's 'norm'" : "the default; give --norm";
     tgs_prep_view v;
-    if (tgs_prep_view_sample(&r.prep, first, 1, &v) < 0) die("%s: sample 1: %s", src.rd.path, tgs_errmsg());
+    if (tgs_prep_view_sample(&r.prep, first, 1, &v) < 0)
+        die("%s: sample 1%s%s%s: %s", src.rd.path, first_id ? " (" : "", first_id ? first_id : "", first_id ? ")" : "", tgs_errmsg());
     if (o.size && v.s != o.size) die_usage("--size %d: the training samples are already padded to %d", o.size, v.s);
     model_opts(o.model, v.c, &r.mo);
     r.c = r.mo.in_ch, r.s = r.prep.size = o.size = v.s;

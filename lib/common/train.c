@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "json.h"
 #include "rng.h"
 
 /* ---- losses ---- */
@@ -75,6 +76,28 @@ void tgs_prep_init(tgs_prep *p, int stride) {
 
 void tgs_prep_free(tgs_prep *p) { tgs_aug_work_free(&p->work); }
 
+int tgs_sample_norm(const tgs_sample *smp, float *mean, float *std) {
+    const tgs_record *im = tgs_sample_get(smp, "image"), *r = tgs_sample_get(smp, "norm");
+    if (!r || !im || im->dtype != TGS_F32) return 0;
+    if (r->dtype != TGS_F32 || r->ndim != 1 || r->dims[0] != 2) return tgs_err("record 'norm' is not f32 [2] (mean, std)");
+    float v[2];
+    memcpy(v, r->data, sizeof v);
+    if (!isfinite(v[0]) || !isfinite(v[1]) || !(v[1] > 0))
+        return tgs_err("record 'norm' is %g,%g, not a finite mean and a std above 0", (double)v[0], (double)v[1]);
+    *mean = v[0], *std = v[1];
+    return 1;
+}
+
+int tgs_prep_check_norm(const tgs_prep *p, const tgs_sample *smp) {
+    float m, s;
+    int rc = tgs_sample_norm(smp, &m, &s);
+    if (rc <= 0 || (m == p->mean && s == p->std)) return rc < 0 ? -1 : 0;
+    char a[32], b[32], c[32], d[32];
+    return tgs_err("'norm' is %s,%s, the model takes %s,%s%s%s%s", tgs_fmt_float(a, sizeof a, m), tgs_fmt_float(b, sizeof b, s),
+                   tgs_fmt_float(c, sizeof c, p->mean), tgs_fmt_float(d, sizeof d, p->std), p->norm_from ? " (" : "",
+                   p->norm_from ? p->norm_from : "", p->norm_from ? ")" : "");
+}
+
 int tgs_prep_view_sample(const tgs_prep *p, const tgs_sample *smp, int need_mask, tgs_prep_view *v) {
     static const int types[] = {TGS_U8, TGS_F32, 0};
     memset(v, 0, sizeof *v);
@@ -103,7 +126,9 @@ int tgs_prep_view_sample(const tgs_prep *p, const tgs_sample *smp, int need_mask
                            tgs_dtype_name(v->mask->dtype), mw, mh, v->w, v->h);
         return 0;
     }
-    /* an f32 model input: square, a multiple of the stride, crop inside it */
+    /* an f32 model input: normalised as the model takes it, square, a
+     * multiple of the stride, crop inside it */
+    if (tgs_prep_check_norm(p, smp) < 0) return -1;
     if (v->h != v->w)
         return tgs_err("record 'image' is f32 %dx%d; a padded model input is square (tgs-augment --size)", v->w, v->h);
     v->s = v->h;

@@ -55,7 +55,10 @@ void tgs_loss_mix_format(const float w[TGS_LOSS_NPARTS], char *buf, size_t size)
 typedef struct {
     int size;          /* S for raw tiles; 0: from the tile and the stride */
     int stride;        /* the model's stride (tgs_model_stride) */
-    float mean, std;   /* normalisation of raw tiles, as tgs-augment --norm */
+    float mean, std;   /* normalisation of raw tiles, as tgs-augment --norm; what
+                          an f32 input's 'norm' record must say, when it has one */
+    const char *norm_from; /* where mean, std came from, said in parentheses
+                              after a 'norm' mismatch; NULL: nothing said */
     tgs_aug_work work;
 } tgs_prep;
 
@@ -72,8 +75,21 @@ void tgs_prep_init(tgs_prep *p, int stride);
 void tgs_prep_free(tgs_prep *p);
 /* Look at a sample: its image (and its mask when it has one, which must be
  * u8 0/1 of the tile's size, or f32 0/1 of the input's). need_mask makes
- * a missing mask an error. Messages name the record, not the sample. */
+ * a missing mask an error. An f32 image must have been normalised as p
+ * says (tgs_prep_check_norm). Messages name the record, not the sample. */
 int tgs_prep_view_sample(const tgs_prep *p, const tgs_sample *smp, int need_mask, tgs_prep_view *v);
+/* The normalisation a sample's f32 'image' was made with: its 'norm'
+ * record (f32 (2): MEAN, STD, as tgs-augment --norm writes it). 1 with
+ * *mean and *std; 0 when there is none to go by: no record (a stream from
+ * before it) or a u8 image (a raw tile, which the reader normalises
+ * itself); -1 when the record is not two finite floats with STD > 0. */
+int tgs_sample_norm(const tgs_sample *smp, float *mean, float *std);
+/* Whether smp's f32 image is normalised as p->mean, p->std: -1 and
+ * "'norm' is 0.5,0.2, the model takes 0,1" (with " (p->norm_from)") when
+ * its 'norm' record says otherwise; 0 when it agrees or says nothing
+ * (tgs_sample_norm). So a stream and a model that disagree on the scale
+ * fail before the model sees a pixel. */
+int tgs_prep_check_norm(const tgs_prep *p, const tgs_sample *smp);
 /* The model input (c x S x S floats) and, when mask is not NULL and the
  * sample has one, the target (S x S floats of 0 and 1). */
 int tgs_prep_fill(tgs_prep *p, const tgs_prep_view *v, float *img, float *mask);
