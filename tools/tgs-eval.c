@@ -25,7 +25,7 @@
 
 static const char usage[] =
     "usage: tgs-eval [--prob NAME] [--mask NAME] [--threshold T] [--sweep] [--json]\n"
-    "                [--per-image FILE] [--decisions FILE | --tune FILE] [--reliability PNG]\n"
+    "                [--per-image FILE] [--decisions FILE | -m CKPT | --tune FILE] [--reliability PNG]\n"
     "                [-o FILE] [-q] [FILE]\n"
     "Score each sample's prediction against its true mask with the competition\n"
     "metric (IoU thresholds 0.50..0.95): the mAP, the mean IoU and the number of\n"
@@ -42,6 +42,8 @@ static const char usage[] =
     "                   true and predicted salt pixels, IoU and score at T\n"
     "  --decisions FILE score the masks these decisions make (tgs-eval --tune):\n"
     "                   a threshold, a minimum component area, a presence gate\n"
+    "  -m, --model CKPT the decisions CKPT carries (tgs-train's best.ckpt: the\n"
+    "                   threshold of its best validation), as --decisions\n"
     "  --tune FILE      choose the decisions that score best on these tiles and\n"
     "                   write them to FILE, for tiles that are NOT these ones\n"
     "  --reliability PNG  the reliability diagram of the probabilities (observed\n"
@@ -52,7 +54,7 @@ static const char usage[] =
     "  -h, --help       this text;  -V, --version  the version\n";
 
 typedef struct {
-    const char *prob, *mask, *output, *input, *per_image, *decisions_path, *tune, *reliability;
+    const char *prob, *mask, *output, *input, *per_image, *decisions_path, *tune, *reliability, *ckpt;
     double threshold;
     int sweep, json, quiet;
     tgs_decisions decisions;
@@ -385,10 +387,10 @@ int main(int argc, char **argv) {
         {"threshold", required_argument, 0, OPT_THRESHOLD}, {"sweep", no_argument, 0, OPT_SWEEP},
         {"json", no_argument, 0, OPT_JSON},         {"per-image", required_argument, 0, OPT_PER_IMAGE},
         {"decisions", required_argument, 0, OPT_DECISIONS}, {"tune", required_argument, 0, OPT_TUNE},
-        {"reliability", required_argument, 0, OPT_RELIABILITY},
+        {"reliability", required_argument, 0, OPT_RELIABILITY}, {"model", required_argument, 0, 'm'},
         TGS_COMMON_LONGOPTS};
     int c;
-    while ((c = getopt_long(argc, argv, ":o:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_PROB: o.prob = optarg; break;
         case OPT_MASK: o.mask = optarg; break;
@@ -397,6 +399,7 @@ int main(int argc, char **argv) {
         case OPT_JSON: o.json = 1; break;
         case OPT_PER_IMAGE: o.per_image = optarg; break;
         case OPT_DECISIONS: o.decisions_path = optarg; break;
+        case 'm': o.ckpt = optarg; break;
         case OPT_TUNE: o.tune = optarg; break;
         case OPT_RELIABILITY: o.reliability = optarg; break;
         default: tgs_common_option(c, argv, usage, &o.output, &o.quiet);
@@ -408,10 +411,15 @@ int main(int argc, char **argv) {
     if (o.per_image && (!strcmp(o.per_image, "-") ? out_is_stdout : o.output && !strcmp(o.per_image, o.output)))
         die_usage("--per-image and the report would both go to %s; give -o another file", out_is_stdout ? "stdout" : o.output);
 
+    if (o.decisions_path && o.ckpt) die_usage("--decisions and -m both give the decisions; give one");
+    if (o.ckpt) {
+        if (tgs_decisions_from_ckpt(&o.decisions, o.ckpt) < 0) die("%s", tgs_errmsg());
+        o.decisions_path = o.ckpt; /* from here on as a decisions file, for messages */
+    }
     if (o.decisions_path && o.tune) die_usage("--decisions and --tune: tune on some tiles, apply to others");
     if (o.decisions_path && o.sweep) die_usage("--decisions fixes the threshold; --sweep is for plain probabilities");
     if (o.decisions_path) {
-        if (tgs_decisions_load(&o.decisions, o.decisions_path) < 0) die("%s", tgs_errmsg());
+        if (!o.ckpt && tgs_decisions_load(&o.decisions, o.decisions_path) < 0) die("%s", tgs_errmsg());
         o.threshold = o.decisions.threshold; /* what the report says */
     }
     tgs_tune tune;
