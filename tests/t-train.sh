@@ -352,6 +352,9 @@ refuses "validation samples without masks" "sample 1 \([0-9a-f]+\): no 'mask' re
 	bash -c "'$B/tgs-stack25d' -q --images '$MINI/images' --depths '$MINI/depths.csv' --neighbors depth -o '$T/nomask.tsr' && '$TR' -q -o '$T/u2' --arch '$TINY' --val '$T/nomask.tsr' '$T/mini.tsr'"
 head -c 50000 "$T/mini.tsr" >"$T/trunc.tsr"
 refuses "a truncated training stream" "trunc.tsr: .*truncated" "$TR" -q -o "$T/u3" --arch "$TINY" "$T/trunc.tsr"
+usage_error "--init of a model trained at another norm" "--init: .*a/last.ckpt was trained on inputs normalised 0,1; this run's are 0.5,0.2 \\(--norm\\)" \
+	"$TR" -q -o "$T/u14" --arch "$TINY" --norm 0.5,0.2 --init "$T/a/last.ckpt" "$T/mini.tsr"
+check "... and leaves no run directory" test ! -e "$T/u14"
 refuses "--init of another model" "--init: .*a/last.ckpt: tensor 'stem.conv.weight' is F32" \
 	"$TR" -q -o "$T/u5/deeper" --arch "resunet widths=8,16 blocks=1,1" --init "$T/a/last.ckpt" "$T/mini.tsr"
 refuses "a stream that starts at epoch 1 (tgs-augment --first-epoch 1)" "starts at epoch 1, the run is at epoch 0" \

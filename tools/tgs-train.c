@@ -487,6 +487,13 @@ int main(int argc, char **argv) {
         tgs_ckpt ic;
         int matched;
         if (tgs_ckpt_load(&ic, o.init) < 0) die("--init: %s", tgs_errmsg());
+        /* an encoder learnt on inputs scaled otherwise starts from features
+         * of other numbers: refused (tgs-mae's and tgs-train's checkpoints
+         * say their norm) */
+        tgs_model_info ii;
+        if (tgs_ckpt_meta_get(&ic, "norm") && tgs_model_info_get(&ic, &ii) == 0 && (ii.mean != o.mean || ii.std != o.std))
+            die_usage("--init: %s was trained on inputs normalised %s; this run's are %s (%s)", o.init,
+                      tgs_ckpt_meta_get(&ic, "norm"), r.norm, r.prep.norm_from);
         if (tgs_ckpt_get_params(&ic, r.ps, 0, &matched) < 0) die("--init: %s: %s", o.init, tgs_errmsg());
         if (matched == 0) die("--init: %s: none of its tensors is named as one of the model's", o.init);
         if (!o.quiet)
