@@ -129,7 +129,7 @@ refs:
 	@for f in tests/torch/gen_*.py; do (cd tests/torch && $(PYTHON) $${f##*/}) || exit 1; done
 
 demo: all
-	@TGS_BIN=$(B) sh tools/demo.sh
+	@TGS_BIN=$(B) MAKE="$(MAKE)" sh tools/demo.sh
 
 # The pipeline stages (make submission runs them all; pipelines/*.mk).
 include pipelines/common.mk
@@ -166,7 +166,7 @@ help:
 	@echo "                PASSES TTA PRETRAIN SUB_MAE_EPOCHS REFINE_FLAGS; make -n submission shows the plan)"
 	@echo "make uncertainty-table  on folds 0 and 1 (UNC_A, UNC_B runs): TTA, MC dropout, decisions tuned on the other fold"
 	@echo "make refs       regenerate the PyTorch reference files (needs python3-torch)"
-	@echo "make demo       stack, train, predict and score the tiles shipped in tests/data"
+	@echo "make demo       make submission on a synthetic set (tgs-synth), then the shipped model on the 12 real tiles of tests/data"
 	@echo "make data       work/train.tsr, work/test.tsr from DATA (../shared/data/tgs)"
 	@echo "make pretrain   tgs-mae on the test tiles and the training folds of FOLD: work/runs/mae-fFOLD"
 	@echo "make train      train with fold FOLD (default 0) of 5 held out (INIT=encoder.ckpt to start from); make eval scores it"

@@ -16,9 +16,9 @@ refuses "truncated header" "truncated record header" "$B/tgs-info" "$T/trunc5.ts
 cp "$T/good.tsr" "$T/flip.tsr"
 printf 'Z' | dd of="$T/flip.tsr" bs=1 seek=$((size / 2 + 500)) conv=notrunc 2>/dev/null
 refuses "corrupted byte" "flip.tsr: record [0-9]+ .*checksum mismatch" "$B/tgs-info" "$T/flip.tsr"
-refuses "dtype mismatch (string as mask)" "sample 1 .*record 'id' has dtype str" "$B/tgs-rle" encode --record id "$T/good.tsr"
-refuses "shape mismatch (3 channels as mask)" "sample 1 .*'image' has 3 channels, expected 1" "$B/tgs-rle" encode --record image "$T/rgb.tsr"
-refuses "sample without the record" "sample 1 .*no 'mask' record" "$B/tgs-rle" encode --record mask "$T/rgb.tsr"
+refuses "dtype mismatch (string as mask)" "sample 1 .*record 'id' has dtype str" "$B/tgs-rle" encode --prob id "$T/good.tsr"
+refuses "shape mismatch (3 channels as mask)" "sample 1 .*'image' has 3 channels, expected 1" "$B/tgs-rle" encode --prob image "$T/rgb.tsr"
+refuses "sample without the record" "sample 1 .*no 'mask' record" "$B/tgs-rle" encode --prob mask "$T/rgb.tsr"
 cat "$T/good.tsr" "$T/good.tsr" >"$T/twice.tsr"
 refuses "duplicate ids in a stream" "sample 13: id [0-9a-f]+ repeats sample 1" "$B/tgs-rle" encode "$T/twice.tsr"
 refuses "missing stream file" "nosuch.tsr: No such file" "$B/tgs-info" "$T/nosuch.tsr"

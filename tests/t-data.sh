@@ -94,5 +94,5 @@ same "rle decode: a BOM-prefixed train.csv gives the same stream" "'$B/tgs-rle' 
 same "rle decode: a BOM-prefixed train.csv on stdin, encoded back, is train.csv without the BOM" \
 	"'$B/tgs-rle' decode -q < '$T/bom-train.csv' | '$B/tgs-rle' encode -q" "cat '$MINI/train.csv'"
 
-# encode picks prob over mask, thresholds with >, and --record overrides
+# encode picks prob over mask, thresholds with >, and --prob overrides
 check_sh "streams concatenate with cat" "cat '$T/mini.tsr' '$T/mini.tsr' | '$B/tgs-info' | grep -q '24 samples'"

@@ -23,11 +23,12 @@
 
 static const char usage[] =
     "usage: tgs-rle encode [--threshold T] [--min-area A] [--salt-gate G] [--decisions FILE | -m CKPT]\n"
-    "                      [--record NAME] [--allow-empty] [-o FILE] [STREAM]\n"
+    "                      [--prob NAME] [--allow-empty] [-o FILE] [STREAM]\n"
     "       tgs-rle decode [--size S] [--png DIR] [-o FILE] [CSV]\n"
     "encode: write each sample's mask as Kaggle's id,rle_mask CSV.\n"
-    "  --record NAME   the record to encode (default: 'prob' if the sample has\n"
-    "                  one, else 'mask'); u8/u16/i32 are salt where non-zero,\n"
+    "  --prob NAME     the record to encode, as tgs-eval --prob names it (default:\n"
+    "                  'prob' if the sample has one, else 'mask'); u8/u16/i32 are\n"
+    "                  salt where non-zero,\n"
     "                  f32/f64 where greater than the threshold\n"
     "  --threshold T   probability threshold in [0,1] (default 0.5)\n"
     "  --min-area A    drop 8-connected salt components of fewer than A pixels\n"
@@ -275,7 +276,7 @@ int main(int argc, char **argv) {
     double gate = -1;
     enum { OPT_THRESHOLD = 256, OPT_RECORD, OPT_SIZE, OPT_PNG, OPT_MIN_AREA, OPT_GATE, OPT_DECISIONS, OPT_ALLOW_EMPTY };
     static const struct option longopts[] = {
-        {"threshold", required_argument, 0, OPT_THRESHOLD}, {"record", required_argument, 0, OPT_RECORD},
+        {"threshold", required_argument, 0, OPT_THRESHOLD}, {"prob", required_argument, 0, OPT_RECORD},
         {"size", required_argument, 0, OPT_SIZE},           {"png", required_argument, 0, OPT_PNG},
         {"min-area", required_argument, 0, OPT_MIN_AREA},   {"salt-gate", required_argument, 0, OPT_GATE},
         {"decisions", required_argument, 0, OPT_DECISIONS}, {"allow-empty", no_argument, 0, OPT_ALLOW_EMPTY},
@@ -314,7 +315,7 @@ int main(int argc, char **argv) {
         if (o.png_dir) die_usage("--png is for decode");
         encode(&o);
     } else if (strcmp(cmd, "decode") == 0) {
-        if (o.record) die_usage("--record is for encode");
+        if (o.record) die_usage("--prob is for encode");
         if (o.allow_empty) die_usage("--allow-empty is for encode (decode takes a header-only CSV as it is)");
         if (o.decisions_path || o.ckpt || o.threshold >= 0 || min_area >= 0 || gate >= 0)
             die_usage("--threshold, --min-area, --salt-gate, --decisions and -m are for encode");
