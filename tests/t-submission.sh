@@ -17,9 +17,13 @@ fi
 "$B/tgs-synth" -q -o "$T/data" --train 48 --test 20 --seed 3 || { fail "tgs-synth" "exit $?"; exit 0; }
 ls "$T/data/test/images" | sed -n 's/\.png$//p' | LC_ALL=C sort >"$T/want-ids"
 
-# sub ARGS...: the flow on $T/data with the tiny settings (ARGS override)
+# sub ARGS...: the flow on $T/data with the tiny settings (ARGS override).
+# B and O name the build under test (the sanitizer's in make test-sanitize)
+# as a pair, so that make finds its tools up to date and never relinks one
+# from the other build's objects.
+O=${TGS_TESTBIN%/tests}
 sub() {
-	make --no-print-directory -s B="$TGS_BIN" DATA="$T/data" WORK="$T/w" SUBMISSION="$T/sub.csv" \
+	make --no-print-directory -s B="$TGS_BIN" O="$O" DATA="$T/data" WORK="$T/w" SUBMISSION="$T/sub.csv" \
 		FOLDS=2 SUB_EPOCHS=2 SUB_MAE_EPOCHS=1 MAE_VAL=4 PASSES=2 \
 		SUB_MODEL="resunet widths=4,8,16 blocks=1,1,1 dropout=0.1" \
 		REFINE_FLAGS="--epochs 1 --arch 'resunet widths=4,8 blocks=1,1' --seed 1" "$@"
