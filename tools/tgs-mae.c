@@ -29,7 +29,7 @@
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: tgs-mae -o DIR [--arch SPEC] [--ratio R] [--epochs N] [--batch N] [--lr LR] [--wd W]\n"
+    "usage: tgs-mae -o DIR [--arch SPEC] [--ratio R] [--epochs N] [--batch N] [--lr LR] [--warmup N] [--wd W]\n"
     "               [--size S] [--norm MEAN,STD] [--seed N] [--val FILE] [--show N] [--resume CKPT]\n"
     "               [--device NAME] [--threads N] [-q] [FILE]\n"
     "Pretrain the encoder of a model on images without labels: each tile's\n"
@@ -48,6 +48,7 @@ static const char usage[] =
     "                    a stream of tgs-augment --epochs ending sooner ends it)\n"
     "  --batch N         default 32\n"
     "  --lr LR           AdamW's peak rate, cosine to 1/100 of it (default 0.001)\n"
+    "  --warmup N        epochs of linear warm-up to the peak rate (default 0)\n"
     "  --wd W            AdamW's weight decay (default 0.05)\n"
     "  --size S          side of the input for raw tiles (default: the stride's multiple)\n"
     "  --norm MEAN,STD   normalisation of raw tiles, as tgs-augment; padded samples'\n"
@@ -65,15 +66,16 @@ static const char usage[] =
 #define DEFAULT_MODEL TGS_MODEL_DEFAULT
 
 /* The options a run keeps (metadata 'options' of its checkpoints). */
-enum { K_MODEL, K_RATIO, K_EPOCHS, K_BATCH, K_LR, K_WD, K_SIZE, K_NORM, K_SEED, NKEYS };
-static const char *const key_name[NKEYS] = {"model", "ratio", "epochs", "batch", "lr", "wd", "size", "norm", "seed"};
-static const char *const key_opt[NKEYS] = {"--arch", "--ratio", "--epochs", "--batch", "--lr", "--wd", "--size", "--norm", "--seed"};
+enum { K_MODEL, K_RATIO, K_EPOCHS, K_BATCH, K_LR, K_WD, K_SIZE, K_NORM, K_SEED, K_WARMUP, NKEYS };
+static const char *const key_name[NKEYS] = {"model", "ratio", "epochs", "batch", "lr", "wd", "size", "norm", "seed", "warmup"};
+static const char *const key_opt[NKEYS] = {"--arch", "--ratio", "--epochs", "--batch", "--lr",
+                                           "--wd",   "--size",  "--norm",   "--seed",  "--warmup"};
 
 typedef struct {
     const char *output, *input, *val, *device, *resume;
     char model[512];
     float ratio, lr, wd, mean, std;
-    long epochs, batch, threads, show;
+    long epochs, batch, threads, show, warmup;
     int size;
     uint64_t seed;
     int quiet;
@@ -100,6 +102,7 @@ static void set_opt(options *o, int k, const char *v) {
     case K_SIZE: o->size = (int)tgs_parse_long(v, opt, 0, 4096); break;
     case K_NORM: tgs_parse_norm(v, opt, &o->mean, &o->std); break;
     case K_SEED: o->seed = tgs_parse_seed(v); break;
+    case K_WARMUP: o->warmup = tgs_parse_long(v, opt, 0, 100000); break;
     }
 }
 
@@ -119,6 +122,7 @@ static void fmt_opt(const options *o, int k, char *b, size_t n) {
         break;
     }
     case K_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
+    case K_WARMUP: snprintf(b, n, "%ld", o->warmup); break;
     }
 }
 
@@ -144,6 +148,7 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
         const char *stored = NULL;
         for (int i = 0; i < n; i++)
             if (!strcmp(kv[i].key, key_name[k])) stored = kv[i].value;
+        if (!stored && k == K_WARMUP) stored = "0"; /* runs from before --warmup had none */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, key_name[k]);
         char mine[600], theirs[600];
         fmt_opt(o, k, mine, sizeof mine);
@@ -266,6 +271,7 @@ int main(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, OPT_KEY + K_MODEL}, {"model", required_argument, 0, OPT_MODEL_SPEC}, {"ratio", required_argument, 0, OPT_KEY + K_RATIO},
         {"batch", required_argument, 0, OPT_KEY + K_BATCH}, {"lr", required_argument, 0, OPT_KEY + K_LR},
+        {"warmup", required_argument, 0, OPT_KEY + K_WARMUP},
         {"wd", required_argument, 0, OPT_KEY + K_WD},       {"size", required_argument, 0, OPT_KEY + K_SIZE},
         {"norm", required_argument, 0, OPT_KEY + K_NORM},   {"seed", required_argument, 0, OPT_KEY + K_SEED},
         {"epochs", required_argument, 0, OPT_KEY + K_EPOCHS}, {"val", required_argument, 0, OPT_VAL},
@@ -353,7 +359,9 @@ int main(int argc, char **argv) {
     t.optim.weight_decay = o.wd;
     t.sched.base_lr = o.lr;
     char sched[128];
-    snprintf(sched, sizeof sched, "cosine:%ld:1:%g", o.epochs, (double)o.lr / 100);
+    if (o.warmup >= o.epochs) die_usage("--warmup %ld: want fewer than --epochs %ld", o.warmup, o.epochs);
+    snprintf(sched, sizeof sched, "cosine:%ld:1:%g%s%ld", o.epochs, (double)o.lr / 100, o.warmup ? ",warmup=" : "",
+             o.warmup ? o.warmup : 0L);
     if (tgs_sched_parse(sched, &t.sched) < 0) die("%s", tgs_errmsg());
     t.seed = o.seed;
     fmt_opt(&o, K_NORM, t.norm, sizeof t.norm);
