@@ -44,6 +44,10 @@ SUB ?= $(WORK)/sub
 FOLD_IDS = $(shell seq 0 $$(( $(FOLDS) - 1 )))
 FOLDS_A  = $(filter 0 2 4 6 8 10 12 14 16 18,$(FOLD_IDS))
 FOLDS_B  = $(filter-out $(FOLDS_A),$(FOLD_IDS))
+# CPU threads of each tool that runs a model (0: all cores). With make -j N
+# give each of the N recipes its share: make -j4 submission THREADS=4 on 16
+# cores. Left out of the settings files: changing it redoes nothing.
+THREADS ?= 0
 # yes: every fold's model starts from the encoder tgs-mae pretrained on
 # the test tiles (pretrain.mk); no: from random weights
 PRETRAIN ?= yes

@@ -62,7 +62,7 @@ $(eval $(call SETTINGS,$(SUB)/mae.cfg,$(SUB_MODEL) | $(SUB_MAE_EPOCHS) $(MAE_RAT
 $(SUB)/mae/encoder.ckpt: $(SUB)/mae-pool.tsr $(SUB)/mae-val.tsr $(SUB)/mae.cfg | $(B)/tgs-augment $(B)/tgs-mae
 	rm -rf $(@D)
 	$(B)/tgs-augment --train --size 112 --epochs $(SUB_MAE_EPOCHS) --shuffle --seed $(SEED) -q $< \
-	  | $(B)/tgs-mae -o $(@D) --arch "$(SUB_MODEL)" --ratio $(MAE_RATIO) --epochs $(SUB_MAE_EPOCHS) --seed $(SEED) \
+	  | $(B)/tgs-mae -o $(@D) --threads $(THREADS) --arch "$(SUB_MODEL)" --ratio $(MAE_RATIO) --epochs $(SUB_MAE_EPOCHS) --seed $(SEED) \
 	    --val $(SUB)/mae-val.tsr; \
 	  $(PIPE_OK) || { rm -f $@; exit 1; }
 	@tail -n 1 $(@D)/log.csv | awk -F, '{ printf "pretrain: reconstruction loss %s (val %s) after %s epochs\n", $$4, $$5, $$1 }'

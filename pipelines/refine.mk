@@ -19,15 +19,15 @@ $(eval $(call SETTINGS,$(SUB)/refine.cfg,$(REFINE_FLAGS)))
 # no --val: the choice of epoch would be made on the tiles it then scores
 $(SUB)/refine/%/last.ckpt: $(SUB)/pred/oof-%.tsr $(SUB)/refine.cfg | $(B)/tgs-refine
 	rm -rf $(@D)
-	$(B)/tgs-refine train -q -o $(@D) $(REFINE_FLAGS) $<
+	$(B)/tgs-refine train -q --threads $(THREADS) -o $(@D) $(REFINE_FLAGS) $<
 $(SUB)/pred/oof-all.tsr: $(SUB)/pred/oof.tsr
 	ln -f $< $@ 2>/dev/null || cp $< $@
 
 $(SUB)/pred/oof.refined.tsr: $(SUB)/refine/a/last.ckpt $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr $(SUB)/pred/oof-b.tsr | $(B)/tgs-refine
-	{ $(B)/tgs-refine apply -q -m $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr && \
-	  $(B)/tgs-refine apply -q -m $(SUB)/refine/a/last.ckpt $(SUB)/pred/oof-b.tsr; } > $@
+	{ $(B)/tgs-refine apply -q --threads $(THREADS) -m $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr && \
+	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $(SUB)/refine/a/last.ckpt $(SUB)/pred/oof-b.tsr; } > $@
 $(SUB)/pred/test.refined.tsr: $(SUB)/refine/all/last.ckpt $(SUB)/pred/test.tsr | $(B)/tgs-refine
-	$(B)/tgs-refine apply -q -m $< -o $@ $(SUB)/pred/test.tsr
+	$(B)/tgs-refine apply -q --threads $(THREADS) -m $< -o $@ $(SUB)/pred/test.tsr
 
 .PHONY: submission-refine
 submission-refine: $(SUB)/pred/oof.refined.tsr $(SUB)/pred/test.refined.tsr

@@ -21,8 +21,8 @@ $(SUB)/decisions.txt: $(SUB)/pred/oof1.tsr $(SUB)/pred/oof.tsr $(SUB)/pred/oof.r
 	m1=$$(mapof $$d/pred/oof1.tsr); mu=$$(mapof $$d/pred/oof.tsr); mr=$$(mapof $$d/pred/oof.refined.tsr); \
 	if awk "BEGIN { exit !($${mr% *} > $${mu% *}) }"; then use=refined; else use=plain; fi; \
 	if [ $$use = refined ]; then \
-	  $(B)/tgs-refine apply -q -m $$d/refine/b/last.ckpt -o $$d/pred/oof-a.use.tsr $$d/pred/oof-a.tsr; \
-	  $(B)/tgs-refine apply -q -m $$d/refine/a/last.ckpt -o $$d/pred/oof-b.use.tsr $$d/pred/oof-b.tsr; \
+	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $$d/refine/b/last.ckpt -o $$d/pred/oof-a.use.tsr $$d/pred/oof-a.tsr; \
+	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $$d/refine/a/last.ckpt -o $$d/pred/oof-b.use.tsr $$d/pred/oof-b.tsr; \
 	  all=$$d/pred/oof.refined.tsr; \
 	else \
 	  ln -f $$d/pred/oof-a.tsr $$d/pred/oof-a.use.tsr; ln -f $$d/pred/oof-b.tsr $$d/pred/oof-b.use.tsr; \

@@ -73,7 +73,7 @@ $(eval $(call SETTINGS,$(SUB)/train.cfg,$(SUB_MODEL) | $(SUB_EPOCHS) $(SEED) $(P
 $(SUB)/f%/best.ckpt: $(SUB)/trn%.tsr $(SUB)/val%.tsr $(SUB)/train.cfg $(SUB_INIT) | $(B)/tgs-augment $(B)/tgs-train $(SUB)/test.tsr
 	rm -rf $(@D)
 	$(B)/tgs-augment --train --size 112 --epochs $(SUB_EPOCHS) --seed $(SEED) $(AUG_FLAGS) -q $(SUB)/trn$*.tsr \
-	  | $(B)/tgs-train -o $(@D) --val $(SUB)/val$*.tsr --arch "$(SUB_MODEL)" --size 112 --epochs $(SUB_EPOCHS) \
+	  | $(B)/tgs-train -o $(@D) --threads $(THREADS) --val $(SUB)/val$*.tsr --arch "$(SUB_MODEL)" --size 112 --epochs $(SUB_EPOCHS) \
 	    --seed $(SEED) $(SUB_TRAIN_FLAGS) $(if $(SUB_INIT),--init $(SUB_INIT)); \
 	  $(PIPE_OK)
 	@awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$$i] = i; next } $$c["val_map"] > b { b = $$c["val_map"]; t = $$c["val_threshold"]; m = $$c["val_map50"]; e = $$1 } \

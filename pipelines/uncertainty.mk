@@ -18,10 +18,10 @@ PRED_FLAGS = $(if $(TTA),--tta $(TTA)) --passes $(PASSES) --seed $(SEED)
 $(eval $(call SETTINGS,$(SUB)/predict.cfg,$(PRED_FLAGS)))
 $(SUB)/pred/f%.oof1.tsr: $(SUB)/f%/best.ckpt $(SUB)/val%.tsr | $(B)/tgs-mcdrop
 	@mkdir -p $(@D)
-	$(B)/tgs-mcdrop -q -m $< -o $@ $(SUB)/val$*.tsr
+	$(B)/tgs-mcdrop -q --threads $(THREADS) -m $< -o $@ $(SUB)/val$*.tsr
 $(SUB)/pred/f%.oof.tsr: $(SUB)/f%/best.ckpt $(SUB)/val%.tsr $(SUB)/predict.cfg | $(B)/tgs-mcdrop
 	@mkdir -p $(@D)
-	$(B)/tgs-mcdrop -q -m $< $(PRED_FLAGS) -o $@ $(SUB)/val$*.tsr
+	$(B)/tgs-mcdrop -q --threads $(THREADS) -m $< $(PRED_FLAGS) -o $@ $(SUB)/val$*.tsr
 # streams concatenate (formats/tensor-stream.md)
 $(SUB)/pred/oof1.tsr: $(FOLD_IDS:%=$(SUB)/pred/f%.oof1.tsr)
 	cat $^ > $@
@@ -29,7 +29,7 @@ $(SUB)/pred/oof.tsr: $(FOLD_IDS:%=$(SUB)/pred/f%.oof.tsr)
 	cat $^ > $@
 $(SUB)/pred/test.tsr: $(SUB_MODELS) $(SUB)/test.tsr $(SUB)/predict.cfg | $(B)/tgs-mcdrop
 	@mkdir -p $(@D)
-	$(B)/tgs-mcdrop $(SUB_MODELS:%=-m %) $(PRED_FLAGS) -o $@ $(SUB)/test.tsr
+	$(B)/tgs-mcdrop --threads $(THREADS) $(SUB_MODELS:%=-m %) $(PRED_FLAGS) -o $@ $(SUB)/test.tsr
 
 .PHONY: submission-uncertainty uncertainty-table
 submission-uncertainty: $(SUB)/pred/oof1.tsr $(SUB)/pred/oof.tsr $(SUB)/pred/test.tsr
