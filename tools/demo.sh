@@ -1,43 +1,46 @@
 #!/bin/sh
-# make demo: the data path on the 12 real tiles shipped in tests/data/mini,
-# needing no download. Stacks them as 2.5D samples, shows what the stream
-# holds, writes the Kaggle CSV, and checks it against the tiles' own RLE;
-# then trains a tiny model on 8 of the tiles for a few seconds, predicts
-# the other 4 and scores them (12 tiles teach little: this shows the
-# pipeline, not a result). Outputs land in demo-out/.
+# make demo: what tgs does, on a fresh clone, in a few minutes of 2 cores.
+#  1. The whole flow of make submission (pretrain, a model per fold,
+#     uncertainty, refiner, decisions, a checked CSV) on a small synthetic
+#     dataset that tgs-synth draws in Kaggle's layout, at small sizes; it
+#     prints the out-of-fold mAP at each stage.
+#  2. The model shipped in pipelines/models/ (trained by our recipe on the
+#     real Kaggle tiles, never on these 12) on the 12 real tiles in
+#     tests/data/mini: their score, the CSV, and pictures to look at.
+# Everything lands in demo-out/ (DEMO_OUT); a second run redoes nothing
+# of step 1 that is done.
 set -eu
 B=${TGS_BIN:-bin}
+MAKE=${MAKE:-make}
+OUT=${DEMO_OUT:-demo-out}
 MINI=tests/data/mini
-OUT=demo-out
+MODEL=pipelines/models/resunet-kaggle.ckpt
 mkdir -p "$OUT"
-echo "== tgs-stack25d: 12 tiles -> $OUT/mini.tsr (2.5D: depth-order neighbours + depth)"
-"$B/tgs-stack25d" --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" --neighbors depth -o "$OUT/mini.tsr"
-echo "== tgs-info $OUT/mini.tsr"
-"$B/tgs-info" "$OUT/mini.tsr"
-echo "== tgs-rle encode -> $OUT/submission.csv"
-"$B/tgs-rle" encode -o "$OUT/submission.csv" "$OUT/mini.tsr"
-head -n 4 "$OUT/submission.csv" | cut -c 1-100
-echo "== tgs-rle decode --png $OUT/masks"
-"$B/tgs-rle" decode -q --png "$OUT/masks" "$OUT/submission.csv"
-if cmp -s "$OUT/submission.csv" "$MINI/train.csv"; then
-	echo "demo: the CSV matches Kaggle's own encoding of these masks"
-else
-	echo "demo: the CSV differs from $MINI/train.csv" >&2
+
+echo "== 1. make submission on a synthetic dataset (tgs-synth: 400 labelled tiles, 100 test tiles)"
+if [ ! -d "$OUT/synth" ]; then
+	"$B/tgs-synth" -q -o "$OUT/synth" --train 400 --test 100 --seed 1
+fi
+t0=$(date +%s)
+# small sizes: 3 folds of a small resunet, 10 epochs each
+"$MAKE" --no-print-directory -s B="$B" DATA="$OUT/synth" WORK="$OUT" SUB="$OUT/sub" SUBMISSION="$OUT/submission.csv" \
+	FOLDS=3 SUB_EPOCHS=10 SUB_MAE_EPOCHS=3 MAE_VAL=20 PASSES=2 \
+	SUB_MODEL="resunet widths=8,16,32,64 blocks=1,1,1,1 dropout=0.1 hcw=8" \
+	REFINE_FLAGS="--epochs 6 --seed 1" submission 2>&1 | grep -v '^epoch \|^init: \|^mae: \|^done: '
+echo "demo: the flow took $(($(date +%s) - t0)) s; its stages' files are in $OUT/sub (make -n submission ... shows the plan)"
+
+echo
+echo "== 2. the shipped model on the 12 real tiles of $MINI (tiles it never trained on)"
+if [ ! -f "$MODEL" ]; then
+	echo "demo: no $MODEL (see pipelines/models/README.md)" >&2
 	exit 1
 fi
-echo "== tgs-fold: 4 tiles held out for validation"
-"$B/tgs-fold" -k 3 -i 0 -q -o "$OUT/val.tsr" "$OUT/mini.tsr"
-"$B/tgs-fold" -k 3 -i 0 --complement -q -o "$OUT/trn.tsr" "$OUT/mini.tsr"
-echo "== tgs-augment --train --epochs 8 | tgs-train (a tiny resunet, 8 epochs)"
-rm -rf "$OUT/run"
-"$B/tgs-augment" --train --size 112 --epochs 8 --seed 1 -q "$OUT/trn.tsr" |
-	"$B/tgs-train" -q -o "$OUT/run" --val "$OUT/val.tsr" --size 112 --batch 4 --lr 0.003 \
-		--model "resunet widths=4,8,16,32,64 blocks=1,1,1,1,1"
-awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i }
-	{ printf "%-7s %-12s %-9s %s\n", $1, $c["train_loss"], $c["val_map"], $c["val_threshold"] }' "$OUT/run/log.csv"
-echo "== tgs-mcdrop -m $OUT/run/last.ckpt | tgs-eval"
-"$B/tgs-mcdrop" -q -m "$OUT/run/last.ckpt" -o "$OUT/pred.tsr" "$OUT/val.tsr"
-"$B/tgs-eval" "$OUT/pred.tsr"
-"$B/tgs-rle" encode -o "$OUT/predicted.csv" "$OUT/pred.tsr"
-echo "demo: predictions for the held-out tiles in $OUT/predicted.csv"
-
+"$B/tgs-stack25d" -q --images "$MINI/images" --masks "$MINI/masks" --depths "$MINI/depths.csv" -o "$OUT/mini.tsr"
+"$B/tgs-mcdrop" -q -m "$MODEL" --tta hflip -o "$OUT/mini-pred.tsr" "$OUT/mini.tsr"
+"$B/tgs-eval" -q -m "$MODEL" "$OUT/mini-pred.tsr" | sed -n '1,4p; /^missed/p; /^false salt/p; /^shape/p'
+"$B/tgs-rle" encode -q -m "$MODEL" -o "$OUT/mini-submission.csv" "$OUT/mini-pred.tsr"
+"$B/tgs-show" -q -n 12 -o "$OUT/mini.png" "$OUT/mini-pred.tsr"
+"$B/tgs-show" -q -n 6 --order worst -o "$OUT/mini-worst.png" "$OUT/mini-pred.tsr"
+echo "demo: the real tiles' CSV is $OUT/mini-submission.csv (the model's own threshold, tgs-rle encode -m)"
+echo "demo: look at $OUT/mini.png (a row a tile: image, truth, prediction, uncertainty, errors)"
+echo "      and $OUT/mini-worst.png (the worst first); the synthetic flow's at $OUT/submission.csv"
