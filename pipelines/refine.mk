@@ -23,9 +23,13 @@ $(SUB)/refine/%/last.ckpt: $(SUB)/pred/oof-%.tsr $(SUB)/refine.cfg | $(B)/tgs-re
 $(SUB)/pred/oof-all.tsr: $(SUB)/pred/oof.tsr
 	ln -f $< $@ 2>/dev/null || cp $< $@
 
-$(SUB)/pred/oof.refined.tsr: $(SUB)/refine/a/last.ckpt $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr $(SUB)/pred/oof-b.tsr | $(B)/tgs-refine
-	{ $(B)/tgs-refine apply -q --threads $(THREADS) -m $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr && \
-	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $(SUB)/refine/a/last.ckpt $(SUB)/pred/oof-b.tsr; } > $@
+# each half by the refiner of the other
+$(SUB)/pred/oof-a.refined.tsr: $(SUB)/refine/b/last.ckpt $(SUB)/pred/oof-a.tsr | $(B)/tgs-refine
+	$(B)/tgs-refine apply -q --threads $(THREADS) -m $< -o $@ $(SUB)/pred/oof-a.tsr
+$(SUB)/pred/oof-b.refined.tsr: $(SUB)/refine/a/last.ckpt $(SUB)/pred/oof-b.tsr | $(B)/tgs-refine
+	$(B)/tgs-refine apply -q --threads $(THREADS) -m $< -o $@ $(SUB)/pred/oof-b.tsr
+$(SUB)/pred/oof.refined.tsr: $(SUB)/pred/oof-a.refined.tsr $(SUB)/pred/oof-b.refined.tsr
+	cat $^ > $@
 $(SUB)/pred/test.refined.tsr: $(SUB)/refine/all/last.ckpt $(SUB)/pred/test.tsr | $(B)/tgs-refine
 	$(B)/tgs-refine apply -q --threads $(THREADS) -m $< -o $@ $(SUB)/pred/test.tsr
 

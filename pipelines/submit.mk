@@ -14,25 +14,18 @@ SUBMISSION ?= submission.csv
 
 .PHONY: submission
 
-$(SUB)/decisions.txt: $(SUB)/pred/oof1.tsr $(SUB)/pred/oof.tsr $(SUB)/pred/oof.refined.tsr $(SUB)/pred/oof-a.tsr $(SUB)/pred/oof-b.tsr | $(B)/tgs-eval $(B)/tgs-refine
+$(SUB)/decisions.txt: $(addprefix $(SUB)/pred/,oof1.tsr oof.tsr oof.refined.tsr oof-a.tsr oof-b.tsr oof-a.refined.tsr oof-b.refined.tsr) | $(B)/tgs-eval
 	@set -e; d=$(SUB); trap 'rm -f $$d/decisions.tmp' EXIT; \
 	: "mapof FILE [DECISIONS]: the mAP and the number of tiles"; \
 	mapof() { $(B)/tgs-eval -q --json $${2:+--decisions "$$2"} "$$1" | sed -n 's/.*"images":\([0-9]*\),"threshold":[^,]*,"map":\([^,]*\),.*/\2 \1/p' | awk '{ printf "%.4f %d", $$1, $$2 }'; }; \
 	m1=$$(mapof $$d/pred/oof1.tsr); mu=$$(mapof $$d/pred/oof.tsr); mr=$$(mapof $$d/pred/oof.refined.tsr); \
 	if awk "BEGIN { exit !($${mr% *} > $${mu% *}) }"; then use=refined; else use=plain; fi; \
-	if [ $$use = refined ]; then \
-	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $$d/refine/b/last.ckpt -o $$d/pred/oof-a.use.tsr $$d/pred/oof-a.tsr; \
-	  $(B)/tgs-refine apply -q --threads $(THREADS) -m $$d/refine/a/last.ckpt -o $$d/pred/oof-b.use.tsr $$d/pred/oof-b.tsr; \
-	  all=$$d/pred/oof.refined.tsr; \
-	else \
-	  ln -f $$d/pred/oof-a.tsr $$d/pred/oof-a.use.tsr; ln -f $$d/pred/oof-b.tsr $$d/pred/oof-b.use.tsr; \
-	  all=$$d/pred/oof.tsr; \
-	fi; \
-	$(B)/tgs-eval -q --tune $$d/decisions-a.txt $$d/pred/oof-a.use.tsr > /dev/null; \
-	$(B)/tgs-eval -q --tune $$d/decisions-b.txt $$d/pred/oof-b.use.tsr > /dev/null; \
-	ma=$$(mapof $$d/pred/oof-a.use.tsr $$d/decisions-b.txt); mb=$$(mapof $$d/pred/oof-b.use.tsr $$d/decisions-a.txt); \
+	if [ $$use = refined ]; then x=.refined; else x=; fi; \
+	$(B)/tgs-eval -q --tune $$d/decisions-a.txt $$d/pred/oof-a$$x.tsr > /dev/null; \
+	$(B)/tgs-eval -q --tune $$d/decisions-b.txt $$d/pred/oof-b$$x.tsr > /dev/null; \
+	ma=$$(mapof $$d/pred/oof-a$$x.tsr $$d/decisions-b.txt); mb=$$(mapof $$d/pred/oof-b$$x.tsr $$d/decisions-a.txt); \
 	md=$$(echo "$$ma $$mb" | awk '{ printf "%.4f %d", ($$1 * $$2 + $$3 * $$4) / ($$2 + $$4), $$2 + $$4 }'); \
-	$(B)/tgs-eval -q --tune $$d/decisions.tmp $$all > /dev/null; \
+	$(B)/tgs-eval -q --tune $$d/decisions.tmp $$d/pred/oof$$x.tsr > /dev/null; \
 	{ echo "# the out-of-fold mAP of the flow, $${m1#* } labelled tiles in $(FOLDS) folds, each tile scored by the model that did not train on it"; \
 	  echo "after train         $${m1% *}   one pass, threshold 0.5"; \
 	  echo "after uncertainty   $${mu% *}   $(PRED_FLAGS), threshold 0.5"; \

@@ -60,7 +60,9 @@ SUB_TRAIN_FLAGS ?= --loss bce=1,dice=1,cls=0.1 --loss2 lovasz-sym=1,cls=0.1 --st
                --optim sgd --nesterov --momentum 0.9 --lr 0.03 --wd 1e-4 \
                --sched cosine:$(SUB_EPOCHS):1:3e-4,warmup=2 --batch 16 --ema 0.999
 
-# the folds: stratified by coverage, remade when FOLDS changes
+# the folds: stratified by coverage, remade when FOLDS changes; kept, but
+# not remade once their models are trained (secondary)
+.SECONDARY: $(FOLD_IDS:%=$(SUB)/val%.tsr) $(FOLD_IDS:%=$(SUB)/trn%.tsr)
 $(eval $(call SETTINGS,$(SUB)/folds.cfg,$(FOLDS)))
 $(SUB)/val%.tsr: $(SUB)/train.tsr $(SUB)/folds.cfg | $(B)/tgs-fold
 	$(B)/tgs-fold -k $(FOLDS) -i $* -q -o $@ $<

@@ -44,6 +44,10 @@ else fail "the report gives the four out-of-fold figures" "$(cat "$T/log")"; fi
 # make's view of what is done
 if sub -q "$T/sub.csv"; then ok "a second make submission has nothing to do"
 else fail "a second make submission has nothing to do" "make -q says $T/sub.csv is out of date"; fi
+rm -f "$T/w/sub/decisions.txt"
+if sub -q "$T/sub.csv"; then fail "a removed stage's file is made again" "make -q says $T/sub.csv is up to date"
+elif sub submission >/dev/null 2>&1 && [ -s "$T/w/sub/decisions.txt" ]; then ok "a removed stage's file is made again"
+else fail "a removed stage's file is made again" "no decisions.txt after make submission"; fi
 sub -n submission PASSES=3 >"$T/plan" 2>&1
 if grep -q 'tgs-mcdrop' "$T/plan" && ! grep -qE 'tgs-(train|mae) ' "$T/plan"; then
 	ok "make -n with PASSES changed: the predictions again, not the models"

@@ -26,8 +26,10 @@ t0=$(date +%s)
 "$MAKE" --no-print-directory -s B="$B" DATA="$OUT/synth" WORK="$OUT" SUB="$OUT/sub" SUBMISSION="$OUT/submission.csv" \
 	FOLDS=3 SUB_EPOCHS=10 SUB_MAE_EPOCHS=3 MAE_VAL=20 PASSES=2 \
 	SUB_MODEL="resunet widths=8,16,32,64 blocks=1,1,1,1 dropout=0.1 hcw=8" \
-	REFINE_FLAGS="--epochs 6 --seed 1" submission 2>&1 | grep -v '^epoch \|^init: \|^mae: \|^done: '
-echo "demo: the flow took $(($(date +%s) - t0)) s; its stages' files are in $OUT/sub (make -n submission ... shows the plan)"
+	REFINE_FLAGS="--epochs 6 --seed 1" submission >"$OUT/submission.log" 2>&1 ||
+	{ tail -n 20 "$OUT/submission.log" >&2; echo "demo: make submission failed; its log: $OUT/submission.log" >&2; exit 1; }
+grep -v '^epoch \|^init: \|^mae: \|^done: ' "$OUT/submission.log"
+echo "demo: the flow took $(($(date +%s) - t0)) s; its log is $OUT/submission.log, its stages' files are in $OUT/sub"
 
 echo
 echo "== 2. the shipped model on the 12 real tiles of $MINI (tiles it never trained on)"
