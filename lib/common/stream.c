@@ -384,6 +384,10 @@ tgs_record *tgs_sample_get(const tgs_sample *s, const char *name) {
 }
 
 tgs_record *tgs_sample_put(tgs_sample *s, const char *name, int dtype, int ndim, const uint32_t *dims) {
+    /* dims may be another record's of this sample (put "b" shaped as "a"),
+     * which growing the record array below moves: copied first */
+    uint32_t d[TGS_MAX_DIMS];
+    if (ndim > 0 && ndim <= TGS_MAX_DIMS) memcpy(d, dims, sizeof d[0] * (size_t)ndim), dims = d;
     tgs_record *rec = tgs_sample_get(s, name);
     if (!rec) {
         if (s->n == TGS_SAMPLE_MAX_RECORDS) {

@@ -299,6 +299,23 @@ static void test_sample_edit(void) {
     CHECK(tgs_sample_remove(&s, "depth") == 1 && s.n == 2 && strcmp(s.rec[1].name, "score") == 0, "remove keeps order");
     CHECK(tgs_sample_remove(&s, "nothing") == 0, "remove of a missing name is a no-op");
     tgs_sample_free(&s);
+
+    /* a record shaped as another of the same sample, put when the record
+     * array is full and must grow (and so move): tgs-refine apply's
+     * prob_in, shaped as prob, read freed memory here under ASan */
+    tgs_sample t = {0};
+    uint32_t dims[3] = {1, 5, 7};
+    char nm[16];
+    tgs_sample_put(&t, "prob", TGS_F32, 3, dims);
+    for (int k = 1; t.n < t.cap; k++) {
+        snprintf(nm, sizeof nm, "r%d", k);
+        tgs_sample_put_f32(&t, nm, (float)k);
+    }
+    const tgs_record *p = tgs_sample_get(&t, "prob");
+    tgs_record *q = tgs_sample_put(&t, "prob_in", TGS_F32, p->ndim, p->dims);
+    CHECK(q && q->ndim == 3 && q->dims[0] == 1 && q->dims[1] == 5 && q->dims[2] == 7 && q->nbytes == 35 * 4,
+          "put with another record's dims while the record array grows");
+    tgs_sample_free(&t);
 }
 
 int main(void) {
