@@ -154,6 +154,8 @@ mae w0 --epochs 3 --lr 2e-3 "$T/mini.tsr"
 mae w1 --epochs 3 --warmup 2 --lr 2e-3 "$T/mini.tsr"
 check_sh "--warmup 2: epoch 1 at half the peak rate (0.001 against 0.002 without)" \
 	"[ \"\$(sed -n 2p '$T/w1/log.csv' | cut -d, -f3)\" = 0.001 ] && [ \"\$(sed -n 2p '$T/w0/log.csv' | cut -d, -f3)\" = 0.002 ]"
+check_sh "without --warmup the cosine ends at 1/100 of the peak (epoch 3 of 3 at 0.000515)" \
+	"[ \"\$(sed -n 4p '$T/w0/log.csv' | cut -d, -f3)\" = 0.000515 ]"
 usage_refused "--warmup as long as the run" "--warmup 3: want fewer than --epochs 3" x10 "$MAE" -q -o "$T/x10" --epochs 3 --warmup 3 "$T/mini.tsr"
 usage_refused "--ratio 0" "--ratio 0: want 0 < R < 1" x1 "$MAE" -q -o "$T/x1" --ratio 0 "$T/mini.tsr"
 usage_refused "--ratio 1" "--ratio 1: want 0 < R < 1" x2 "$MAE" -q -o "$T/x2" --ratio 1 "$T/mini.tsr"

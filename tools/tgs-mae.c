@@ -360,8 +360,8 @@ int main(int argc, char **argv) {
     t.sched.base_lr = o.lr;
     char sched[128];
     if (o.warmup >= o.epochs) die_usage("--warmup %ld: want fewer than --epochs %ld", o.warmup, o.epochs);
-    snprintf(sched, sizeof sched, "cosine:%ld:1:%g%s%ld", o.epochs, (double)o.lr / 100, o.warmup ? ",warmup=" : "",
-             o.warmup ? o.warmup : 0L);
+    int at = snprintf(sched, sizeof sched, "cosine:%ld:1:%g", o.epochs, (double)o.lr / 100);
+    if (o.warmup) snprintf(sched + at, sizeof sched - (size_t)at, ",warmup=%ld", o.warmup);
     if (tgs_sched_parse(sched, &t.sched) < 0) die("%s", tgs_errmsg());
     t.seed = o.seed;
     fmt_opt(&o, K_NORM, t.norm, sizeof t.norm);
