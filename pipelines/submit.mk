@@ -35,9 +35,13 @@ $(SUB)/decisions.txt: $(addprefix $(SUB)/pred/,oof1.tsr oof.tsr oof.refined.tsr 
 	echo "$$use" > $$d/use.txt; \
 	mv $$d/decisions.tmp $@
 
-$(SUB)/submission.csv: $(SUB)/decisions.txt $(SUB)/pred/test.tsr $(SUB)/pred/test.refined.tsr $(SUB)/test-ids.txt | $(B)/tgs-rle
+# The test tiles' refined predictions (a third refiner, on every
+# out-of-fold tile) are made only when the refiner won: a submake.
+$(SUB)/submission.csv: $(SUB)/decisions.txt $(SUB)/pred/test.tsr $(SUB)/test-ids.txt | $(B)/tgs-rle
 	@set -e; d=$(SUB); trap 'rm -f $@.tmp' EXIT; \
-	if [ "$$(cat $$d/use.txt)" = refined ]; then p=$$d/pred/test.refined.tsr; else p=$$d/pred/test.tsr; fi; \
+	if [ "$$(cat $$d/use.txt)" = refined ]; then \
+	  $(MAKE) --no-print-directory $$d/pred/test.refined.tsr; p=$$d/pred/test.refined.tsr; \
+	else p=$$d/pred/test.tsr; fi; \
 	echo "$(B)/tgs-rle encode -q --decisions $< -o $@.tmp $$p"; \
 	$(B)/tgs-rle encode -q --decisions $< -o $@.tmp $$p; \
 	[ "$$(head -n 1 $@.tmp)" = id,rle_mask ] || { echo "make: $@: the header is not id,rle_mask" >&2; exit 1; }; \
