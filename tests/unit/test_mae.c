@@ -32,7 +32,7 @@ static void test_shape(void)
 {
     struct tgs_model_opts mo;
     tgs_model_parse(&mo, "resunet widths=12,24,48,96,192 blocks=1,1,1,1,1");
-    tgs_mae_opts o = {0.6f};
+    tgs_mae_opts o = {0.6f, TGS_MAE_TARGET_PATCH};
     tgs_mae_shape sh;
     int ok = tgs_mae_shape_of(&sh, &o, &mo, 1, 112) == 0;
     CHECKF(ok && sh.p == 16 && sh.side == 7 && sh.npatch == 49 && sh.nhide == 29,
@@ -124,7 +124,7 @@ static void test_loss(const char *spec, const char *name)
 {
     struct tgs_model_opts mo;
     tgs_model_parse(&mo, spec);
-    tgs_mae_opts o = {0.6f};
+    tgs_mae_opts o = {0.6f, TGS_MAE_TARGET_PATCH};
     tgs_mae_shape sh;
     int n = 3, s = 16;
     char what[160];
