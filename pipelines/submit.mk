@@ -14,18 +14,19 @@ SUBMISSION ?= submission.csv
 
 .PHONY: submission
 
-$(SUB)/decisions.txt: $(addprefix $(SUB)/pred/,oof1.tsr oof.tsr oof.refined.tsr oof-a.tsr oof-b.tsr oof-a.refined.tsr oof-b.refined.tsr) | $(B)/tgs-eval
+REFINED = $(SUB)/pred/oof-a.refined.tsr $(SUB)/pred/oof-b.refined.tsr
+$(SUB)/decisions.txt: $(OOF1) $(OOF) $(REFINED) | $(B)/tgs-eval
 	@set -e; d=$(SUB); trap 'rm -f $$d/decisions.tmp' EXIT; \
-	: "mapof FILE [DECISIONS]: the mAP and the number of tiles"; \
-	mapof() { $(B)/tgs-eval -q --json $${2:+--decisions "$$2"} "$$1" | sed -n 's/.*"images":\([0-9]*\),"threshold":[^,]*,"map":\([^,]*\),.*/\2 \1/p' | awk '{ printf "%.4f %d", $$1, $$2 }'; }; \
-	m1=$$(mapof $$d/pred/oof1.tsr); mu=$$(mapof $$d/pred/oof.tsr); mr=$$(mapof $$d/pred/oof.refined.tsr); \
+	: "mapof DECISIONS FILE...: the mAP and the number of tiles of the files together (DECISIONS may be empty)"; \
+	mapof() { dec=$$1; shift; cat "$$@" | $(B)/tgs-eval -q --json $${dec:+--decisions "$$dec"} - | sed -n 's/.*"images":\([0-9]*\),"threshold":[^,]*,"map":\([^,]*\),.*/\2 \1/p' | awk '{ printf "%.4f %d", $$1, $$2 }'; }; \
+	tune() { out=$$1; shift; cat "$$@" | $(B)/tgs-eval -q --tune "$$out" - > /dev/null; }; \
+	m1=$$(mapof "" $(OOF1)); mu=$$(mapof "" $(OOF)); mr=$$(mapof "" $(REFINED)); \
 	if awk "BEGIN { exit !($${mr% *} > $${mu% *}) }"; then use=refined; else use=plain; fi; \
-	if [ $$use = refined ]; then x=.refined; else x=; fi; \
-	$(B)/tgs-eval -q --tune $$d/decisions-a.txt $$d/pred/oof-a$$x.tsr > /dev/null; \
-	$(B)/tgs-eval -q --tune $$d/decisions-b.txt $$d/pred/oof-b$$x.tsr > /dev/null; \
-	ma=$$(mapof $$d/pred/oof-a$$x.tsr $$d/decisions-b.txt); mb=$$(mapof $$d/pred/oof-b$$x.tsr $$d/decisions-a.txt); \
+	if [ $$use = refined ]; then a=$(word 1,$(REFINED)); b=$(word 2,$(REFINED)); else a="$(OOF_A)"; b="$(OOF_B)"; fi; \
+	tune $$d/decisions-a.txt $$a; tune $$d/decisions-b.txt $$b; \
+	ma=$$(mapof $$d/decisions-b.txt $$a); mb=$$(mapof $$d/decisions-a.txt $$b); \
 	md=$$(echo "$$ma $$mb" | awk '{ printf "%.4f %d", ($$1 * $$2 + $$3 * $$4) / ($$2 + $$4), $$2 + $$4 }'); \
-	$(B)/tgs-eval -q --tune $$d/decisions.tmp $$d/pred/oof$$x.tsr > /dev/null; \
+	tune $$d/decisions.tmp $$a $$b; \
 	{ echo "# the out-of-fold mAP of the flow, $${m1#* } labelled tiles in $(FOLDS) folds, each tile scored by the model that did not train on it"; \
 	  echo "after train         $${m1% *}   one pass, threshold 0.5"; \
 	  echo "after uncertainty   $${mu% *}   $(PRED_FLAGS), threshold 0.5"; \
