@@ -29,7 +29,7 @@
 #include "trainer.h"
 
 static const char usage[] =
-    "usage: tgs-mae -o DIR [--arch SPEC] [--ratio R] [--target patch|tile] [--epochs N] [--batch N] [--lr LR] [--warmup N] [--wd W]\n"
+    "usage: tgs-mae -o DIR [--arch SPEC] [--ratio R] [--epochs N] [--batch N] [--lr LR] [--warmup N] [--wd W]\n"
     "               [--size S] [--norm MEAN,STD] [--seed N] [--val FILE] [--show N] [--resume CKPT]\n"
     "               [--device NAME] [--threads N] [-q] [FILE]\n"
     "Pretrain the encoder of a model on images without labels: each tile's\n"
@@ -44,9 +44,6 @@ static const char usage[] =
     "  --arch SPEC       the model whose encoder is pretrained, as tgs-train's\n"
     "                    (default \"" TGS_MODEL_DEFAULT "\", as tgs-train's)\n"
     "  --ratio R         of the patches hidden, 0 < R < 1 (default 0.6)\n"
-    "  --target NAME     patch: each hidden patch's pixels normalised by its own\n"
-    "                    mean and deviation (default); tile: by the whole tile's,\n"
-    "                    so brightness is learned too (what swinunet needs)\n"
     "  --epochs N        the run's length, which the rate's cosine spans (default 20;\n"
     "                    a stream of tgs-augment --epochs ending sooner ends it)\n"
     "  --batch N         default 32\n"
@@ -69,17 +66,17 @@ static const char usage[] =
 #define DEFAULT_MODEL TGS_MODEL_DEFAULT
 
 /* The options a run keeps (metadata 'options' of its checkpoints). */
-enum { K_MODEL, K_RATIO, K_EPOCHS, K_BATCH, K_LR, K_WD, K_SIZE, K_NORM, K_SEED, K_WARMUP, K_TARGET, NKEYS };
-static const char *const key_name[NKEYS] = {"model", "ratio", "epochs", "batch", "lr", "wd", "size", "norm", "seed", "warmup", "target"};
+enum { K_MODEL, K_RATIO, K_EPOCHS, K_BATCH, K_LR, K_WD, K_SIZE, K_NORM, K_SEED, K_WARMUP, NKEYS };
+static const char *const key_name[NKEYS] = {"model", "ratio", "epochs", "batch", "lr", "wd", "size", "norm", "seed", "warmup"};
 static const char *const key_opt[NKEYS] = {"--arch", "--ratio", "--epochs", "--batch", "--lr",
-                                           "--wd",   "--size",  "--norm",   "--seed",  "--warmup", "--target"};
+                                           "--wd",   "--size",  "--norm",   "--seed",  "--warmup"};
 
 typedef struct {
     const char *output, *input, *val, *device, *resume;
     char model[512];
     float ratio, lr, wd, mean, std;
     long epochs, batch, threads, show, warmup;
-    int size, target;
+    int size;
     uint64_t seed;
     int quiet;
     int set[NKEYS];
@@ -106,9 +103,6 @@ static void set_opt(options *o, int k, const char *v) {
     case K_NORM: tgs_parse_norm(v, opt, &o->mean, &o->std); break;
     case K_SEED: o->seed = tgs_parse_seed(v); break;
     case K_WARMUP: o->warmup = tgs_parse_long(v, opt, 0, 100000); break;
-    case K_TARGET:
-        if (tgs_mae_target_parse(v, &o->target) < 0) die_usage("%s %s", opt, tgs_errmsg());
-        break;
     }
 }
 
@@ -129,7 +123,6 @@ static void fmt_opt(const options *o, int k, char *b, size_t n) {
     }
     case K_SEED: snprintf(b, n, "%llu", (unsigned long long)o->seed); break;
     case K_WARMUP: snprintf(b, n, "%ld", o->warmup); break;
-    case K_TARGET: snprintf(b, n, "%s", tgs_mae_target_name(o->target)); break;
     }
 }
 
@@ -155,8 +148,7 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
         const char *stored = NULL;
         for (int i = 0; i < n; i++)
             if (!strcmp(kv[i].key, key_name[k])) stored = kv[i].value;
-        if (!stored && k == K_WARMUP) stored = "0";      /* runs from before --warmup had none */
-        if (!stored && k == K_TARGET) stored = "patch"; /* nor --target */
+        if (!stored && k == K_WARMUP) stored = "0"; /* runs from before --warmup had none */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, key_name[k]);
         char mine[600], theirs[600];
         fmt_opt(o, k, mine, sizeof mine);
@@ -279,7 +271,7 @@ int main(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, OPT_KEY + K_MODEL}, {"model", required_argument, 0, OPT_MODEL_SPEC}, {"ratio", required_argument, 0, OPT_KEY + K_RATIO},
         {"batch", required_argument, 0, OPT_KEY + K_BATCH}, {"lr", required_argument, 0, OPT_KEY + K_LR},
-        {"warmup", required_argument, 0, OPT_KEY + K_WARMUP}, {"target", required_argument, 0, OPT_KEY + K_TARGET},
+        {"warmup", required_argument, 0, OPT_KEY + K_WARMUP},
         {"wd", required_argument, 0, OPT_KEY + K_WD},       {"size", required_argument, 0, OPT_KEY + K_SIZE},
         {"norm", required_argument, 0, OPT_KEY + K_NORM},   {"seed", required_argument, 0, OPT_KEY + K_SEED},
         {"epochs", required_argument, 0, OPT_KEY + K_EPOCHS}, {"val", required_argument, 0, OPT_VAL},
@@ -325,7 +317,7 @@ int main(int argc, char **argv) {
     tgs_cpu_set_threads((int)o.threads);
     tgs_trainer t;
     tgs_trainer_init(&t);
-    tgs_mae_opts mopts = {.ratio = o.ratio, .target = o.target};
+    tgs_mae_opts mopts = {.ratio = o.ratio};
     t.mae = &mopts;
     if (!(t.be = tgs_backend_by_name(o.device ? o.device : "cpu"))) die_usage("--device: %s", tgs_errmsg());
     snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", o.output);
@@ -393,8 +385,8 @@ int main(int argc, char **argv) {
     }
     if (!o.quiet && !o.resume) {
         const tgs_mae_shape *sh = &t.mae_shape;
-        fprintf(stderr, "mae: %s, %dx%d inputs in %d patches of %dx%d, %d hidden (ratio %g), normalised by the %s\n",
-                t.spec, t.s, t.s, sh->npatch, sh->p, sh->p, sh->nhide, (double)o.ratio, tgs_mae_target_name(o.target));
+        fprintf(stderr, "mae: %s, %dx%d inputs in %d patches of %dx%d, %d hidden (ratio %g)\n", t.spec, t.s, t.s, sh->npatch,
+                sh->p, sh->p, sh->nhide, (double)o.ratio);
     }
     tgs_fit_opts fo = {.epochs = o.epochs, .resumed = o.resume != NULL, .validate = o.val != NULL, .quiet = o.quiet,
                        .stop = &tgs_stop_signal, .epoch_done = epoch_done, .ctx = &a};

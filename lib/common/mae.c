@@ -12,23 +12,8 @@
 #include "pngio.h"
 #include "rng.h"
 
-static const char *const target_names[] = {"patch", "tile"};
-
-int tgs_mae_target_parse(const char *name, int *target) {
-    for (int i = 0; i < (int)(sizeof target_names / sizeof *target_names); i++)
-        if (!strcmp(name, target_names[i])) return *target = i, 0;
-    return tgs_err("'%s': want patch or tile", name);
-}
-
-const char *tgs_mae_target_name(int target) {
-    return target >= 0 && target < (int)(sizeof target_names / sizeof *target_names) ? target_names[target] : "?";
-}
-
 int tgs_mae_shape_of(tgs_mae_shape *sh, const tgs_mae_opts *o, const struct tgs_model_opts *mo, int c, int s) {
     memset(sh, 0, sizeof *sh);
-    if (o->target != TGS_MAE_TARGET_PATCH && o->target != TGS_MAE_TARGET_TILE)
-        return tgs_err("mae: target %d is neither patch nor tile", o->target);
-    sh->target = o->target;
     sh->c = c, sh->s = s, sh->p = tgs_model_stride(mo);
     if (s % sh->p) return tgs_err("the input side %d is not a multiple of the model's stride %d", s, sh->p);
     sh->side = s / sh->p;
@@ -63,40 +48,23 @@ uint64_t tgs_mae_stream_train(int64_t epoch, uint64_t index) {
 }
 uint64_t tgs_mae_stream_val(uint64_t index) { return tgs_drop_mix64(0x76616cULL ^ tgs_drop_mix64(index)); }
 
-/* The mean and deviation (1e-6 added under the root) of the side x side
- * square at (y0, x0) of img, every channel: a patch, or the whole tile. */
-static void stats(const float *img, const tgs_mae_shape *sh, int y0, int x0, int side, double *mean, double *sd) {
-    size_t plane = (size_t)sh->s * (size_t)sh->s;
-    double sum = 0, sq = 0;
-    for (int ch = 0; ch < sh->c; ch++)
-        for (int dy = 0; dy < side; dy++)
-            for (int dx = 0; dx < side; dx++) {
-                double v = img[(size_t)ch * plane + (size_t)(y0 + dy) * (size_t)sh->s + (size_t)(x0 + dx)];
-                sum += v, sq += v * v;
-            }
-    double n = (double)sh->c * side * side, m = sum / n, var = sq / n - m * m;
-    *mean = m, *sd = sqrt((var > 0 ? var : 0) + 1e-6);
-}
-
-/* What the target of patch (py, px) is normalised by: its own pixels'
- * mean and deviation, or the tile's (given, from before any was hidden). */
-static void norm_of(const float *img, const tgs_mae_shape *sh, int py, int px, const double tile[2], double *mean,
-                    double *sd) {
-    if (sh->target == TGS_MAE_TARGET_TILE) *mean = tile[0], *sd = tile[1];
-    else stats(img, sh, py * sh->p, px * sh->p, sh->p, mean, sd);
-}
-
 void tgs_mae_fill(const tgs_mae_shape *sh, const uint8_t *hidden, float *img, float *hide, float *target, float *where) {
     int c = sh->c, s = sh->s, p = sh->p, side = sh->side;
     size_t plane = (size_t)s * (size_t)s, pplane = (size_t)side * (size_t)side;
-    double tile[2] = {0, 1};
-    if (sh->target == TGS_MAE_TARGET_TILE) stats(img, sh, 0, 0, s, &tile[0], &tile[1]);
+    int per = c * p * p; /* values in a patch */
     for (int py = 0; py < side; py++)
         for (int px = 0; px < side; px++) {
             int h = hidden[py * side + px];
-            double mean = 0, sd = 1;
-            if (h) norm_of(img, sh, py, px, tile, &mean, &sd);
-            double inv = 1 / sd;
+            double sum = 0, sq = 0;
+            if (h)
+                for (int ch = 0; ch < c; ch++)
+                    for (int dy = 0; dy < p; dy++)
+                        for (int dx = 0; dx < p; dx++) {
+                            double v = img[(size_t)ch * plane + (size_t)(py * p + dy) * (size_t)s + (size_t)(px * p + dx)];
+                            sum += v, sq += v * v;
+                        }
+            double mean = sum / per, var = sq / per - mean * mean;
+            double inv = 1 / sqrt((var > 0 ? var : 0) + 1e-6);
             for (int ch = 0; ch < c; ch++)
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
@@ -182,14 +150,19 @@ int tgs_mae_grid_png(const char *path, const tgs_mae_shape *sh, int n, const flo
         float lo = one[0], hi = one[0];
         for (size_t k = 0; k < plane; k++) lo = one[k] < lo ? one[k] : lo, hi = one[k] > hi ? one[k] : hi;
         float scale = hi > lo ? 255 / (hi - lo) : 0;
-        double tile[2] = {0, 1};
-        if (sh->target == TGS_MAE_TARGET_TILE) stats(im, sh, 0, 0, s, &tile[0], &tile[1]);
         for (int py = 0; py < side; py++)
             for (int qx = 0; qx < side; qx++) {
                 int hd = hid[py * side + qx];
-                /* the prediction brought back as the target was made */
-                double mean, sd;
-                norm_of(im, sh, py, qx, tile, &mean, &sd);
+                /* the patch's own mean and deviation over its C*P*P values, as the target was made */
+                double sum = 0, sq = 0;
+                for (int cc = 0; cc < c; cc++)
+                    for (int dy = 0; dy < p; dy++)
+                        for (int dx = 0; dx < p; dx++) {
+                            double v = im[(size_t)cc * plane + (size_t)(py * p + dy) * (size_t)s + (size_t)(qx * p + dx)];
+                            sum += v, sq += v * v;
+                        }
+                double mean = sum / (double)per, var = sq / (double)per - mean * mean;
+                double sd = sqrt((var > 0 ? var : 0) + 1e-6);
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
                         int y = py * p + dy, x = qx * p + dx;

@@ -13,16 +13,6 @@
  * the patch's C*P*P values, as MAE's norm_pix_loss), so the encoder learns
  * structure rather than the brightness of a patch.
  *
- * The target (--target): "patch" normalises each patch by its own mean
- * and deviation, as above; "tile" normalises the hidden pixels by the mean
- * and deviation of the whole input (SimMIM's raw pixels, less the tile's
- * gain), so a hidden patch's brightness is part of what is learned. The
- * Swin encoder needs it: under "patch" it sits at the loss of predicting
- * nothing (its attention starts uniform, and a patch's normalised pattern
- * is uncorrelated with window averages, so neither head nor encoder gets
- * a gradient that leads anywhere), while the brightness a hidden patch
- * shares with its neighbours gives it one (pipelines/RESULTS.md).
- *
  * Layouts: a patch's pixels are the channels of the prediction, index
  * (ch * P + dy) * P + dx, at (S/P x S/P): target and 'where' (1 on the
  * hidden patches) are (N, C*P*P, S/P, S/P) like the prediction. The loss
@@ -41,19 +31,9 @@
 
 #define TGS_MAE_DEFAULT_RATIO 0.6f
 
-enum tgs_mae_target {
-    TGS_MAE_TARGET_PATCH = 0, /* each patch's pixels by its own mean and deviation */
-    TGS_MAE_TARGET_TILE,      /* the pixels by the whole input's mean and deviation */
-};
-
 typedef struct {
     float ratio;  /* of the patches hidden, in (0, 1) */
-    int target;   /* enum tgs_mae_target */
 } tgs_mae_opts;
-
-/* "patch" or "tile" into *target: -1 on another name */
-int tgs_mae_target_parse(const char *name, int *target);
-const char *tgs_mae_target_name(int target);
 
 /* The shape of the task for a model at side s. */
 typedef struct {
@@ -61,7 +41,6 @@ typedef struct {
     int side;     /* s / p: patches a row */
     int npatch;   /* side * side */
     int nhide;    /* hidden a sample: round(ratio npatch), at least 1, at most npatch - 1 */
-    int target;   /* enum tgs_mae_target */
 } tgs_mae_shape;
 
 int tgs_mae_shape_of(tgs_mae_shape *sh, const tgs_mae_opts *o, const struct tgs_model_opts *mo, int c, int s);
@@ -74,10 +53,9 @@ void tgs_mae_choose(const tgs_mae_shape *sh, uint64_t seed, uint64_t stream, uin
 uint64_t tgs_mae_stream_train(int64_t epoch, uint64_t index);
 uint64_t tgs_mae_stream_val(uint64_t index);
 
-/* From one model input img (C x S x S) and its hidden patches: target
- * (normalised as sh->target says) and where (C*P*P x side x side), hide
- * (C x S x S: 1 on hidden pixels); then img's hidden pixels are set to 0,
- * the encoder's input before the token. */
+/* From one model input img (C x S x S) and its hidden patches: target and
+ * where (C*P*P x side x side), hide (C x S x S: 1 on hidden pixels); then
+ * img's hidden pixels are set to 0, the encoder's input before the token. */
 void tgs_mae_fill(const tgs_mae_shape *sh, const uint8_t *hidden, float *img, float *hide, float *target, float *where);
 
 /* The pretraining graph on ps for n inputs: the encoder (parameter names
@@ -91,7 +69,7 @@ int tgs_mae_params(struct tgs_params *ps, const struct tgs_model_opts *mo, const
 
 /* A PNG of n rows, each: the input with its hidden patches grey, the
  * reconstruction (visible pixels as given, hidden ones the prediction
- * brought back to the patch's own mean and deviation, or the tile's), the original;
+ * brought back to the patch's own mean and deviation), the original;
  * channel c/2 (the tile of a 2.5D stack), each row scaled to its
  * original's range. orig (n x C x S x S), hidden (n x npatch), pred
  * (n x C*P*P x side x side). */

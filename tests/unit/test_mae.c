@@ -32,7 +32,7 @@ static void test_shape(void)
 {
     struct tgs_model_opts mo;
     tgs_model_parse(&mo, "resunet widths=12,24,48,96,192 blocks=1,1,1,1,1");
-    tgs_mae_opts o = {0.6f, TGS_MAE_TARGET_PATCH};
+    tgs_mae_opts o = {0.6f};
     tgs_mae_shape sh;
     int ok = tgs_mae_shape_of(&sh, &o, &mo, 1, 112) == 0;
     CHECKF(ok && sh.p == 16 && sh.side == 7 && sh.npatch == 49 && sh.nhide == 29,
@@ -118,48 +118,13 @@ static void test_fill(void)
     CHECK(wh, "fill: where is 1 on the hidden patch, target and where 0 on a visible one");
 }
 
-/* --target tile: the hidden pixels by the mean and deviation of the whole
- * input, taken before any pixel was hidden; the rest as the patch target. */
-static void test_fill_tile(void)
-{
-    tgs_mae_shape sh = {.c = 2, .s = 8, .p = 4, .side = 2, .npatch = 4, .nhide = 2, .target = TGS_MAE_TARGET_TILE};
-    uint8_t hidden[4] = {1, 0, 0, 1};
-    float img[128], orig[128], hide[128], target[128], where[128];
-    tgs_rng r;
-    tgs_rng_seed(&r, 5, 0);
-    double sum = 0, sq = 0;
-    for (int i = 0; i < 128; i++) orig[i] = img[i] = 2 + 3 * tgs_rng_normal(&r), sum += orig[i], sq += (double)orig[i] * orig[i];
-    double mean = sum / 128, sd = sqrt(sq / 128 - mean * mean + 1e-6);
-    tgs_mae_fill(&sh, hidden, img, hide, target, where);
-    double worst = 0;
-    int zeroed = 1, wh = 1;
-    for (int ch = 0; ch < 2; ch++)
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int at = ch * 64 + y * 8 + x, p = (y / 4) * 2 + x / 4, h = hidden[p];
-                int k = ((ch * 4 + y % 4) * 4 + x % 4) * 4 + p;
-                double want = h ? (orig[at] - mean) / sd : 0;
-                if (fabs(target[k] - want) > worst) worst = fabs(target[k] - want);
-                if (h ? img[at] != 0 : img[at] != orig[at]) zeroed = 0;
-                if (where[k] != (float)h || hide[at] != (float)h) wh = 0;
-            }
-    CHECKF(worst < 1e-5, "fill, tile target: a hidden pixel's target is (x - tile mean) / tile deviation, 0 elsewhere",
-           "worst error %g", worst);
-    CHECK(zeroed && wh, "fill, tile target: hidden pixels 0 and marked, visible ones untouched");
-    int t = -1;
-    CHECK(tgs_mae_target_parse("tile", &t) == 0 && t == TGS_MAE_TARGET_TILE && tgs_mae_target_parse("patch", &t) == 0 &&
-              t == TGS_MAE_TARGET_PATCH && tgs_mae_target_parse("raw", &t) < 0 &&
-              !strcmp(tgs_mae_target_name(TGS_MAE_TARGET_TILE), "tile"),
-          "target names: patch and tile, another refused");
-}
-
 /* The loss, read from the graph, against the mean over the hidden patches
  * computed here from the prediction; and the prediction's gradient. */
 static void test_loss(const char *spec, const char *name)
 {
     struct tgs_model_opts mo;
     tgs_model_parse(&mo, spec);
-    tgs_mae_opts o = {0.6f, TGS_MAE_TARGET_PATCH};
+    tgs_mae_opts o = {0.6f};
     tgs_mae_shape sh;
     int n = 3, s = 16;
     char what[160];
@@ -263,7 +228,6 @@ int main(void)
     test_shape();
     test_choose();
     test_fill();
-    test_fill_tile();
     test_loss(TINY_RES, "resunet");
     test_loss(TINY_SWIN, "swinunet");
     CHECK_DONE();
