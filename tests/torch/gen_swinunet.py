@@ -22,6 +22,10 @@
                gradients ("g:"), and the parameters after 3 Adam steps
                ("a:").
 
+  swinunet_conv  the same with tokens=conv: stage 0's tokens a 3x3
+               stride-2 conv (with bias) of the stem's stride-2 level, not
+               the 4x4 patch embedding of the pixels; its own file.
+
 Regenerate: /usr/bin/python3 tests/torch/gen_swinunet.py"""
 import os
 import sys
@@ -71,21 +75,24 @@ class Stage(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self):
+    """Swin's 4x4 stride-4 conv of the pixels, or (tokens=conv) a 3x3
+    stride-2 conv of the stem's stride-2 level"""
+    def __init__(self, conv):
         super().__init__()
-        self.proj, self.norm = nn.Conv2d(1, EMBED, 4, 4), nn.LayerNorm(EMBED)
+        self.proj = nn.Conv2d(STEM[1], EMBED, 3, 2, 1) if conv else nn.Conv2d(1, EMBED, 4, 4)
+        self.norm = nn.LayerNorm(EMBED)
 
     def forward(self, x):
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
 class SwinUNet(nn.Module):
-    def __init__(self):
+    def __init__(self, conv=False):
         super().__init__()
         w = list(STEM) + [EMBED << i for i in range(len(DEPTHS))]
-        self.w = w
+        self.w, self.conv = w, conv
         self.stem, self.stem2 = ConvBN(1, w[0]), ResBlock(w[0], w[1], 2)
-        self.patch = PatchEmbed()
+        self.patch = PatchEmbed(conv)
         self.stages = nn.ModuleList(Stage(i, EMBED << i, SIDE // 4 >> i) for i in range(len(DEPTHS)))
         self.cls = nn.Linear(w[-1], 1)
         n = len(w)
@@ -97,7 +104,7 @@ class SwinUNet(nn.Module):
     def forward(self, x):
         skip = [self.stem(x)]
         skip.append(self.stem2(skip[0]))
-        t = self.patch(x)
+        t = self.patch(skip[1] if self.conv else x)
         for st in self.stages:
             t, s = st(t)
             skip.append(s)
@@ -145,26 +152,28 @@ def blocks_case():
     return s
 
 
-def model_cases():
+def model_cases(conv=False):
+    name, spec = ("swinunet_conv", SPEC + " tokens=conv") if conv else ("swinunet", SPEC)
     torch.manual_seed(0)
-    model = SwinUNet().double()
+    model = SwinUNet(conv).double()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 1, SIDE, SIDE, generator=g).float().double()
     y = (torch.rand(2, 1, SIDE, SIDE, generator=g) > 0.5).double()
     c = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
     perturb(model, g)
-    p = {"case": "swinunet", "spec": SPEC, "x": f32(x), "y": f32(y), "c": f32(c)}
+    p = {"case": name, "spec": spec, "x": f32(x), "y": f32(y), "c": f32(c)}
     for k, v in model.state_dict().items():
         if v.is_floating_point():
             p["p:" + k] = f32(v)
-    gs, a = {"case": "swinunet"}, {"case": "swinunet"}
+    gs, a = {"case": name}, {"case": name}
     adam_steps(model, x, y, c, gs, a)
-    print(f"swinunet: {len(p) - 5} tensors, {len(gs) - 5} parameters")
+    print(f"{name}: {len(p) - 5} tensors, {len(gs) - 5} parameters")
     return [p, gs, a]
 
 
 def main():
     save("tests/data/torch/swinunet.tsr", [blocks_case()] + model_cases())
+    save("tests/data/torch/swinunet_conv.tsr", model_cases(conv=True))
 
 
 if __name__ == "__main__":

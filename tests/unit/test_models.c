@@ -148,6 +148,7 @@ static void test_swin_specs(void)
         "swinunet embed=32 depths=1,3,2,1 heads=2,4,8,8 window=4 mlp=3 drop_path=0.25 stem=8,16 dropout=0.1 scse=0 "
         "hypercolumn=0 hcw=0 ds=1 in=2",
         "swinunet depths=4 heads=4",
+        "swinunet tokens=conv embed=24",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char name[300];
@@ -174,7 +175,9 @@ static void test_swin_specs(void)
         {"swinunet embed=1024 depths=1,1,1,1,1 heads=1,1,1,1,1", "channels"},
         {"swinunet hypercolumn=0", "hcw needs hypercolumn"},
         {"swinunet colour=1", "unknown option 'colour'"},
+        {"swinunet tokens=pixels", "tokens 'pixels': want patch or conv"},
         {"resunet embed=32", "no swinunet options"},
+        {"resunet tokens=conv", "no swinunet options"},
         {"unet-ref window=7", "no swinunet options"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

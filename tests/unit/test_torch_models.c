@@ -260,6 +260,10 @@ int main(void)
          "swinunet embed=8 depths=2,2 heads=2,4 window=4 mlp=2 drop_path=0 stem=4,8 dropout=0 scse=2 hypercolumn=1 "
          "hcw=3",
          167},
+        {"tests/data/torch/swinunet_conv.tsr", "swinunet_conv",
+         "swinunet embed=8 depths=2,2 heads=2,4 window=4 mlp=2 drop_path=0 stem=4,8 dropout=0 scse=2 hypercolumn=1 "
+         "hcw=3 tokens=conv",
+         167},
     };
     tgs_cpu_set_threads(2);
     test_swin_blocks();

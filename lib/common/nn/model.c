@@ -84,6 +84,9 @@ static int parse_swin_key(struct tgs_model_opts *o, const char *k, const char *v
         double x = strtod(v, &end);
         if (*end || end == v || !(x >= 0 && x < 1)) return tgs_err("model: drop_path '%s': want 0 <= p < 1", v);
         o->drop_path = (float)x;
+    } else if (strcmp(k, "tokens") == 0) {
+        if (strcmp(v, "patch") && strcmp(v, "conv")) return tgs_err("model: tokens '%s': want patch or conv", v);
+        o->conv_tokens = strcmp(v, "conv") == 0;
     } else if (strcmp(k, "stem") == 0) {
         int w[TGS_MODEL_MAX_LEVELS];
         if (parse_ints(v, w, TGS_MODEL_MAX_LEVELS) != 2) return tgs_err("model: stem '%s': want 2 widths", v);
@@ -167,7 +170,7 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
         }
     }
     if (o->arch == TGS_ARCH_SWINUNET) return swin_check_opts(o, nw, nb, nd, nh);
-    if (swin_key) return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem)",
+    if (swin_key) return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem tokens)",
                                  arch_name(o->arch));
     if (nw > 0) o->nlevels = nw;
     if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
@@ -192,9 +195,9 @@ static void swin_format(const struct tgs_model_opts *o, char *buf, size_t size) 
     snprintf(buf + len, size - len, " heads=");
     put_ints(buf, size, o->heads, o->nstages);
     len = strlen(buf);
-    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d dropout=%g scse=%d hypercolumn=%d hcw=%d%s",
+    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d dropout=%g scse=%d hypercolumn=%d hcw=%d%s%s",
              o->window, o->mlp, o->drop_path, o->widths[0], o->widths[1], o->dropout, o->scse, o->hypercolumn,
-             o->hc_width, o->deep_sup ? " ds=1" : "");
+             o->hc_width, o->deep_sup ? " ds=1" : "", o->conv_tokens ? " tokens=conv" : "");
 }
 
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size) {
@@ -331,13 +334,16 @@ static int swin_check_size(const struct tgs_model_opts *o, int H, int W) {
 
 /* The stem (stride 1 and 2 levels), then patch embedding and the stages;
  * each stage's tokens, LN-ed, are a level (as NCHW). The stochastic depth
- * rises linearly from 0 at the first block to drop_path at the last. */
+ * rises linearly from 0 at the first block to drop_path at the last. The
+ * embedding is Swin's 4x4 stride-4 conv of the pixels, or (tokens=conv) a
+ * 3x3 stride-2 conv of the stem's stride-2 level: (N,embed,H/4,W/4) both. */
 static int swin_encoder(struct tgs_graph *g, const struct tgs_model_opts *o, struct tgs_tensor *x,
                         struct tgs_model_enc *enc) {
     char nm[96];
     enc->skip[0] = conv_bn_relu(g, x, "stem", o->widths[0]);
     enc->skip[1] = res_block(g, enc->skip[0], "stem2", o->widths[1], 2);
-    struct tgs_tensor *t = tgs_layer_conv(g, x, "patch.proj", o->embed, 4, 4, 0, 1);
+    struct tgs_tensor *t = o->conv_tokens ? tgs_layer_conv(g, enc->skip[1], "patch.proj", o->embed, 3, 2, 1, 1)
+                                          : tgs_layer_conv(g, x, "patch.proj", o->embed, 4, 4, 0, 1);
     t = tgs_layer_ln(g, tgs_permute(g, t, (int32_t[]){0, 2, 3, 1}), "patch.norm"); /* (N,H/4,W/4,embed) */
     int total = 0, k = 0;
     for (int i = 0; i < o->nstages; i++) total += o->depths[i];

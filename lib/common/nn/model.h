@@ -20,7 +20,12 @@
  *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24
  *    dropout=0 scse=8 hypercolumn=1 hcw=8"
  * has levels stem (12 ch, stride 1), stem2 (24, stride 2) and one per
- * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. Each
+ * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. With
+ * " tokens=conv" the first stage's tokens come from stem2 by a 3x3
+ * stride-2 conv rather than from the pixels by a 4x4 patch embedding (a
+ * convolutional stem, Xiao et al. 2021): each token then starts with its
+ * neighbours' pixels in it, which a Swin encoder needs to learn tgs-mae's
+ * task at this data size (pipelines/RESULTS.md). Each
  * stage's side must be a multiple of its window, except that a stage whose
  * side is <= window takes one window of its side, unshifted (as Swin):
  * 112 x 112 with window 7 gives 28, 14, 7. */
@@ -63,6 +68,8 @@ struct tgs_model_opts {
     int window;                         /* window side */
     int mlp;                            /* MLP hidden = mlp * channels */
     float drop_path;                    /* stochastic depth of the last block (0 to this, linearly) */
+    int conv_tokens;                    /* tokens=conv: stage 0's tokens from the stem's stride-2 level
+                                           by a 3x3 stride-2 conv, not from the pixels by 4x4 patches */
 };
 
 struct tgs_model_out {
