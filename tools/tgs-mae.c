@@ -387,6 +387,9 @@ int main(int argc, char **argv) {
         const tgs_mae_shape *sh = &t.mae_shape;
         fprintf(stderr, "mae: %s, %dx%d inputs in %d patches of %dx%d, %d hidden (ratio %g)\n", t.spec, t.s, t.s, sh->npatch,
                 sh->p, sh->p, sh->nhide, (double)o.ratio);
+        if (t.mo.arch == TGS_ARCH_SWINUNET && !t.mo.conv_tokens)
+            fprintf(stderr, "mae: note: a swinunet encoder with patch tokens learns nothing here at the sizes of this "
+                            "task; tokens=conv does (man tgs-mae, BUGS)\n");
     }
     tgs_fit_opts fo = {.epochs = o.epochs, .resumed = o.resume != NULL, .validate = o.val != NULL, .quiet = o.quiet,
                        .stop = &tgs_stop_signal, .epoch_done = epoch_done, .ctx = &a};
