@@ -21,8 +21,8 @@
  * is one window; drop path and dropout on */
 #define TINY_SWIN "swinunet in=3 embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.2 stem=4,8 dropout=0.2 scse=2 hcw=3"
 #define SWIN_DEFAULT                                                                                                   \
-    "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 dropout=0 scse=8 "     \
-    "hypercolumn=1 hcw=8"
+    "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=patch dropout=0 " \
+    "scse=8 hypercolumn=1 hcw=8"
 
 struct net {
     struct tgs_params *ps;
@@ -143,6 +143,12 @@ static void test_swin_specs(void)
            "swinunet spec: levels 12,24,48,96,192 at stride 16", "%d levels, stride %d", o.nlevels,
            tgs_model_stride(&o));
     CHECK(tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0, "swinunet spec: format then parse is the same");
+    /* checkpoints from before tokens= have none: patch tokens, as then */
+    CHECK(tgs_model_parse(&p,
+                          "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 "
+                          "dropout=0 scse=8 hypercolumn=1 hcw=8") == 0 &&
+              memcmp(&o, &p, sizeof o) == 0 && !p.conv_tokens,
+          "swinunet spec: a spec without tokens= (older checkpoints) is patch tokens");
     static const char *const specs[] = {
         TINY_SWIN,
         "swinunet embed=32 depths=1,3,2,1 heads=2,4,8,8 window=4 mlp=3 drop_path=0.25 stem=8,16 dropout=0.1 scse=0 "

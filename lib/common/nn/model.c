@@ -195,9 +195,9 @@ static void swin_format(const struct tgs_model_opts *o, char *buf, size_t size) 
     snprintf(buf + len, size - len, " heads=");
     put_ints(buf, size, o->heads, o->nstages);
     len = strlen(buf);
-    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d dropout=%g scse=%d hypercolumn=%d hcw=%d%s%s",
-             o->window, o->mlp, o->drop_path, o->widths[0], o->widths[1], o->dropout, o->scse, o->hypercolumn,
-             o->hc_width, o->deep_sup ? " ds=1" : "", o->conv_tokens ? " tokens=conv" : "");
+    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d tokens=%s dropout=%g scse=%d hypercolumn=%d hcw=%d%s",
+             o->window, o->mlp, o->drop_path, o->widths[0], o->widths[1], o->conv_tokens ? "conv" : "patch", o->dropout,
+             o->scse, o->hypercolumn, o->hc_width, o->deep_sup ? " ds=1" : "");
 }
 
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size) {
