@@ -17,7 +17,7 @@
  * and, for a cheaper head, " hcw=8" (see hc_width); with " ds=1", deep
  * supervision: a logit map from every decoder level below full resolution
  * too (aux), which the loss part 'deep' trains (lib/common/train.h).
- *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24
+ *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=patch
  *    dropout=0 scse=8 hypercolumn=1 hcw=8"
  * has levels stem (12 ch, stride 1), stem2 (24, stride 2) and one per
  * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. With
