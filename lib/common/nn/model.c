@@ -170,8 +170,9 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
         }
     }
     if (o->arch == TGS_ARCH_SWINUNET) return swin_check_opts(o, nw, nb, nd, nh);
-    if (swin_key) return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem tokens)",
-                                 arch_name(o->arch));
+    if (swin_key)
+        return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem tokens)",
+                       arch_name(o->arch));
     if (nw > 0) o->nlevels = nw;
     if (nb > 0 && nb != o->nlevels) return tgs_err("model: %d blocks for %d levels", nb, o->nlevels);
     if (nw > 0 && nb < 0)
@@ -195,9 +196,10 @@ static void swin_format(const struct tgs_model_opts *o, char *buf, size_t size) 
     snprintf(buf + len, size - len, " heads=");
     put_ints(buf, size, o->heads, o->nstages);
     len = strlen(buf);
-    snprintf(buf + len, size - len, " window=%d mlp=%d drop_path=%g stem=%d,%d tokens=%s dropout=%g scse=%d hypercolumn=%d hcw=%d%s",
-             o->window, o->mlp, o->drop_path, o->widths[0], o->widths[1], o->conv_tokens ? "conv" : "patch", o->dropout,
-             o->scse, o->hypercolumn, o->hc_width, o->deep_sup ? " ds=1" : "");
+    snprintf(buf + len, size - len,
+             " window=%d mlp=%d drop_path=%g stem=%d,%d tokens=%s dropout=%g scse=%d hypercolumn=%d hcw=%d%s", o->window,
+             o->mlp, o->drop_path, o->widths[0], o->widths[1], o->conv_tokens ? "conv" : "patch", o->dropout, o->scse,
+             o->hypercolumn, o->hc_width, o->deep_sup ? " ds=1" : "");
 }
 
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size) {
