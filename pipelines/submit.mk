@@ -14,15 +14,15 @@ SUBMISSION ?= submission.csv
 
 .PHONY: submission
 
-REFINED = $(SUB)/pred/oof-a.refined.tsr $(SUB)/pred/oof-b.refined.tsr
-$(SUB)/decisions.txt: $(OOF1) $(OOF) $(REFINED) | $(B)/tgs-eval
+OOF_REFINED = $(SUB)/pred/oof-a.refined.tsr $(SUB)/pred/oof-b.refined.tsr
+$(SUB)/decisions.txt: $(OOF1) $(OOF) $(OOF_REFINED) | $(B)/tgs-eval
 	@set -e; d=$(SUB); trap 'rm -f $$d/decisions.tmp' EXIT; \
 	: "mapof DECISIONS FILE...: the mAP and the number of tiles of the files together (DECISIONS may be empty)"; \
 	mapof() { dec=$$1; shift; cat "$$@" | $(B)/tgs-eval -q --json $${dec:+--decisions "$$dec"} - | sed -n 's/.*"images":\([0-9]*\),"threshold":[^,]*,"map":\([^,]*\),.*/\2 \1/p' | awk '{ printf "%.4f %d", $$1, $$2 }'; }; \
 	tune() { out=$$1; shift; cat "$$@" | $(B)/tgs-eval -q --tune "$$out" - > /dev/null; }; \
-	m1=$$(mapof "" $(OOF1)); mu=$$(mapof "" $(OOF)); mr=$$(mapof "" $(REFINED)); \
+	m1=$$(mapof "" $(OOF1)); mu=$$(mapof "" $(OOF)); mr=$$(mapof "" $(OOF_REFINED)); \
 	if awk "BEGIN { exit !($${mr% *} > $${mu% *}) }"; then use=refined; else use=plain; fi; \
-	if [ $$use = refined ]; then a=$(word 1,$(REFINED)); b=$(word 2,$(REFINED)); else a="$(OOF_A)"; b="$(OOF_B)"; fi; \
+	if [ $$use = refined ]; then a=$(word 1,$(OOF_REFINED)); b=$(word 2,$(OOF_REFINED)); else a="$(OOF_A)"; b="$(OOF_B)"; fi; \
 	tune $$d/decisions-a.txt $$a; tune $$d/decisions-b.txt $$b; \
 	ma=$$(mapof $$d/decisions-b.txt $$a); mb=$$(mapof $$d/decisions-a.txt $$b); \
 	md=$$(echo "$$ma $$mb" | awk '{ printf "%.4f %d", ($$1 * $$2 + $$3 * $$4) / ($$2 + $$4), $$2 + $$4 }'); \
