@@ -9,6 +9,7 @@
  * in the slope) take inputs with |x| >= 0.1, a hundred steps from the kink.
  * PyTorch (float64 references): atol 1e-5, rtol 1e-4. */
 #include "opcheck.h"
+#include "nn/cpu/ops_cpu.h" /* tgs_cpu_vmath_avx2: GELU and softmax on both their builds */
 
 static struct tgs_tensor *build_act(struct tgs_graph *g, struct tgs_tensor **in, void *ctx)
 {
@@ -224,6 +225,120 @@ static void two_nodes_differ(void)
     tgs_params_free(ps);
 }
 
+/* ---- GELU and softmax against double precision, on both builds ----
+ * nn/cpu/vmath.h's e^x and Phi replace libm's expf and erff: GELU over
+ * [-12, 12] in steps of 1/1024 (a length that leaves a tail of 3 past the
+ * last whole vector), its derivative, and softmax rows of 49 (a 7 x 7
+ * window) and 13, held to double-precision values; then the baseline and
+ * the AVX2 builds give the same bytes. */
+struct vm_run {
+    struct tgs_params *ps;
+    struct tgs_graph *g;
+    struct tgs_tensor *x, *y, *x49, *s49, *x13, *s13;
+    float *y_out, *dx_out, *s49_out, *s13_out;
+};
+
+#define VM_N (24 * 1024 + 3)
+
+static int vm_run(struct vm_run *r, const float *x, const float *x49, const float *x13)
+{
+    int ok = tgs_graph_forward(r->g) == 0;
+    float *ones = malloc(VM_N * sizeof(float));
+    for (int i = 0; i < VM_N; i++) ones[i] = 1;
+    tgs_tensor_set(r->g, r->x, x), tgs_tensor_set(r->g, r->x49, x49), tgs_tensor_set(r->g, r->x13, x13);
+    ok = ok && tgs_graph_forward(r->g) == 0 && tgs_graph_backward_from(r->g, r->y, ones) == 0;
+    tgs_tensor_get(r->g, r->y, r->y_out), tgs_tensor_get_grad(r->g, r->x, r->dx_out);
+    tgs_tensor_get(r->g, r->s49, r->s49_out), tgs_tensor_get(r->g, r->s13, r->s13_out);
+    free(ones);
+    return ok;
+}
+
+static double softmax_err(const float *x, const float *y, int rows, int c)
+{
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        /* from the float differences x - max, as the op takes them: a
+         * difference of 40 is itself rounded by up to 2e-6 (relative) */
+        const float *a = x + r * c;
+        float mx = a[0];
+        double s = 0;
+        for (int k = 1; k < c; k++) mx = a[k] > mx ? a[k] : mx;
+        for (int k = 0; k < c; k++) s += exp((double)(a[k] - mx));
+        for (int k = 0; k < c; k++) {
+            double want = exp((double)(a[k] - mx)) / s, e = fabs(y[r * c + k] - want) / want;
+            worst = e > worst ? e : worst;
+        }
+    }
+    return worst;
+}
+
+static void vmath_against_double(void)
+{
+    struct vm_run r = {0};
+    r.ps = tgs_params_new(tgs_backend_cpu());
+    r.g = tgs_graph_new(r.ps);
+    r.x = tgs_input(r.g, "x", 2, (int32_t[]){1, VM_N});
+    tgs_requires_grad(r.x);
+    r.y = tgs_gelu(r.g, r.x);
+    r.x49 = tgs_input(r.g, "x49", 2, (int32_t[]){40, 49});
+    r.s49 = tgs_softmax(r.g, r.x49);
+    r.x13 = tgs_input(r.g, "x13", 2, (int32_t[]){40, 13});
+    r.s13 = tgs_softmax(r.g, r.x13);
+    int ok = r.y && r.s49 && r.s13 && tgs_graph_plan(r.g, TGS_PLAN_TRAIN) == 0;
+    CHECKF(ok, "vmath: the graph plans", "%s", tgs_errmsg());
+    float *x = malloc(VM_N * sizeof(float)), *x49 = malloc(40 * 49 * sizeof(float)), *x13 = malloc(40 * 13 * sizeof(float));
+    for (int i = 0; i < VM_N; i++) x[i] = -12.0f + (float)i / 1024;
+    tgs_rng rng;
+    tgs_rng_seed(&rng, 5, 0);
+    for (int i = 0; i < 40 * 49; i++) x49[i] = 40 * tgs_rng_uniform(&rng) - 30; /* logits up to 40 apart */
+    for (int i = 0; i < 40 * 13; i++) x13[i] = 4 * tgs_rng_normal(&rng);
+    float *out[2][4];
+    int64_t len[4] = {VM_N, VM_N, 40 * 49, 40 * 13};
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < 4; k++) out[w][k] = malloc(len[k] * sizeof(float));
+    int had = tgs_cpu_vmath_avx2(0), wide = 0;
+    for (int w = 0; ok && w < 2; w++) {
+        tgs_cpu_vmath_avx2(w);
+        wide = tgs_cpu_vmath_avx2(-1);
+        if (w && !wide) break;
+        r.y_out = out[w][0], r.dx_out = out[w][1], r.s49_out = out[w][2], r.s13_out = out[w][3];
+        ok = vm_run(&r, x, x49, x13);
+        double ey = 0, edx = 0;
+        for (int i = 0; i < VM_N; i++) {
+            double v = x[i], cdf = 0.5 * erfc(-v / sqrt(2.0)), want = v * cdf;
+            double e = want == 0 ? fabs(out[w][0][i]) : fabs(out[w][0][i] - want) / fabs(want);
+            ey = e > ey ? e : ey;
+            double dwant = cdf + v * exp(-0.5 * v * v) / sqrt(2 * M_PI);
+            e = fabs(out[w][1][i] - dwant);
+            edx = e > edx ? e : edx;
+        }
+        char name[160];
+        /* libm's erff form, 0.5 x (1 + erff(x / sqrt 2)), is 0 below x = -5.5: relative error 1 */
+        snprintf(name, sizeof name, "gelu (%s): relative error below 2e-5 over [-12, 12], tails included",
+                 w ? "AVX2" : "baseline");
+        CHECKF(ok && ey < 2e-5, name, "%.3g", ey);
+        snprintf(name, sizeof name, "gelu (%s): derivative within 1e-6 of double's", w ? "AVX2" : "baseline");
+        CHECKF(ok && edx < 1e-6, name, "%.3g", edx);
+        double es = fmax(softmax_err(x49, out[w][2], 40, 49), softmax_err(x13, out[w][3], 40, 13));
+        snprintf(name, sizeof name, "softmax (%s): rows of 49 and 13 within 1e-6 (relative) of double's",
+                 w ? "AVX2" : "baseline");
+        CHECKF(ok && es < 1e-6, name, "%.3g", es);
+    }
+    if (!wide) {
+        printf("skip - vmath: AVX2 and baseline builds, the same bytes: this CPU has no AVX2\n");
+    } else {
+        int same = 1;
+        for (int k = 0; k < 4; k++) same = same && memcmp(out[0][k], out[1][k], len[k] * sizeof(float)) == 0;
+        CHECK(ok && same, "vmath: gelu, its gradient and softmax, the same bytes from the AVX2 and baseline builds");
+    }
+    tgs_cpu_vmath_avx2(had ? 1 : 0);
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < 4; k++) free(out[w][k]);
+    free(x), free(x49), free(x13);
+    tgs_graph_free(r.g);
+    tgs_params_free(r.ps);
+}
+
 /* Builders refuse bad arguments with a message naming the op; a NULL
  * input after a failure keeps the first message. */
 static void bad_builds(void)
@@ -280,6 +395,7 @@ int main(void)
     }
     dropout_modes();
     two_nodes_differ();
+    vmath_against_double();
     bad_builds();
     /* the slot past the last sample holds what the read at the end left */
     for (int i = 0; i <= rf.n; i++) tgs_sample_free(&rf.s[i]);

@@ -7,6 +7,7 @@
  * mask (finite differences rely on it), and the mask does not depend on how
  * the work was split between threads. Backward recomputes the mask. */
 #include "nn/cpu/ops_cpu.h"
+#include "nn/cpu/vmath.h"
 #include "nn/dropout.h"
 
 #include <math.h>
@@ -41,19 +42,90 @@ static void elu_backward(float *restrict dx, const float *restrict x, const floa
     for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + alpha);
 }
 
-/* exact GELU: x * Phi(x), Phi the standard normal CDF */
-static void gelu_forward(float *restrict y, const float *restrict x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1 + erff(x[i] * (float)M_SQRT1_2));
+/* GELU: x * Phi(x), Phi the standard normal CDF (the exact form, not
+ * torch's tanh approximation), on 8 floats at once (nn/cpu/vmath.h). Each
+ * kernel is written once as an always-inline body and compiled twice: for
+ * the baseline and, chosen at run time, for AVX2 (the same bytes, twice
+ * the width). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VMATH_AVX2 1
+#else
+#define VMATH_AVX2 0
+#endif
+
+static int vmath_cpu = -1;  /* AVX2: -1 not yet asked */
+static int vmath_wide = 1;  /* take the AVX2 build where there is one */
+
+int tgs_cpu_vmath_avx2(int mode) {
+    if (vmath_cpu < 0) {
+#if VMATH_AVX2
+        __builtin_cpu_init();
+        vmath_cpu = __builtin_cpu_supports("avx2");
+#else
+        vmath_cpu = 0;
+#endif
+    }
+    int was = vmath_cpu && vmath_wide;
+    if (mode == 0 || mode == 1) vmath_wide = mode;
+    return was;
+}
+
+/* Each body: whole vectors, then the last n % 8 through a zero-padded one
+ * (tgs_vload's constant-size copy is a register load; a variable one would
+ * be a call). */
+TGS_VINLINE tgs_vf gelu_of(tgs_vf v) { return v * tgs_vphi(v, NULL); }
+
+TGS_VINLINE void gelu_forward_body(float *restrict y, const float *restrict x, int64_t n) {
+    int64_t i = 0;
+    for (; i + TGS_VW <= n; i += TGS_VW) tgs_vstore(y + i, gelu_of(tgs_vload(x + i, TGS_VW)), TGS_VW);
+    if (i < n) tgs_vstore(y + i, gelu_of(tgs_vload(x + i, n - i)), n - i);
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x) */
-static void gelu_backward(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n) {
-    const float inv_sqrt_2pi = 0.39894228040143267794f;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i], cdf = 0.5f * (1 + erff(v * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * expf(-0.5f * v * v);
-        dx[i] += dy[i] * (cdf + v * pdf);
-    }
+TGS_VINLINE tgs_vf gelu_grad_of(tgs_vf v, tgs_vf dy) {
+    tgs_vf pdf, cdf = tgs_vphi(v, &pdf);
+    return dy * (cdf + v * pdf);
 }
+
+TGS_VINLINE void gelu_backward_body(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n) {
+    int64_t i = 0;
+    for (; i + TGS_VW <= n; i += TGS_VW)
+        tgs_vstore(dx + i, tgs_vload(dx + i, TGS_VW) + gelu_grad_of(tgs_vload(x + i, TGS_VW), tgs_vload(dy + i, TGS_VW)),
+                   TGS_VW);
+    if (i < n)
+        tgs_vstore(dx + i, tgs_vload(dx + i, n - i) + gelu_grad_of(tgs_vload(x + i, n - i), tgs_vload(dy + i, n - i)),
+                   n - i);
+}
+
+/* softmax's exponentials: y = e^(x - mx), mx the row's max */
+TGS_VINLINE void exp_shifted_body(float *restrict y, const float *restrict x, float mx, int64_t n) {
+    int64_t i = 0;
+    for (; i + TGS_VW <= n; i += TGS_VW) tgs_vstore(y + i, tgs_vexp(tgs_vload(x + i, TGS_VW) - mx), TGS_VW);
+    if (i < n) tgs_vstore(y + i, tgs_vexp(tgs_vload(x + i, n - i) - mx), n - i);
+}
+
+static void gelu_forward(float *restrict y, const float *restrict x, int64_t n) { gelu_forward_body(y, x, n); }
+static void gelu_backward(float *restrict dx, const float *restrict x, const float *restrict dy, int64_t n) {
+    gelu_backward_body(dx, x, dy, n);
+}
+static void exp_shifted(float *restrict y, const float *restrict x, float mx, int64_t n) { exp_shifted_body(y, x, mx, n); }
+#if VMATH_AVX2
+__attribute__((target("avx2"))) static void gelu_forward_avx2(float *restrict y, const float *restrict x, int64_t n) {
+    gelu_forward_body(y, x, n);
+}
+__attribute__((target("avx2"))) static void gelu_backward_avx2(float *restrict dx, const float *restrict x,
+                                                               const float *restrict dy, int64_t n) {
+    gelu_backward_body(dx, x, dy, n);
+}
+__attribute__((target("avx2"))) static void exp_shifted_avx2(float *restrict y, const float *restrict x, float mx,
+                                                             int64_t n) {
+    exp_shifted_body(y, x, mx, n);
+}
+#else
+#define gelu_forward_avx2 gelu_forward
+#define gelu_backward_avx2 gelu_backward
+#define exp_shifted_avx2 exp_shifted
+#endif
 
 /* 1 / (1 + e^-x), through e^-|x| so that neither side overflows */
 static void sigmoid_forward(float *restrict y, const float *restrict x, int64_t n) {
@@ -71,6 +143,7 @@ static void sigmoid_backward(float *restrict dx, const float *restrict y, const 
 struct act_job {
     const struct tgs_node *n;
     int backward;
+    int wide; /* the AVX2 builds (tgs_cpu_vmath_avx2) */
 };
 
 static void act_run(void *ctx, int tid, int nt) {
@@ -86,21 +159,24 @@ static void act_run(void *ctx, int tid, int nt) {
     case TGS_OP_ELU:
         j->backward ? elu_backward(o, x, y, dy, m, n->p.act.alpha) : elu_forward(o, x, m, n->p.act.alpha);
         break;
-    case TGS_OP_GELU: j->backward ? gelu_backward(o, x, dy, m) : gelu_forward(o, x, m); break;
+    case TGS_OP_GELU:
+        if (j->backward) (j->wide ? gelu_backward_avx2 : gelu_backward)(o, x, dy, m);
+        else (j->wide ? gelu_forward_avx2 : gelu_forward)(o, x, m);
+        break;
     case TGS_OP_SIGMOID: j->backward ? sigmoid_backward(o, y, dy, m) : sigmoid_forward(o, x, m); break;
     default: break;
     }
 }
 
 static int act_forward_node(struct tgs_node *n, const struct tgs_exec *x) {
-    struct act_job j = {n, 0};
+    struct act_job j = {n, 0, tgs_cpu_vmath_avx2(-1)};
     tgs_cpu_parallel(act_threads(x, n->out->size), act_run, &j);
     return 0;
 }
 
 static int act_backward_node(struct tgs_node *n, const struct tgs_exec *x) {
     if (!n->src[0]->grad) return 0;
-    struct act_job j = {n, 1};
+    struct act_job j = {n, 1, tgs_cpu_vmath_avx2(-1)};
     tgs_cpu_parallel(act_threads(x, n->out->size), act_run, &j);
     return 0;
 }
@@ -114,11 +190,12 @@ const struct tgs_op_impl tgs_cpu_sigmoid = {act_forward_node, act_backward_node,
  * x is (..., C) seen as R rows of C; out the same. Forward subtracts the
  * row max before exp. Backward: dx += y * (dy - sum(dy * y)). */
 
-static void softmax_forward(float *restrict y, const float *restrict x, int64_t C) {
+static void softmax_forward(float *restrict y, const float *restrict x, int64_t C, int wide) {
     float mx = x[0];
     for (int64_t c = 1; c < C; c++) mx = x[c] > mx ? x[c] : mx;
+    (wide ? exp_shifted_avx2 : exp_shifted)(y, x, mx, C);
     double s = 0;
-    for (int64_t c = 0; c < C; c++) s += y[c] = expf(x[c] - mx);
+    for (int64_t c = 0; c < C; c++) s += y[c];
     float inv = (float)(1 / s);
     for (int64_t c = 0; c < C; c++) y[c] *= inv;
 }
@@ -133,6 +210,7 @@ static void softmax_backward(float *restrict dx, const float *restrict y, const 
 struct softmax_job {
     const struct tgs_node *n;
     int backward;
+    int wide;
 };
 
 static void softmax_run(void *ctx, int tid, int nt) {
@@ -142,19 +220,19 @@ static void softmax_run(void *ctx, int tid, int nt) {
     tgs_split(x->size / C, tid, nt, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
         if (j->backward) softmax_backward(x->grad + r * C, y->data + r * C, y->grad + r * C, C);
-        else softmax_forward(y->data + r * C, x->data + r * C, C);
+        else softmax_forward(y->data + r * C, x->data + r * C, C, j->wide);
     }
 }
 
 static int softmax_forward_node(struct tgs_node *n, const struct tgs_exec *x) {
-    struct softmax_job j = {n, 0};
+    struct softmax_job j = {n, 0, tgs_cpu_vmath_avx2(-1)};
     tgs_cpu_parallel(act_threads(x, n->out->size), softmax_run, &j);
     return 0;
 }
 
 static int softmax_backward_node(struct tgs_node *n, const struct tgs_exec *x) {
     if (!n->src[0]->grad) return 0;
-    struct softmax_job j = {n, 1};
+    struct softmax_job j = {n, 1, 0};
     tgs_cpu_parallel(act_threads(x, n->out->size), softmax_run, &j);
     return 0;
 }

@@ -37,6 +37,11 @@ static inline void tgs_vec_acc(float *restrict o, const float *restrict x, int64
  * Returns the previous mode. */
 int tgs_cpu_conv_direct(int mode);
 
+/* Whether GELU and softmax take their AVX2 builds (nn/cpu/op_act.c): mode
+ * 0 no, 1 where the CPU has AVX2 (the default), -1 only asks. Both give
+ * the same bytes; the tests run each. Returns the choice in force before. */
+int tgs_cpu_vmath_avx2(int mode);
+
 /* C = alpha * op(A) * op(B) + beta * C, row-major (cblas_sgemm), on the
  * calling thread. */
 void tgs_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
