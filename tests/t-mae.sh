@@ -51,11 +51,12 @@ check_sh "the run says its shape, an epoch line each, and where the encoder is" 
 	"grep -q '^mae: resunet .* 104x104 inputs in 676 patches of 4x4, 406 hidden (ratio 0.6)\$' '$T/one.err' &&
 	 grep -q '^epoch 2: ' '$T/one.err' && grep -q 'the encoder is .*one/encoder.ckpt (tgs-train --init)' '$T/one.err'"
 
-# a swinunet with patch tokens learns nothing here (man tgs-mae, BUGS): said once at the start; not with tokens=conv
+# a swinunet with patch tokens learns nothing here (man tgs-mae, BUGS): said once at the start; not with
+# tokens=conv, the default ($SWIN has no tokens=)
 SWIN="swinunet embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.1 stem=4,8 scse=2 hcw=3"
-"$MAE" -o "$T/swp1" --arch "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 "$T/mini.tsr" 2>"$T/swp1.err"
-"$MAE" -o "$T/swp2" --arch "$SWIN tokens=conv" --epochs 1 --batch 4 --threads 2 --size 112 "$T/mini.tsr" 2>"$T/swp2.err"
-check_sh "swinunet with patch tokens: a note that it learns nothing here, pointing to tokens=conv; none with tokens=conv" \
+"$MAE" -o "$T/swp1" --arch "$SWIN tokens=patch" --epochs 1 --batch 4 --threads 2 --size 112 "$T/mini.tsr" 2>"$T/swp1.err"
+"$MAE" -o "$T/swp2" --arch "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 "$T/mini.tsr" 2>"$T/swp2.err"
+check_sh "swinunet with patch tokens: a note that it learns nothing here, pointing to tokens=conv; none by default (conv)" \
 	"[ \$(grep -c 'note: a swinunet encoder with patch tokens learns nothing here.*tokens=conv does' '$T/swp1.err') -eq 1 ] &&
 	 [ -s '$T/swp2/encoder.ckpt' ] && ! grep -q 'note:' '$T/swp2.err'"
 
@@ -142,18 +143,18 @@ else
 	skip "--init: the encoder's tensors start as encoder.ckpt's" "no numpy"
 fi
 
-# ---- the hybrid: a swinunet encoder pretrains and loads the same way ($SWIN above) ----
-check "swinunet: an epoch of pretraining at 112 x 112" "$MAE" -q -o "$T/sw" --arch "$SWIN" --batch 4 --threads 2 --epochs 1 --size 112 "$T/mini.tsr"
-"$TR" -o "$T/sw2" --arch "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/sw/encoder.ckpt" "$T/mini.tsr" 2>"$T/swinit.err"
-check_sh "swinunet: tgs-train --init takes its encoder" "grep -q '^init: [1-9][0-9]* of the model.s [0-9]* tensors loaded from .*sw/encoder.ckpt\$' '$T/swinit.err'"
+# ---- the hybrid: a swinunet encoder pretrains and loads the same way ($SWIN above; patch tokens here) ----
+check "swinunet tokens=patch: an epoch of pretraining at 112 x 112" "$MAE" -q -o "$T/sw" --arch "$SWIN tokens=patch" --batch 4 --threads 2 --epochs 1 --size 112 "$T/mini.tsr"
+"$TR" -o "$T/sw2" --arch "$SWIN tokens=patch" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/sw/encoder.ckpt" "$T/mini.tsr" 2>"$T/swinit.err"
+check_sh "swinunet tokens=patch: tgs-train --init takes its encoder" "grep -q '^init: [1-9][0-9]* of the model.s [0-9]* tensors loaded from .*sw/encoder.ckpt\$' '$T/swinit.err'"
 refuses "swinunet: a size its windows do not tile, refused" "windows of 7 do not tile" \
 	"$MAE" -q -o "$T/sw3" --arch swinunet --size 128 "$T/mini.tsr"
-# tokens=conv's encoder (swp2, above) loads into a tokens=conv model, and a
-# patch-token model refuses it by the embedding's shape
+# tokens=conv's encoder (swp2, above, the default) loads into a tokens=conv
+# model, and a patch-token model refuses it by the embedding's shape
 "$TR" -o "$T/swc" --arch "$SWIN tokens=conv" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/swp2/encoder.ckpt" "$T/mini.tsr" 2>"$T/swc.err"
 check_sh "swinunet tokens=conv: tgs-train --init takes its encoder" "grep -q '^init: [1-9][0-9]* of the model.s [0-9]* tensors loaded from .*swp2/encoder.ckpt\$' '$T/swc.err'"
 refuses "swinunet tokens=conv: a patch-token model refuses its encoder" "tensor 'patch.proj.weight' is F32 \\[8, 8, 3, 3\\], the model's is F32 \\[8, 1, 4, 4\\]" \
-	"$TR" -o "$T/swd" --arch "$SWIN" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/swp2/encoder.ckpt" "$T/mini.tsr"
+	"$TR" -o "$T/swd" --arch "$SWIN tokens=patch" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/swp2/encoder.ckpt" "$T/mini.tsr"
 
 # ---- bad options and inputs: one line, exit 1 or 2, no files ----
 usage_refused() {

@@ -66,9 +66,10 @@ static const char usage[] =
     "                    in= defaults to the samples' channels; or the hybrid\n"
     "                    \"swinunet\" (Swin encoder, U-Net decoder), keys and\n"
     "                    defaults embed=48 depths=2,2,2 heads=3,6,12 window=7\n"
-    "                    mlp=4 drop_path=0.1 stem=12,24 tokens=patch dropout=0\n"
+    "                    mlp=4 drop_path=0.1 stem=12,24 tokens=conv dropout=0\n"
     "                    scse=8 hcw=8 (side/4, /8, ... multiples of window:\n"
-    "                    --size 112; tokens=conv: from the CNN stem)\n"
+    "                    --size 112; tokens=patch: Swin's 4x4 patches of the\n"
+    "                    pixels, not the CNN stem's)\n"
     "  --init CKPT       start from CKPT's tensors of the same names (an encoder)\n"
     "loss (NAME=WEIGHT,...: bce dice focal boundary lovasz lovasz-sym cls deep):\n"
     "  --loss SPEC       default bce=1,dice=1,cls=0.1 (cls: salt-presence BCE;\n"
@@ -362,6 +363,13 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
             if (strcmp(kv[i].key, keys[k].key) == 0) stored = kv[i].value;
         if (!stored && k == K_EMA) stored = "0"; /* checkpoints from before --ema */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, keys[k].key);
+        char canon[512];
+        if (k == K_MODEL) { /* as written then, with today's keys: older specs lack some */
+            struct tgs_model_opts b;
+            if (tgs_model_parse_saved(&b, stored) < 0) die("%s: options: %s", path, tgs_errmsg());
+            tgs_model_format(&b, canon, sizeof canon);
+            stored = canon;
+        }
         if (o->set[k] && !keys[k].may_change) {
             char mine[1024];
             int same;

@@ -513,7 +513,7 @@ int tgs_model_info_get(const tgs_ckpt *c, tgs_model_info *info) {
     if (strcmp(f, "tgs") != 0) return tgs_err("not a tgs checkpoint: metadata 'format' is '%.40s'", f);
     const char *arch = tgs_ckpt_meta_get(c, "arch");
     if (!arch) return tgs_err("no metadata 'arch' (the model spec)");
-    if (tgs_model_parse(&info->mo, arch) < 0) return tgs_err_prefix("metadata 'arch'");
+    if (tgs_model_parse_saved(&info->mo, arch) < 0) return tgs_err_prefix("metadata 'arch'");
     const char *size = tgs_ckpt_meta_get(c, "size");
     if (size) {
         char *end;

@@ -372,7 +372,8 @@ int tgs_trainer_resume(tgs_trainer *t, const tgs_ckpt *c, const char *path) {
     if ((uint64_t)seed != t->seed) return tgs_err("%s: train.seed %llu differs from the options' seed", path, (unsigned long long)seed);
     if (t->st.step < 0 || t->st.epoch < 0 || t->st.pos < 0) return tgs_err("%s: negative counters", path);
     const char *arch = tgs_ckpt_meta_get(c, "arch");
-    if (!arch || strcmp(arch, t->spec) != 0)
+    struct tgs_model_opts saved; /* what the spec meant when written: older ones lack some keys */
+    if (!arch || tgs_model_parse_saved(&saved, arch) < 0 || memcmp(&saved, &t->mo, sizeof saved) != 0)
         return tgs_err("%s: metadata 'arch' is '%s', the options say '%s'", path, arch ? arch : "", t->spec);
     if (tgs_ckpt_get_params(c, t->ps, 1, NULL) < 0 || tgs_optim_state_get(&t->opt, c) < 0) return tgs_err_prefix("%s", path);
     t->log_keep = t->st.epoch; /* a row after the checkpoint is of a future it lost */

@@ -230,5 +230,6 @@ int main(void)
     test_fill();
     test_loss(TINY_RES, "resunet");
     test_loss(TINY_SWIN, "swinunet");
+    test_loss(TINY_SWIN " tokens=patch", "swinunet tokens=patch");
     CHECK_DONE();
 }

@@ -20,8 +20,9 @@
 /* at 16 x 16: stage 0 (side 4) shifts its second block, stage 1 (side 2)
  * is one window; drop path and dropout on */
 #define TINY_SWIN "swinunet in=3 embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.2 stem=4,8 dropout=0.2 scse=2 hcw=3"
+#define TINY_SWIN_PATCH TINY_SWIN " tokens=patch"
 #define SWIN_DEFAULT                                                                                                   \
-    "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=patch dropout=0 " \
+    "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=conv dropout=0 "  \
     "scse=8 hypercolumn=1 hcw=8"
 
 struct net {
@@ -143,18 +144,29 @@ static void test_swin_specs(void)
            "swinunet spec: levels 12,24,48,96,192 at stride 16", "%d levels, stride %d", o.nlevels,
            tgs_model_stride(&o));
     CHECK(tgs_model_parse(&p, buf) == 0 && memcmp(&o, &p, sizeof o) == 0, "swinunet spec: format then parse is the same");
-    /* checkpoints from before tokens= have none: patch tokens, as then */
-    CHECK(tgs_model_parse(&p,
-                          "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 "
-                          "dropout=0 scse=8 hypercolumn=1 hcw=8") == 0 &&
-              memcmp(&o, &p, sizeof o) == 0 && !p.conv_tokens,
-          "swinunet spec: a spec without tokens= (older checkpoints) is patch tokens");
+    CHECK(o.conv_tokens, "swinunet spec: tokens=conv by default");
+    /* checkpoints from before tokens= have none: patch tokens, as then;
+     * the same spec given today means today's default */
+    static const char old_spec[] = "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 "
+                                   "stem=12,24 dropout=0 scse=8 hypercolumn=1 hcw=8";
+    struct tgs_model_opts q = o;
+    q.conv_tokens = 0;
+    CHECK(tgs_model_parse_saved(&p, old_spec) == 0 && memcmp(&q, &p, sizeof q) == 0,
+          "swinunet spec: a saved spec without tokens= (older checkpoints) is patch tokens");
+    CHECK(tgs_model_parse(&p, old_spec) == 0 && memcmp(&o, &p, sizeof o) == 0,
+          "swinunet spec: the same spec given now is today's default, conv tokens");
+    CHECK(tgs_model_parse_saved(&p, SWIN_DEFAULT) == 0 && memcmp(&o, &p, sizeof o) == 0,
+          "swinunet spec: a saved spec with tokens= means what it says");
+    CHECK(tgs_model_parse_saved(&p, "resunet") == 0 && tgs_model_parse(&q, "resunet") == 0 &&
+              memcmp(&q, &p, sizeof q) == 0,
+          "spec: a saved resunet spec parses as today's");
     static const char *const specs[] = {
         TINY_SWIN,
         "swinunet embed=32 depths=1,3,2,1 heads=2,4,8,8 window=4 mlp=3 drop_path=0.25 stem=8,16 dropout=0.1 scse=0 "
         "hypercolumn=0 hcw=0 ds=1 in=2",
         "swinunet depths=4 heads=4",
         "swinunet tokens=conv embed=24",
+        "swinunet tokens=patch embed=24",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char name[300];
@@ -466,5 +478,7 @@ int main(void)
     test_swin_build();
     test_reuse_and_determinism(TINY_SWIN);
     test_learns(TINY_SWIN);
+    test_reuse_and_determinism(TINY_SWIN_PATCH);
+    test_learns(TINY_SWIN_PATCH);
     CHECK_DONE();
 }

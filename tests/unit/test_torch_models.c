@@ -258,7 +258,7 @@ int main(void)
          86},
         {"tests/data/torch/swinunet.tsr", "swinunet",
          "swinunet embed=8 depths=2,2 heads=2,4 window=4 mlp=2 drop_path=0 stem=4,8 dropout=0 scse=2 hypercolumn=1 "
-         "hcw=3",
+         "hcw=3 tokens=patch",
          167},
         {"tests/data/torch/swinunet_conv.tsr", "swinunet_conv",
          "swinunet embed=8 depths=2,2 heads=2,4 window=4 mlp=2 drop_path=0 stem=4,8 dropout=0 scse=2 hypercolumn=1 "

@@ -35,6 +35,7 @@ void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch) {
         o->scse = 8;
         o->hypercolumn = 1;
         o->hc_width = 8;
+        o->conv_tokens = 1; /* patch tokens learn nothing in tgs-mae here (pipelines/RESULTS.md) */
     }
 }
 
@@ -59,7 +60,8 @@ static int parse_ints(const char *s, int *v, int max) {
 
 /* swinunet's own keys; an unknown key is an error. *swin_key is set when
  * one was given (other architectures refuse them). */
-static int parse_swin_key(struct tgs_model_opts *o, const char *k, const char *v, int *nd, int *nh, int *swin_key) {
+static int parse_swin_key(struct tgs_model_opts *o, const char *k, const char *v, int *nd, int *nh, int *swin_key,
+                          int *tokens_key) {
     char *end;
     *swin_key = 1;
     if (strcmp(k, "embed") == 0) {
@@ -87,6 +89,7 @@ static int parse_swin_key(struct tgs_model_opts *o, const char *k, const char *v
     } else if (strcmp(k, "tokens") == 0) {
         if (strcmp(v, "patch") && strcmp(v, "conv")) return tgs_err("model: tokens '%s': want patch or conv", v);
         o->conv_tokens = strcmp(v, "conv") == 0;
+        *tokens_key = 1;
     } else if (strcmp(k, "stem") == 0) {
         int w[TGS_MODEL_MAX_LEVELS];
         if (parse_ints(v, w, TGS_MODEL_MAX_LEVELS) != 2) return tgs_err("model: stem '%s': want 2 widths", v);
@@ -120,7 +123,10 @@ static int swin_check_opts(struct tgs_model_opts *o, int nw, int nb, int nd, int
     return 0;
 }
 
-int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
+/* saved: the spec comes from a checkpoint, and a key its writer did not
+ * write takes the value of that time: a swinunet without tokens= was
+ * written before the key existed, when every swinunet had patch tokens. */
+static int parse_spec(struct tgs_model_opts *o, const char *spec, int saved) {
     char buf[512];
     if (strlen(spec) >= sizeof buf) return tgs_err("model: spec too long");
     strcpy(buf, spec);
@@ -130,7 +136,7 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
     else if (strcmp(tok, "resunet") == 0) tgs_model_defaults(o, TGS_ARCH_RESUNET);
     else if (strcmp(tok, "swinunet") == 0) tgs_model_defaults(o, TGS_ARCH_SWINUNET);
     else return tgs_err("model: unknown architecture '%s' (unet-ref, resunet, swinunet)", tok);
-    int nw = -1, nb = -1, nd = -1, nh = -1, swin_key = 0;
+    int nw = -1, nb = -1, nd = -1, nh = -1, swin_key = 0, tokens_key = 0;
     while ((tok = strtok_r(NULL, " ", &save))) {
         char *eq = strchr(tok, '=');
         if (!eq) return tgs_err("model: '%s' is not key=value", tok);
@@ -165,11 +171,14 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
         } else if (strcmp(k, "ds") == 0) {
             if (strcmp(v, "0") && strcmp(v, "1")) return tgs_err("model: ds '%s': want 0 or 1", v);
             o->deep_sup = *v == '1';
-        } else if (parse_swin_key(o, k, v, &nd, &nh, &swin_key) < 0) {
+        } else if (parse_swin_key(o, k, v, &nd, &nh, &swin_key, &tokens_key) < 0) {
             return -1;
         }
     }
-    if (o->arch == TGS_ARCH_SWINUNET) return swin_check_opts(o, nw, nb, nd, nh);
+    if (o->arch == TGS_ARCH_SWINUNET) {
+        if (saved && !tokens_key) o->conv_tokens = 0;
+        return swin_check_opts(o, nw, nb, nd, nh);
+    }
     if (swin_key)
         return tgs_err("model: %s takes no swinunet options (embed depths heads window mlp drop_path stem tokens)",
                        arch_name(o->arch));
@@ -182,6 +191,9 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec) {
     if (o->hc_width && !o->hypercolumn) return tgs_err("model: hcw needs hypercolumn=1");
     return 0;
 }
+
+int tgs_model_parse(struct tgs_model_opts *o, const char *spec) { return parse_spec(o, spec, 0); }
+int tgs_model_parse_saved(struct tgs_model_opts *o, const char *spec) { return parse_spec(o, spec, 1); }
 
 static void put_ints(char *buf, size_t size, const int *v, int n) {
     size_t len = strlen(buf);

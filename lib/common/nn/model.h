@@ -17,14 +17,14 @@
  * and, for a cheaper head, " hcw=8" (see hc_width); with " ds=1", deep
  * supervision: a logit map from every decoder level below full resolution
  * too (aux), which the loss part 'deep' trains (lib/common/train.h).
- *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=patch
+ *   "swinunet in=1 embed=48 depths=2,2,2 heads=3,6,12 window=7 mlp=4 drop_path=0.1 stem=12,24 tokens=conv
  *    dropout=0 scse=8 hypercolumn=1 hcw=8"
  * has levels stem (12 ch, stride 1), stem2 (24, stride 2) and one per
- * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. With
- * " tokens=conv" the first stage's tokens come from stem2 by a 3x3
- * stride-2 conv rather than from the pixels by a 4x4 patch embedding (a
- * convolutional stem, Xiao et al. 2021): each token then starts with its
- * neighbours' pixels in it, which a Swin encoder needs to learn tgs-mae's
+ * stage (embed << i channels at stride 4 << i): 5 levels, stride 16. The
+ * first stage's tokens come from stem2 by a 3x3 stride-2 conv (tokens=conv,
+ * a convolutional stem, Xiao et al. 2021), or with " tokens=patch" from
+ * the pixels by Swin's own 4x4 patch embedding. A conv token starts with
+ * its neighbours' pixels in it, which a Swin encoder needs to learn tgs-mae's
  * task at this data size (pipelines/RESULTS.md). Each
  * stage's side must be a multiple of its window, except that a stage whose
  * side is <= window takes one window of its side, unshifted (as Swin):
@@ -93,6 +93,10 @@ struct tgs_model_enc {
 void tgs_model_defaults(struct tgs_model_opts *o, enum tgs_arch arch);
 /* "NAME [key=value ...]"; unknown keys, bad values: -1 with a message. */
 int tgs_model_parse(struct tgs_model_opts *o, const char *spec);
+/* The same for a spec a checkpoint recorded: a key missing from it means
+ * what it meant when the checkpoint was written, not today's default (a
+ * swinunet without tokens= has patch tokens). */
+int tgs_model_parse_saved(struct tgs_model_opts *o, const char *spec);
 /* The spec of o, parseable by tgs_model_parse. */
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size);
 /* The input size a model needs to divide evenly: 2^(nlevels-1) (swinunet
