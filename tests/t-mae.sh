@@ -156,6 +156,26 @@ check_sh "swinunet tokens=conv: tgs-train --init takes its encoder" "grep -q '^i
 refuses "swinunet tokens=conv: a patch-token model refuses its encoder" "tensor 'patch.proj.weight' is F32 \\[8, 8, 3, 3\\], the model's is F32 \\[8, 1, 4, 4\\]" \
 	"$TR" -o "$T/swd" --arch "$SWIN tokens=patch" --epochs 1 --batch 4 --threads 2 --size 112 --init "$T/swp2/encoder.ckpt" "$T/mini.tsr"
 
+# A checkpoint from before tokens= existed has none in its spec and was made
+# with patch tokens: sw2's last.ckpt with " tokens=patch" cut from its
+# metadata (as those were written) predicts as before, not as a conv model
+"$PYTHON" - "$T/sw2/last.ckpt" "$T/old.ckpt" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+m = h["__metadata__"]
+assert " tokens=patch" in m["arch"], m["arch"]
+m["arch"] = m["arch"].replace(" tokens=patch", "")
+m["options"] = m["options"].replace(" tokens=patch", "")
+j = json.dumps(h, separators=(",", ":")).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PY
+check_sh "a checkpoint without tokens= in its spec (older ones) is a patch-token model: the same predictions" \
+	"! grep -q 'tokens=' '$T/old.ckpt' && '$B/tgs-mcdrop' -q -m '$T/old.ckpt' -o '$T/old.pred' '$T/mini.tsr' &&
+	 '$B/tgs-mcdrop' -q -m '$T/sw2/last.ckpt' -o '$T/new.pred' '$T/mini.tsr' && cmp '$T/old.pred' '$T/new.pred'"
+
 # ---- bad options and inputs: one line, exit 1 or 2, no files ----
 usage_refused() {
 	name=$1 pat=$2 d=$3
