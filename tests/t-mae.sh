@@ -175,6 +175,9 @@ PY
 check_sh "a checkpoint without tokens= in its spec (older ones) is a patch-token model: the same predictions" \
 	"! grep -q 'tokens=' '$T/old.ckpt' && '$B/tgs-mcdrop' -q -m '$T/old.ckpt' -o '$T/old.pred' '$T/mini.tsr' &&
 	 '$B/tgs-mcdrop' -q -m '$T/sw2/last.ckpt' -o '$T/new.pred' '$T/mini.tsr' && cmp '$T/old.pred' '$T/new.pred'"
+mkdir -p "$T/swold" && cp "$T/old.ckpt" "$T/swold/last.ckpt"
+check "and tgs-train resumes it, as the patch-token model it is" \
+	"$TR" -q -o "$T/swold" --resume "$T/swold/last.ckpt" --epochs 2 --threads 2 "$T/mini.tsr"
 
 # ---- bad options and inputs: one line, exit 1 or 2, no files ----
 usage_refused() {

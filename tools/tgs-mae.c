@@ -150,11 +150,9 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
             if (!strcmp(kv[i].key, key_name[k])) stored = kv[i].value;
         if (!stored && k == K_WARMUP) stored = "0"; /* runs from before --warmup had none */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, key_name[k]);
-        char canon[512];
-        if (k == K_MODEL) { /* as written then, with today's keys: older specs lack some */
-            struct tgs_model_opts b;
-            if (tgs_model_parse_saved(&b, stored) < 0) die("%s: options: %s", path, tgs_errmsg());
-            tgs_model_format(&b, canon, sizeof canon);
+        char canon[512]; /* the model as written then, with today's keys: older specs lack some */
+        if (k == K_MODEL) {
+            if (tgs_model_spec_saved(stored, canon, sizeof canon) < 0) die("%s: options: %s", path, tgs_errmsg());
             stored = canon;
         }
         char mine[600], theirs[600];

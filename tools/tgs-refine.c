@@ -156,9 +156,8 @@ static void resume_options(options *o, tgs_ckpt *c, int spec_given) {
         const char *k = kv[i].key, *v = kv[i].value;
         if (!strcmp(k, "model")) { /* the stored spec has in=3: drop it, train() adds it */
             char spec[512];
-            struct tgs_model_opts saved; /* as written then, with today's keys: older specs lack some */
-            if (tgs_model_parse_saved(&saved, v) < 0) die("%s: options: %s", o->resume, tgs_errmsg());
-            tgs_model_format(&saved, spec, sizeof spec);
+            /* as written then, with today's keys: older specs lack some */
+            if (tgs_model_spec_saved(v, spec, sizeof spec) < 0) die("%s: options: %s", o->resume, tgs_errmsg());
             char *in = strstr(spec, " in=3");
             if (in) memmove(in, in + 5, strlen(in + 5) + 1);
             struct tgs_model_opts a, b;

@@ -363,11 +363,9 @@ static void options_merge(options *o, const tgs_ckpt *c, const char *path) {
             if (strcmp(kv[i].key, keys[k].key) == 0) stored = kv[i].value;
         if (!stored && k == K_EMA) stored = "0"; /* checkpoints from before --ema */
         if (!stored) die("%s: metadata 'options' has no '%s'", path, keys[k].key);
-        char canon[512];
-        if (k == K_MODEL) { /* as written then, with today's keys: older specs lack some */
-            struct tgs_model_opts b;
-            if (tgs_model_parse_saved(&b, stored) < 0) die("%s: options: %s", path, tgs_errmsg());
-            tgs_model_format(&b, canon, sizeof canon);
+        char canon[512]; /* the model as written then, with today's keys: older specs lack some */
+        if (k == K_MODEL) {
+            if (tgs_model_spec_saved(stored, canon, sizeof canon) < 0) die("%s: options: %s", path, tgs_errmsg());
             stored = canon;
         }
         if (o->set[k] && !keys[k].may_change) {

@@ -195,6 +195,13 @@ static int parse_spec(struct tgs_model_opts *o, const char *spec, int saved) {
 int tgs_model_parse(struct tgs_model_opts *o, const char *spec) { return parse_spec(o, spec, 0); }
 int tgs_model_parse_saved(struct tgs_model_opts *o, const char *spec) { return parse_spec(o, spec, 1); }
 
+int tgs_model_spec_saved(const char *spec, char *buf, size_t size) {
+    struct tgs_model_opts o;
+    if (parse_spec(&o, spec, 1) < 0) return -1;
+    tgs_model_format(&o, buf, size);
+    return 0;
+}
+
 static void put_ints(char *buf, size_t size, const int *v, int n) {
     size_t len = strlen(buf);
     for (int i = 0; i < n && len < size; i++) len += snprintf(buf + len, size - len, "%s%d", i ? "," : "", v[i]);

@@ -97,6 +97,10 @@ int tgs_model_parse(struct tgs_model_opts *o, const char *spec);
  * what it meant when the checkpoint was written, not today's default (a
  * swinunet without tokens= has patch tokens). */
 int tgs_model_parse_saved(struct tgs_model_opts *o, const char *spec);
+/* A recorded spec rewritten as today's tgs_model_format writes it, every
+ * key spelled out with the value it had when recorded: what a resumed run
+ * takes as its --arch. -1 with a message if it does not parse. */
+int tgs_model_spec_saved(const char *spec, char *buf, size_t size);
 /* The spec of o, parseable by tgs_model_parse. */
 void tgs_model_format(const struct tgs_model_opts *o, char *buf, size_t size);
 /* The input size a model needs to divide evenly: 2^(nlevels-1) (swinunet
