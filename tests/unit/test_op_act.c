@@ -242,11 +242,10 @@ struct vm_run {
 
 static int vm_run(struct vm_run *r, const float *x, const float *x49, const float *x13)
 {
-    int ok = tgs_graph_forward(r->g) == 0;
     float *ones = malloc(VM_N * sizeof(float));
     for (int i = 0; i < VM_N; i++) ones[i] = 1;
     tgs_tensor_set(r->g, r->x, x), tgs_tensor_set(r->g, r->x49, x49), tgs_tensor_set(r->g, r->x13, x13);
-    ok = ok && tgs_graph_forward(r->g) == 0 && tgs_graph_backward_from(r->g, r->y, ones) == 0;
+    int ok = tgs_graph_forward(r->g) == 0 && tgs_graph_backward_from(r->g, r->y, ones) == 0;
     tgs_tensor_get(r->g, r->y, r->y_out), tgs_tensor_get_grad(r->g, r->x, r->dx_out);
     tgs_tensor_get(r->g, r->s49, r->s49_out), tgs_tensor_get(r->g, r->s13, r->s13_out);
     free(ones);
