@@ -51,6 +51,10 @@ check_sh "the run says its shape, an epoch line each, and where the encoder is" 
 	"grep -q '^mae: resunet .* 104x104 inputs in 676 patches of 4x4, 406 hidden (ratio 0.6)\$' '$T/one.err' &&
 	 grep -q '^epoch 2: ' '$T/one.err' && grep -q 'the encoder is .*one/encoder.ckpt (tgs-train --init)' '$T/one.err'"
 
+check_sh "tgs-info: encoder.ckpt is tgs-mae's encoder, last.ckpt a run to resume" \
+	"'$B/tgs-info' '$T/one/encoder.ckpt' | grep -q '^  from  *tgs-mae, the encoder for tgs-train --init, epoch 2\$' &&
+	 '$B/tgs-info' '$T/one/last.ckpt' | grep -q '^  from  *tgs-mae, a run to --resume, epoch 2, step '"
+
 # a swinunet with patch tokens learns nothing here (man tgs-mae, BUGS): said once at the start; not with
 # tokens=conv, the default ($SWIN has no tokens=)
 SWIN="swinunet embed=8 depths=2,2 heads=2,2 window=2 mlp=2 drop_path=0.1 stem=4,8 scse=2 hcw=3"

@@ -17,6 +17,20 @@ fi
 "$B/tgs-train" -q -o "$T/run" --val "$T/mini.tsr" --arch "resunet widths=4,8,16 blocks=1,1,1" --batch 4 --lr 0.01 --epochs 4 \
 	--threads 2 "$T/mini.tsr" 2>"$T/err" || fail "train a tiny model" "$(cat "$T/err")"
 
+# tgs-info on a checkpoint: what a predictor needs to know of it
+check_sh "tgs-info describes a checkpoint: its arch, 3 input channels, 104 side, origin, decisions" \
+	"'$B/tgs-info' '$T/run/best.ckpt' > '$T/info.txt' &&
+	 grep -Eq '^  arch +resunet in=3 widths=4,8,16 blocks=1,1,1 ' '$T/info.txt' &&
+	 grep -Eq '^  input +3 channels \\(a 2.5D stack\\), trained at 104x104, normalised' '$T/info.txt' &&
+	 grep -Eq '^  from +tgs-train, epoch [1-4], step [0-9]+, validation mAP [01]\\.[0-9]{4}\$' '$T/info.txt' &&
+	 grep -Eq '^  decisions +threshold 0?\\.[0-9]+, salt_gate 0, min_area 0\$' '$T/info.txt' &&
+	 grep -Eq ': tgs checkpoint \\(tgs [0-9.]+\\), [0-9]+ tensors, [0-9]+ bytes\$' '$T/info.txt'"
+check_sh "tgs-info: last.ckpt's training state is counted apart; -v lists metadata and tensors" \
+	"'$B/tgs-info' -v '$T/run/last.ckpt' > '$T/info2.txt' &&
+	 grep -Eq '^  model +[0-9]+ values in [0-9]+ tensors; training state: [0-9]+ values in [0-9]+ tensors \\(resumable\\)\$' '$T/info2.txt' &&
+	 grep -q '^  meta arch = resunet' '$T/info2.txt' && grep -Eq '^  tensor optim\\.[a-z_]+\\.[^ ]+ F32 \\[' '$T/info2.txt'"
+head -c 40 "$T/run/best.ckpt" > "$T/cut.ckpt"
+refuses "tgs-info: a cut checkpoint is refused in one line naming it" "cut.ckpt: header length [0-9]+ runs past the end" "$B/tgs-info" "$T/cut.ckpt"
 check "predict the mini tiles (from a file)" "$MC" -m "$T/run/best.ckpt" --threads 2 -o "$T/pred.tsr" "$T/mini.tsr"
 check_sh "... from stdin, the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 < '$T/mini.tsr' | cmp - '$T/pred.tsr'"
 check_sh "--batch 5 (a tail batch of 2): the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 --batch 5 '$T/mini.tsr' | cmp - '$T/pred.tsr'"

@@ -1,23 +1,37 @@
-/* tgs-info: what a tensor stream holds, for humans.
+/* tgs-info: what a tensor stream or a checkpoint holds, for humans.
  *
  * Default: per file, the number of samples and, per record name, how many
  * samples carry it, its dtype and shape, and the range and mean of its
  * finite values, with a count of the NaN and infinite ones when there are
- * any. -v: one line per sample as well. */
+ * any. -v: one line per sample as well.
+ *
+ * A FILE that is a checkpoint (safetensors: a little-endian u64 header
+ * length, then the header's '{') is described as one: the model it holds,
+ * the input it expects (channels, side, normalisation), where it came
+ * from, the decisions it carries, its values; -v: every metadata key and
+ * tensor. A checkpoint is told apart by its first 9 bytes, so only a named
+ * file can be one; standard input is always a stream. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "cli.h"
+#include "decide.h"
 #include "err.h"
+#include "nn/model.h"
 #include "stream.h"
+#include "train.h"
 
 static const char usage[] =
     "usage: tgs-info [-v] [FILE...]\n"
     "Describe tensor streams (stdin when no FILE): samples, and per record name\n"
-    "its count, dtype, shape and value range.\n"
-    "  -v, --verbose   also one line per sample\n"
+    "its count, dtype, shape and value range. A FILE that is a checkpoint\n"
+    "(tgs-train, tgs-mae, tgs-refine: safetensors) is described as one: its\n"
+    "model, the input it expects, its origin, decisions and values.\n"
+    "  -v, --verbose   also one line per sample; for a checkpoint, every\n"
+    "                  metadata key and tensor\n"
     "  -h, --help      this text;  -V, --version  the version\n";
 
 /* Range and mean over the finite values; NaN and infinities are counted
@@ -172,6 +186,106 @@ static void describe(const char *path, int verbose) {
     tgs_reader_close(&rd);
 }
 
+/* 1 when path starts as a safetensors file does: a u64 header length
+ * below the format's cap, then '{'. 0 otherwise (or unreadable: the
+ * stream reader then says why). */
+static int is_checkpoint(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    unsigned char h[9];
+    int ok = fread(h, 1, 9, fp) == 9;
+    fclose(fp);
+    if (!ok || h[8] != '{') return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | h[i];
+    return n >= 2 && n <= TGS_CKPT_MAX_HEADER;
+}
+
+/* The prefix of a tensor name that marks training state rather than the
+ * model: the optimizer's moments, the live weights under an average, the
+ * step counters (lib/common/train.c). */
+static int is_training_state(const char *name) { return !strncmp(name, "train.", 6) || !strncmp(name, "optim.", 6); }
+
+/* Which tool wrote c: tgs-mae's encoder says so ("pretrained"); the
+ * runs' own checkpoints tell by their options' first key. */
+static const char *origin(const tgs_ckpt *c) {
+    const char *pre = tgs_ckpt_meta_get(c, "pretrained"), *opts = tgs_ckpt_meta_get(c, "options");
+    if (pre) return !strcmp(pre, "tgs-mae") ? "tgs-mae, the encoder for tgs-train --init" : pre;
+    tgs_json_kv *kv;
+    int n;
+    const char *who = "tgs-train";
+    if (opts && tgs_json_flat_parse(opts, strlen(opts), &kv, &n) == 0) {
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(kv[i].key, "mae")) who = "tgs-mae, a run to --resume";
+            if (!strcmp(kv[i].key, "refine")) who = "tgs-refine, a refiner for tgs-refine apply";
+        }
+        tgs_json_kv_free(kv, n);
+    }
+    return who;
+}
+
+static void describe_checkpoint(const char *path, int verbose) {
+    tgs_ckpt c;
+    if (tgs_ckpt_load(&c, path) < 0) die("%s", tgs_errmsg());
+    uint64_t nvalues[2] = {0, 0}, nbytes = 0;
+    int ntensors[2] = {0, 0};
+    for (int i = 0; i < c.n; i++) {
+        int st = is_training_state(c.t[i].name);
+        int64_t count = 1;
+        for (int d = 0; d < c.t[i].ndim; d++) count *= c.t[i].shape[d];
+        nvalues[st] += (uint64_t)count, ntensors[st]++, nbytes += c.t[i].nbytes;
+    }
+    const char *format = tgs_ckpt_meta_get(&c, "format");
+    int tgs = format && !strcmp(format, "tgs");
+    const char *version = tgs_ckpt_meta_get(&c, "tgs_version");
+    printf("%s: %s checkpoint%s%s%s, %d tensors, %llu bytes\n", path, tgs ? "tgs" : "safetensors", version ? " (tgs " : "",
+           version ? version : "", version ? ")" : "", c.n, (unsigned long long)nbytes);
+    printf("  %-10s %llu values in %d tensors", "model", (unsigned long long)nvalues[0], ntensors[0]);
+    if (ntensors[1]) printf("; training state: %llu values in %d tensors (resumable)", (unsigned long long)nvalues[1], ntensors[1]);
+    putchar('\n');
+    if (tgs) {
+        tgs_model_info info;
+        if (tgs_model_info_get(&c, &info) < 0) die("%s: %s", path, tgs_errmsg());
+        char spec[1024];
+        if (tgs_model_spec_saved(tgs_ckpt_meta_get(&c, "arch"), spec, sizeof spec) < 0) die("%s: %s", path, tgs_errmsg());
+        printf("  %-10s %s\n", "arch", spec);
+        char m[40], sd[40];
+        printf("  %-10s %d channel%s", "input", info.mo.in_ch, info.mo.in_ch == 1 ? "" : "s (a 2.5D stack)");
+        if (info.size) printf(", trained at %dx%d", info.size, info.size);
+        printf(", normalised (x - %s) / %s\n", tgs_fmt_double(m, sizeof m, info.mean), tgs_fmt_double(sd, sizeof sd, info.std));
+        const char *epoch = tgs_ckpt_meta_get(&c, "epoch");
+        const char *metric = tgs_ckpt_meta_get(&c, "metric"), *step = tgs_ckpt_meta_get(&c, "step");
+        printf("  %-10s %s", "from", origin(&c));
+        if (epoch) printf(", epoch %s", epoch);
+        if (step) printf(", step %s", step);
+        if (metric) printf(", validation mAP %.4f", atof(metric));
+        putchar('\n');
+        if (tgs_ckpt_meta_get(&c, "decisions")) {
+            tgs_decisions d;
+            if (tgs_decisions_from_meta(&d, &c, path) < 0) die("%s", tgs_errmsg());
+            char t[40], g[40];
+            printf("  %-10s threshold %s, salt_gate %s, min_area %d%s%s\n", "decisions", tgs_fmt_double(t, sizeof t, d.threshold),
+                   tgs_fmt_double(g, sizeof g, d.salt_gate), d.min_area, d.model[0] ? ", tuned on predictions of " : "", d.model);
+        }
+    }
+    if (verbose) {
+        for (int i = 0; i < c.nmeta; i++) {
+            /* one line each: a multi-line value (decisions) with its newlines shown as \\n */
+            printf("  meta %s = ", c.meta[i].key);
+            for (const char *p = c.meta[i].value; *p; p++)
+                if (*p == '\n') fputs(p[1] ? "\\n" : "", stdout);
+                else putchar(*p);
+            putchar('\n');
+        }
+        for (int i = 0; i < c.n; i++) {
+            char shape[160];
+            tgs_ckpt_shape_str(shape, sizeof shape, c.t[i].ndim, c.t[i].shape);
+            printf("  tensor %s %s %s\n", c.t[i].name, tgs_ckpt_dtype_name(c.t[i].dtype), shape);
+        }
+    }
+    tgs_ckpt_free(&c);
+}
+
 int main(int argc, char **argv) {
     tgs_cli_init(argv[0]);
     int verbose = 0;
@@ -184,7 +298,10 @@ int main(int argc, char **argv) {
         }
     }
     if (optind == argc) describe(NULL, verbose);
-    for (int i = optind; i < argc; i++) describe(argv[i], verbose);
+    for (int i = optind; i < argc; i++) {
+        if (is_checkpoint(argv[i])) describe_checkpoint(argv[i], verbose);
+        else describe(argv[i], verbose);
+    }
     if (fflush(stdout) != 0 || ferror(stdout)) die("<stdout>: write error:");
     return 0;
 }

@@ -81,24 +81,23 @@ int tgs_decisions_load(tgs_decisions *d, const char *path) {
     return rc;
 }
 
+int tgs_decisions_from_meta(tgs_decisions *d, const tgs_ckpt *c, const char *path) {
+    tgs_decisions_default(d);
+    const char *text = tgs_ckpt_meta_get(c, "decisions");
+    if (!text) return tgs_err("%s: holds no decisions (tgs-train's best.ckpt does, from its validation)", path);
+    char name[4200];
+    snprintf(name, sizeof name, "%s: metadata 'decisions'", path);
+    FILE *fp = fmemopen((void *)text, strlen(text), "r");
+    if (!fp) return tgs_err("%s:", path);
+    int rc = decisions_read(d, fp, name);
+    fclose(fp);
+    return rc;
+}
+
 int tgs_decisions_from_ckpt(tgs_decisions *d, const char *path) {
     tgs_decisions_default(d);
     tgs_ckpt c;
-    if (tgs_ckpt_load(&c, path) < 0) {
-        tgs_ckpt_free(&c);
-        return -1;
-    }
-    const char *text = tgs_ckpt_meta_get(&c, "decisions");
-    int rc;
-    if (!text) {
-        rc = tgs_err("%s: holds no decisions (tgs-train's best.ckpt does, from its validation)", path);
-    } else {
-        char name[4200];
-        snprintf(name, sizeof name, "%s: metadata 'decisions'", path);
-        FILE *fp = fmemopen((void *)text, strlen(text), "r");
-        rc = fp ? decisions_read(d, fp, name) : tgs_err("%s:", path);
-        if (fp) fclose(fp);
-    }
+    int rc = tgs_ckpt_load(&c, path) < 0 ? -1 : tgs_decisions_from_meta(d, &c, path);
     tgs_ckpt_free(&c);
     return rc;
 }

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "checkpoint.h"
+
 typedef struct {
     double threshold;
     double salt_gate;
@@ -34,6 +36,8 @@ int tgs_decisions_load(tgs_decisions *d, const char *path);
  * tgs-train's best.ckpt holds the threshold of its best validation); -1
  * and a message when it holds none or they are malformed. */
 int tgs_decisions_from_ckpt(tgs_decisions *d, const char *path);
+/* The same from a checkpoint already loaded; path names it in messages. */
+int tgs_decisions_from_meta(tgs_decisions *d, const tgs_ckpt *c, const char *path);
 /* The file's text, after comment lines (each string one line, may be NULL). */
 int tgs_decisions_write(const tgs_decisions *d, FILE *fp, const char *const *comments, int ncomments);
 
