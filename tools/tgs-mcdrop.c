@@ -165,7 +165,8 @@ static void predict(model *m, const options *o, work *w, int n, int c, int s, lo
         for (long pass = 0; pass < o->passes; pass++) {
             x->mc_dropout = o->passes > 1;
             x->step = o->passes > 1 ? tgs_drop_mix64(o->seed + TGS_DROP_GOLDEN) + (uint64_t)pass + 1 : 1;
-            if (tgs_graph_forward(net->g) < 0) die("%s: model: %s", m->path, tgs_errmsg());
+            /* after the first pass only the dropout's part changes: rerun that */
+            if (tgs_graph_forward_from(net->g, pass ? net->replay : 0) < 0) die("%s: model: %s", m->path, tgs_errmsg());
             tgs_tensor_get(net->g, net->out.seg, w->out);
             tgs_tensor_get(net->g, net->out.cls, w->salt);
             if (view == 1) hflip(w->out, (size_t)n, s);

@@ -267,8 +267,12 @@ fail:
 
 int tgs_net_plan(tgs_net *net, int train) {
     struct tgs_graph *g = net->g;
+    /* an inference net can rerun its passes of Monte Carlo dropout from the
+     * first dropout, the encoder's features kept from the first pass */
+    net->replay = train ? 0 : tgs_graph_first_random(g);
     if (tgs_graph_error(g)) tgs_err("%s", tgs_graph_error(g));
-    else if (tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) == 0) return 0;
+    else if (tgs_graph_replay_from(g, net->replay) == 0 && tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) == 0)
+        return 0;
     tgs_graph_free(g);
     net->g = NULL;
     return -1;

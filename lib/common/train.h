@@ -106,6 +106,8 @@ typedef struct {
     struct tgs_model_out out;
     struct tgs_tensor *part[TGS_LOSS_NPARTS]; /* unweighted losses; NULL where the weight is 0 */
     struct tgs_tensor *total;                 /* sum of weight * part; NULL without losses */
+    int replay; /* inference: the first node a Monte Carlo dropout pass must rerun
+                   (tgs_graph_forward_from); the nodes before it give every pass the same */
     /* a pretraining net (mae.h; NULL in others): the hidden pixels (N,C,S,S),
      * the target and where it counts (N,C*P*P,S/P,S/P), the prediction */
     struct {

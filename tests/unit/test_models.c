@@ -32,6 +32,9 @@ struct net {
     struct tgs_model_out out;
 };
 
+/* or-ed into net_make's mode: plan to rerun from the first dropout */
+#define REPLAY 8
+
 static int net_make(struct net *n, const char *spec, int mode, int batch, int size)
 {
     struct tgs_model_opts mo;
@@ -49,7 +52,8 @@ static int net_make(struct net *n, const char *spec, int mode, int batch, int si
         if (!n->loss) return tgs_err("%s", tgs_graph_error(n->g));
     }
     if (tgs_params_alloc(n->ps, 7) < 0) return -1;
-    if (tgs_graph_plan(n->g, mode) < 0) return -1;
+    if ((mode & REPLAY) && tgs_graph_replay_from(n->g, tgs_graph_first_random(n->g)) < 0) return -1;
+    if (tgs_graph_plan(n->g, mode & ~REPLAY) < 0) return -1;
     tgs_rng r;
     tgs_rng_seed(&r, 99, 0);
     int64_t most = n->x->size;
@@ -322,6 +326,41 @@ static void test_mc_dropout(void)
     net_free(&n);
 }
 
+/* Monte Carlo passes rerun from the first dropout (tgs-mcdrop): the same
+ * bytes as whole passes, on a plan that reuses memory, for every pass */
+static void test_mc_replay(const char *spec)
+{
+    struct net a, b;
+    int ok = net_make(&a, spec, TGS_PLAN_INFER | REPLAY, 2, 16) == 0 && net_make(&b, spec, TGS_PLAN_INFER, 2, 16) == 0;
+    CHECKF(ok, "replay: builds and plans", "%s: %s", spec, tgs_errmsg());
+    if (!ok) return;
+    int k = tgs_graph_first_random(a.g), nn = tgs_graph_nnodes(a.g);
+    CHECKF(k > 0 && k < nn && tgs_graph_node(a.g, k)->op == TGS_OP_DROPOUT2D, "replay: the first dropout is inside the graph",
+           "%s: node %d of %d", spec, k, nn);
+    int64_t sz = a.out.seg->size;
+    float *va = malloc(sz * sizeof(float)), *vb = malloc(sz * sizeof(float)), *c = malloc(2 * sizeof(float)),
+          *d = malloc(2 * sizeof(float));
+    int same = 1, differ = 0;
+    float first = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        struct tgs_exec *xa = tgs_graph_exec(a.g), *xb = tgs_graph_exec(b.g);
+        xa->mc_dropout = xb->mc_dropout = 1;
+        xa->step = xb->step = 11 + (uint64_t)pass;
+        ok = tgs_graph_forward_from(a.g, pass ? k : 0) == 0 && tgs_graph_forward(b.g) == 0;
+        tgs_tensor_get(a.g, a.out.seg, va), tgs_tensor_get(b.g, b.out.seg, vb);
+        tgs_tensor_get(a.g, a.out.cls, c), tgs_tensor_get(b.g, b.out.cls, d);
+        same &= ok && memcmp(va, vb, sz * sizeof(float)) == 0 && memcmp(c, d, 2 * sizeof(float)) == 0;
+        if (pass == 0) first = va[0];
+        else differ |= va[0] != first;
+    }
+    CHECKF(same, "replay: passes rerun from the first dropout give the bytes of whole passes", "%s", spec);
+    CHECK(differ, "replay: ... and the passes differ (the dropout reran)");
+    CHECK(tgs_graph_forward_from(b.g, k) < 0 && strstr(tgs_errmsg(), "planned to rerun from"),
+          "replay: refused on a graph not planned for it");
+    free(va), free(vb), free(c), free(d);
+    net_free(&a), net_free(&b);
+}
+
 static void test_learns(const char *spec)
 {
     struct net n;
@@ -470,6 +509,8 @@ int main(void)
     test_reuse_and_determinism(TINY);
     test_reuse_and_determinism(TINY_HCW);
     test_mc_dropout();
+    test_mc_replay(TINY);
+    test_mc_replay(TINY_HCW);
     test_learns(TINY);
     test_learns(TINY_HCW);
     test_deep_supervision();
@@ -477,6 +518,7 @@ int main(void)
     test_swin_specs();
     test_swin_build();
     test_reuse_and_determinism(TINY_SWIN);
+    test_mc_replay(TINY_SWIN);
     test_learns(TINY_SWIN);
     test_reuse_and_determinism(TINY_SWIN_PATCH);
     test_learns(TINY_SWIN_PATCH);

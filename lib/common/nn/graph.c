@@ -29,6 +29,7 @@ struct tgs_graph {
     char err[512];
     int planned;
     int mode;
+    int replay; /* nodes from here on can be rerun alone (tgs_graph_forward_from); nn: none */
     /* per tensor id */
     /* last node reading it in forward order, -1 if none; in the backward
      * pass that node is the first to write its gradient */
@@ -57,6 +58,7 @@ struct tgs_graph *tgs_graph_new(struct tgs_params *ps) {
     g->be = tgs_params_backend(ps);
     g->exec.threads = 1;
     g->exec.be = g->be;
+    g->replay = -1; /* unset: the whole graph, set at planning */
     return g;
 }
 
@@ -266,12 +268,17 @@ int tgs_graph_plan(struct tgs_graph *g, int mode) {
 
     /* Activations. Inputs live throughout; in training every output is
      * kept for the backward pass; in inference an output lives from its
-     * node to its last reader, graph outputs and kept tensors to the end. */
+     * node to its last reader, graph outputs and kept tensors to the end,
+     * and so does one made before the replay point and read after it: a
+     * rerun of the tail reads it again. */
+    if (g->replay < 0 || g->replay > nn) g->replay = nn;
     int m = 0;
     for (int i = 0; i < nt; i++) {
         struct tgs_tensor *t = g->t[i];
         int start = t->producer < 0 ? 0 : t->producer;
-        int end = (mode == TGS_PLAN_TRAIN || t->producer < 0 || g->last_use[i] < 0 || (t->flags & TGS_TENSOR_KEEP))
+        int replayed = t->producer < g->replay && g->last_use[i] >= g->replay;
+        int end = (mode == TGS_PLAN_TRAIN || t->producer < 0 || g->last_use[i] < 0 || (t->flags & TGS_TENSOR_KEEP) ||
+                   replayed)
                       ? nn
                       : g->last_use[i];
         iv[m++] = (struct interval){round_up(t->size), start, end, 0, i};
@@ -344,10 +351,27 @@ void tgs_graph_memory(const struct tgs_graph *g, int64_t bytes[4]) {
 
 /* ---- running ---- */
 
-int tgs_graph_forward(struct tgs_graph *g) {
+int tgs_graph_forward(struct tgs_graph *g) { return tgs_graph_forward_from(g, 0); }
+
+int tgs_graph_first_random(const struct tgs_graph *g) {
+    for (int k = 0; k < g->nn; k++)
+        if (g->node[k]->op == TGS_OP_DROPOUT || g->node[k]->op == TGS_OP_DROPOUT2D) return k;
+    return g->nn;
+}
+
+int tgs_graph_replay_from(struct tgs_graph *g, int k) {
+    if (g->planned) return tgs_err("graph: the replay point is set before planning");
+    if (k < 0 || k > g->nn) return tgs_err("graph: replay from node %d of %d", k, g->nn);
+    g->replay = k;
+    return 0;
+}
+
+int tgs_graph_forward_from(struct tgs_graph *g, int k0) {
     if (!g->planned) return tgs_err("graph: run before it was planned");
+    if (k0 != 0 && (k0 < g->replay || k0 > g->nn))
+        return tgs_err("graph: rerun from node %d, but it was planned to rerun from %d on", k0, g->replay);
     double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
-    for (int k = 0; k < g->nn; k++) {
+    for (int k = k0; k < g->nn; k++) {
         struct tgs_node *n = g->node[k];
         if (g->be->ops[n->op]->forward(n, &g->exec) < 0) return -1;
         if (prof) {

@@ -257,6 +257,17 @@ int tgs_graph_plan(struct tgs_graph *g, int mode);
 /* exec settings: train, mc_dropout, step are read each call */
 struct tgs_exec *tgs_graph_exec(struct tgs_graph *g);
 int tgs_graph_forward(struct tgs_graph *g);
+/* Rerunning the tail of a graph: Monte Carlo dropout's passes differ only
+ * from the first dropout on, so the nodes before it need to run once per
+ * input. tgs_graph_first_random: the first node whose output changes with
+ * exec.step (a dropout), nn when none. tgs_graph_replay_from, before
+ * planning: plan so that nodes k.. can be rerun alone (in inference, what
+ * nodes before k make and nodes from k read is kept to the end).
+ * tgs_graph_forward_from: run nodes k0..nn-1 only, k0 0 or at least the
+ * planned k; the nodes before k0 must have run on the current inputs. */
+int tgs_graph_first_random(const struct tgs_graph *g);
+int tgs_graph_replay_from(struct tgs_graph *g, int k);
+int tgs_graph_forward_from(struct tgs_graph *g, int k0);
 /* Backward from a scalar loss (its gradient seeded with 1), or from any
  * tensor with a given output gradient dout (host memory, out->size floats). */
 int tgs_graph_backward(struct tgs_graph *g, struct tgs_tensor *loss);
