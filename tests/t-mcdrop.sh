@@ -21,7 +21,7 @@ fi
 check_sh "tgs-info describes a checkpoint: its arch, 3 input channels, 104 side, origin, decisions" \
 	"'$B/tgs-info' '$T/run/best.ckpt' > '$T/info.txt' &&
 	 grep -Eq '^  arch +resunet in=3 widths=4,8,16 blocks=1,1,1 ' '$T/info.txt' &&
-	 grep -Eq '^  input +3 channels \\(a 2.5D stack\\), trained at 104x104, normalised' '$T/info.txt' &&
+	 grep -Eq '^  input +3 channels, trained at 104x104, normalised' '$T/info.txt' &&
 	 grep -Eq '^  from +tgs-train, epoch [1-4], step [0-9]+, validation mAP [01]\\.[0-9]{4}\$' '$T/info.txt' &&
 	 grep -Eq '^  decisions +threshold 0?\\.[0-9]+, salt_gate 0, min_area 0\$' '$T/info.txt' &&
 	 grep -Eq ': tgs checkpoint \\(tgs [0-9.]+\\), [0-9]+ tensors, [0-9]+ bytes\$' '$T/info.txt'"
@@ -32,6 +32,8 @@ check_sh "tgs-info: last.ckpt's training state is counted apart; -v lists metada
 head -c 40 "$T/run/best.ckpt" > "$T/cut.ckpt"
 refuses "tgs-info: a cut checkpoint is refused in one line naming it" "cut.ckpt: header length [0-9]+ runs past the end" "$B/tgs-info" "$T/cut.ckpt"
 check "predict the mini tiles (from a file)" "$MC" -m "$T/run/best.ckpt" --threads 2 -o "$T/pred.tsr" "$T/mini.tsr"
+check_sh "tgs-info: a stream through a pipe path is read whole (no checkpoint probe eats its start)" \
+	"'$B/tgs-info' <(cat '$T/pred.tsr') | grep -Eq ': 12 samples, '"
 check_sh "... from stdin, the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 < '$T/mini.tsr' | cmp - '$T/pred.tsr'"
 check_sh "--batch 5 (a tail batch of 2): the same bytes" "'$MC' -m '$T/run/best.ckpt' --threads 2 --batch 5 '$T/mini.tsr' | cmp - '$T/pred.tsr'"
 check_sh "tgs-info: 12 samples with prob f32 [1,101,101] and salt f32 []" \

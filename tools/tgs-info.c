@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -190,6 +191,10 @@ static void describe(const char *path, int verbose) {
  * below the format's cap, then '{'. 0 otherwise (or unreadable: the
  * stream reader then says why). */
 static int is_checkpoint(const char *path) {
+    /* only a regular file: reading the start of a pipe or FIFO would take
+     * it from the stream reader */
+    struct stat st;
+    if (!strcmp(path, "-") || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) return 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) return 0;
     unsigned char h[9];
@@ -207,7 +212,7 @@ static int is_checkpoint(const char *path) {
 static int is_training_state(const char *name) { return !strncmp(name, "train.", 6) || !strncmp(name, "optim.", 6); }
 
 /* Which tool wrote c: tgs-mae's encoder says so ("pretrained"); the
- * runs' own checkpoints tell by their options' first key. */
+ * runs' own checkpoints tell by a key of their options ("mae", "refine"). */
 static const char *origin(const tgs_ckpt *c) {
     const char *pre = tgs_ckpt_meta_get(c, "pretrained"), *opts = tgs_ckpt_meta_get(c, "options");
     if (pre) return !strcmp(pre, "tgs-mae") ? "tgs-mae, the encoder for tgs-train --init" : pre;
@@ -250,7 +255,7 @@ static void describe_checkpoint(const char *path, int verbose) {
         if (tgs_model_spec_saved(tgs_ckpt_meta_get(&c, "arch"), spec, sizeof spec) < 0) die("%s: %s", path, tgs_errmsg());
         printf("  %-10s %s\n", "arch", spec);
         char m[40], sd[40];
-        printf("  %-10s %d channel%s", "input", info.mo.in_ch, info.mo.in_ch == 1 ? "" : "s (a 2.5D stack)");
+        printf("  %-10s %d channel%s", "input", info.mo.in_ch, info.mo.in_ch == 1 ? "" : "s");
         if (info.size) printf(", trained at %dx%d", info.size, info.size);
         printf(", normalised (x - %s) / %s\n", tgs_fmt_double(m, sizeof m, info.mean), tgs_fmt_double(sd, sizeof sd, info.std));
         const char *epoch = tgs_ckpt_meta_get(&c, "epoch");

@@ -357,6 +357,7 @@ static void test_mc_replay(const char *spec)
     CHECK(differ, "replay: ... and the passes differ (the dropout reran)");
     CHECK(tgs_graph_forward_from(b.g, k) < 0 && strstr(tgs_errmsg(), "planned to rerun from"),
           "replay: refused on a graph not planned for it");
+    CHECK(tgs_graph_forward_from(a.g, k + 1) < 0, "replay: refused from a node after the planned one");
     free(va), free(vb), free(c), free(d);
     net_free(&a), net_free(&b);
 }

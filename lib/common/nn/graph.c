@@ -360,7 +360,7 @@ int tgs_graph_first_random(const struct tgs_graph *g) {
 }
 
 int tgs_graph_replay_from(struct tgs_graph *g, int k) {
-    if (g->planned) return tgs_err("graph: the replay point is set before planning");
+    if (g->planned) return tgs_err("graph: the replay point must be set before planning");
     if (k < 0 || k > g->nn) return tgs_err("graph: replay from node %d of %d", k, g->nn);
     g->replay = k;
     return 0;
@@ -368,7 +368,9 @@ int tgs_graph_replay_from(struct tgs_graph *g, int k) {
 
 int tgs_graph_forward_from(struct tgs_graph *g, int k0) {
     if (!g->planned) return tgs_err("graph: run before it was planned");
-    if (k0 != 0 && (k0 < g->replay || k0 > g->nn))
+    /* only the planned point: a tensor made between it and a later k0 and
+     * read after k0 may have lent its memory on */
+    if (k0 != 0 && k0 != g->replay)
         return tgs_err("graph: rerun from node %d, but it was planned to rerun from %d on", k0, g->replay);
     double *prof = g->exec.profile, t = prof ? tgs_now() : 0;
     for (int k = k0; k < g->nn; k++) {

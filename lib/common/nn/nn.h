@@ -263,8 +263,8 @@ int tgs_graph_forward(struct tgs_graph *g);
  * exec.step (a dropout), nn when none. tgs_graph_replay_from, before
  * planning: plan so that nodes k.. can be rerun alone (in inference, what
  * nodes before k make and nodes from k read is kept to the end).
- * tgs_graph_forward_from: run nodes k0..nn-1 only, k0 0 or at least the
- * planned k; the nodes before k0 must have run on the current inputs. */
+ * tgs_graph_forward_from: run nodes k0..nn-1 only, k0 0 or the planned
+ * k; the nodes before k0 must have run on the current inputs. */
 int tgs_graph_first_random(const struct tgs_graph *g);
 int tgs_graph_replay_from(struct tgs_graph *g, int k);
 int tgs_graph_forward_from(struct tgs_graph *g, int k0);
