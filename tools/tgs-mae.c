@@ -213,7 +213,7 @@ static int draw(after_epoch *a, tgs_trainer *t) {
     const tgs_mae_shape *sh = &t->mae_shape;
     size_t plane = (size_t)t->s * (size_t)t->s * (size_t)t->c, per = (size_t)sh->c * (size_t)sh->p * (size_t)sh->p;
     size_t pp = per * (size_t)sh->npatch;
-    if (!a->net.g && tgs_mae_net_build(&a->net, t->ps, &t->mo, sh, 0, a->n) < 0) return tgs_err_prefix("recon.png");
+    if (!a->net.g && tgs_mae_net_build(&a->net, t->ps, &t->mo, sh, TGS_NET_INFER, a->n) < 0) return tgs_err_prefix("recon.png");
     float *x = malloc(sizeof *x * plane * (size_t)a->n), *hide = malloc(sizeof *hide * plane * (size_t)a->n);
     float *tg = malloc(sizeof *tg * pp * (size_t)a->n), *wh = malloc(sizeof *wh * pp * (size_t)a->n);
     if (!x || !hide || !tg || !wh) {

@@ -116,12 +116,15 @@ typedef struct {
     tgs_net nets[2]; /* the full batch and the tail */
 } model;
 
-static tgs_net *get_net(model *m, int n, int s, long batch) {
+/* The net for n inputs of side s; planned to rerun its passes after the
+ * first from the first dropout when there are several. */
+static tgs_net *get_net(model *m, int n, int s, long batch, long passes) {
     for (int i = 0; i < 2; i++)
         if (m->nets[i].g && m->nets[i].n == n && m->nets[i].s == s) return &m->nets[i];
     int k = n == batch ? 0 : 1;
     tgs_net_free(&m->nets[k]);
-    if (tgs_net_build(&m->nets[k], m->ps, &m->info.mo, 0, n, m->info.mo.in_ch, s, NULL) < 0)
+    int mode = passes > 1 ? TGS_NET_INFER_MC : TGS_NET_INFER;
+    if (tgs_net_build(&m->nets[k], m->ps, &m->info.mo, mode, n, m->info.mo.in_ch, s, NULL) < 0)
         die("%s: model for a batch of %d at %dx%d: %s", m->path, n, s, s, tgs_errmsg());
     return &m->nets[k];
 }
@@ -152,7 +155,7 @@ typedef struct {
  * each, side s), added to the sums. */
 static void predict(model *m, const options *o, work *w, int n, int c, int s, long batch) {
     size_t plane = (size_t)s * (size_t)s;
-    tgs_net *net = get_net(m, n, s, batch);
+    tgs_net *net = get_net(m, n, s, batch, o->passes);
     struct tgs_exec *x = tgs_graph_exec(net->g);
     for (int view = 0; view < 1 + o->hflip; view++) {
         const float *in = w->img;

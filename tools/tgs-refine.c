@@ -296,7 +296,7 @@ static void apply(const options *o) {
         tgs_net *net = &nets[n == b ? 0 : 1];
         if (!net->g || net->n != n) {
             tgs_net_free(net);
-            if (tgs_net_build(net, ps, &info.mo, 0, n, 3, s, NULL) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
+            if (tgs_net_build(net, ps, &info.mo, TGS_NET_INFER, n, 3, s, NULL) < 0) die("%s: %s", o->ckpt, tgs_errmsg());
         }
         tgs_tensor_set(net->g, net->x, img);
         if (tgs_graph_forward(net->g) < 0) die("%s: model: %s", o->ckpt, tgs_errmsg());

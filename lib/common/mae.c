@@ -79,10 +79,10 @@ void tgs_mae_fill(const tgs_mae_shape *sh, const uint8_t *hidden, float *img, fl
 }
 
 int tgs_mae_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, const tgs_mae_shape *sh,
-                      int train, int n) {
+                      int mode, int n) {
     memset(net, 0, sizeof *net);
     int c = sh->c, s = sh->s, per = sh->c * sh->p * sh->p;
-    net->n = n, net->c = c, net->s = s, net->train = train;
+    net->n = n, net->c = c, net->s = s, net->train = mode == TGS_NET_TRAIN;
     if (c != mo->in_ch) return tgs_err("the model takes %d input channels, the samples have %d", mo->in_ch, c);
     struct tgs_graph *g = net->g = tgs_graph_new(ps);
     if (!g) return -1;
@@ -103,7 +103,7 @@ int tgs_mae_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_mode
      * mean over the hidden ones: the same count in every sample */
     struct tgs_tensor *masked = tgs_mul(g, net->mae.pred, net->mae.where);
     net->total = tgs_loss(g, TGS_OP_LOSS_MSE, masked, net->mae.target, (float)sh->npatch / (float)sh->nhide);
-    return tgs_net_plan(net, train);
+    return tgs_net_plan(net, mode);
 fail:
     tgs_graph_free(g);
     net->g = NULL;

@@ -61,9 +61,9 @@ void tgs_mae_fill(const tgs_mae_shape *sh, const uint8_t *hidden, float *img, fl
 /* The pretraining graph on ps for n inputs: the encoder (parameter names
  * as the full model's, tgs_model_build_encoder), the token and the
  * decoder. net->x is the masked input, net->total the loss, net->mae the
- * other tensors. Planned for training when train. */
+ * other tensors. Planned for mode (TGS_NET_TRAIN or TGS_NET_INFER). */
 int tgs_mae_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, const tgs_mae_shape *sh,
-                      int train, int n);
+                      int mode, int n);
 /* Declare the pretraining model's parameters on ps and allocate them. */
 int tgs_mae_params(struct tgs_params *ps, const struct tgs_model_opts *mo, const tgs_mae_shape *sh, uint64_t seed);
 

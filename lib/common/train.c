@@ -227,10 +227,10 @@ static struct tgs_tensor *deep_loss(tgs_net *net, const float *w) {
     return sum && net->out.naux > 1 ? tgs_scale(net->g, sum, 1.0f / (float)net->out.naux) : sum;
 }
 
-int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int train, int n, int c, int s,
+int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int mode, int n, int c, int s,
                   const float *w) {
     memset(net, 0, sizeof *net);
-    net->n = n, net->c = c, net->s = s, net->train = train;
+    net->n = n, net->c = c, net->s = s, net->train = mode == TGS_NET_TRAIN;
     if (c != mo->in_ch) return tgs_err("the model takes %d input channels, the samples have %d", mo->in_ch, c);
     struct tgs_graph *g = net->g = tgs_graph_new(ps);
     if (!g) return -1;
@@ -258,20 +258,22 @@ int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_op
             goto fail;
         }
     }
-    return tgs_net_plan(net, train);
+    return tgs_net_plan(net, mode);
 fail:
     tgs_graph_free(g);
     net->g = NULL;
     return -1;
 }
 
-int tgs_net_plan(tgs_net *net, int train) {
+int tgs_net_plan(tgs_net *net, int mode) {
     struct tgs_graph *g = net->g;
-    /* an inference net can rerun its passes of Monte Carlo dropout from the
-     * first dropout, the encoder's features kept from the first pass */
-    net->replay = train ? 0 : tgs_graph_first_random(g);
+    /* a Monte Carlo net reruns its passes after the first from the first
+     * dropout, the encoder's features kept from the first pass; the others
+     * rerun from node 0, and so keep nothing longer than it is read */
+    net->replay = mode == TGS_NET_INFER_MC ? tgs_graph_first_random(g) : 0;
     if (tgs_graph_error(g)) tgs_err("%s", tgs_graph_error(g));
-    else if (tgs_graph_replay_from(g, net->replay) == 0 && tgs_graph_plan(g, train ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) == 0)
+    else if (tgs_graph_replay_from(g, net->replay) == 0 &&
+             tgs_graph_plan(g, mode == TGS_NET_TRAIN ? TGS_PLAN_TRAIN : TGS_PLAN_INFER) == 0)
         return 0;
     tgs_graph_free(g);
     net->g = NULL;

@@ -106,8 +106,9 @@ typedef struct {
     struct tgs_model_out out;
     struct tgs_tensor *part[TGS_LOSS_NPARTS]; /* unweighted losses; NULL where the weight is 0 */
     struct tgs_tensor *total;                 /* sum of weight * part; NULL without losses */
-    int replay; /* inference: the first node a Monte Carlo dropout pass must rerun
-                   (tgs_graph_forward_from); the nodes before it give every pass the same */
+    int replay; /* TGS_NET_INFER_MC: the first node a Monte Carlo dropout pass must
+                   rerun (tgs_graph_forward_from), the nodes before it giving every
+                   pass the same; 0 in the other modes */
     /* a pretraining net (mae.h; NULL in others): the hidden pixels (N,C,S,S),
      * the target and where it counts (N,C*P*P,S/P,S/P), the prediction */
     struct {
@@ -115,18 +116,25 @@ typedef struct {
     } mae;
 } tgs_net;
 
-/* Build and plan the model on ps for a batch of n c x s x s inputs. With
- * w (loss weights), the losses too: in training mode (train != 0) the
- * graph is planned for backward from total. Declares the parameters on
+/* How a net is planned. TGS_NET_INFER_MC is inference whose Monte Carlo
+ * dropout passes after the first rerun from net->replay: the plan keeps
+ * what the nodes from there read of the nodes before (the encoder's
+ * features), which costs memory (about 30 MB for the shipped resunet at a
+ * batch of 16), so only a net that runs several passes asks for it. */
+enum { TGS_NET_INFER = 0, TGS_NET_TRAIN = 1, TGS_NET_INFER_MC = 2 };
+
+/* Build and plan the model on ps for a batch of n c x s x s inputs, in
+ * mode (TGS_NET_*). With w (loss weights), the losses too: TGS_NET_TRAIN
+ * plans the graph for backward from total. Declares the parameters on
  * first use; tgs_graph_plan allocates them (seeded 0): a caller that wants
  * another seed calls tgs_params_alloc(ps, seed) before the first build. */
-int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int train, int n, int c, int s,
+int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int mode, int n, int c, int s,
                   const float *w);
 void tgs_net_free(tgs_net *net);
 /* The end of building a net on net->g: the first build error, if any, as
- * the error, else the plan (for training when train); on failure the graph
- * is freed and net->g is NULL. tgs_net_build's and tgs_mae_net_build's. */
-int tgs_net_plan(tgs_net *net, int train);
+ * the error, else the plan for mode (TGS_NET_*); on failure the graph is
+ * freed and net->g is NULL. tgs_net_build's and tgs_mae_net_build's. */
+int tgs_net_plan(tgs_net *net, int mode);
 /* Declare the model's parameters on ps (building it once on a small
  * throwaway graph) and allocate them, initialised from seed. */
 int tgs_model_params(struct tgs_params *ps, const struct tgs_model_opts *mo, uint64_t seed);

@@ -60,8 +60,8 @@ static int get_net(tgs_trainer *t, int n, int s, tgs_net **out) {
         tgs_net_free(&t->nets[free_slot]);
     }
     tgs_net *net = &t->nets[free_slot];
-    int rc = t->mae ? tgs_mae_net_build(net, t->ps, &t->mo, &t->mae_shape, 1, n)
-                    : tgs_net_build(net, t->ps, &t->mo, 1, n, t->c, s, stage_weights(t, t->stage));
+    int rc = t->mae ? tgs_mae_net_build(net, t->ps, &t->mo, &t->mae_shape, TGS_NET_TRAIN, n)
+                    : tgs_net_build(net, t->ps, &t->mo, TGS_NET_TRAIN, n, t->c, s, stage_weights(t, t->stage));
     if (rc < 0) return tgs_err_prefix("model for a batch of %d at %dx%d", n, s, s);
     *out = net;
     return 0;

@@ -301,7 +301,7 @@ static void test_model_state(void) {
            tgs_errmsg());
     tgs_net net;
     float w[TGS_LOSS_NPARTS] = {1, 1, 0, 0, 0, 0, 0.1f};
-    CHECKF(tgs_net_build(&net, a, &mo, 1, 2, 3, 16, w) == 0, "build the training net", "%s", tgs_errmsg());
+    CHECKF(tgs_net_build(&net, a, &mo, TGS_NET_TRAIN, 2, 3, 16, w) == 0, "build the training net", "%s", tgs_errmsg());
     struct tgs_optim_opts oo;
     tgs_optim_defaults(&oo, TGS_OPTIM_ADAM);
     tgs_optim_state sa, sb;

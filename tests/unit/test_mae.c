@@ -135,8 +135,8 @@ static void test_loss(const char *spec, const char *name)
     }
     struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
     tgs_net infer, train;
-    int ok = tgs_mae_params(ps, &mo, &sh, 7) == 0 && tgs_mae_net_build(&infer, ps, &mo, &sh, 0, n) == 0 &&
-             tgs_mae_net_build(&train, ps, &mo, &sh, 1, n) == 0;
+    int ok = tgs_mae_params(ps, &mo, &sh, 7) == 0 && tgs_mae_net_build(&infer, ps, &mo, &sh, TGS_NET_INFER, n) == 0 &&
+             tgs_mae_net_build(&train, ps, &mo, &sh, TGS_NET_TRAIN, n) == 0;
     snprintf(what, sizeof what, "%s: the pretraining nets build (%d patches of %d, %d hidden)", name, sh.npatch, sh.p,
              sh.nhide);
     CHECKF(ok, what, "%s", tgs_errmsg());

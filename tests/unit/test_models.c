@@ -362,6 +362,33 @@ static void test_mc_replay(const char *spec)
     net_free(&a), net_free(&b);
 }
 
+/* tgs_net_build's modes: only a Monte Carlo net is planned to rerun from
+ * its first dropout, and only it pays for the features kept for that */
+static void test_net_modes(const char *spec)
+{
+    struct tgs_model_opts o;
+    struct tgs_params *ps = tgs_params_new(tgs_backend_cpu());
+    tgs_net mc, plain;
+    int ok = ps && tgs_model_parse(&o, spec) == 0 && tgs_model_params(ps, &o, 5) == 0 &&
+             tgs_net_build(&mc, ps, &o, TGS_NET_INFER_MC, 2, 3, 16, NULL) == 0 &&
+             tgs_net_build(&plain, ps, &o, TGS_NET_INFER, 2, 3, 16, NULL) == 0;
+    CHECKF(ok, "net modes: build", "%s: %s", spec, tgs_errmsg());
+    if (!ok) {
+        tgs_params_free(ps);
+        return;
+    }
+    int k = tgs_graph_first_random(mc.g);
+    CHECKF(mc.replay == k && k > 0 && plain.replay == 0, "net modes: the Monte Carlo net reruns from its first dropout",
+           "%s: replay %d and %d, first dropout %d", spec, mc.replay, plain.replay, k);
+    CHECK(tgs_graph_forward_from(plain.g, k) < 0, "net modes: ... and the plain net refuses to");
+    int64_t bm[4], bp[4];
+    tgs_graph_memory(mc.g, bm), tgs_graph_memory(plain.g, bp);
+    CHECKF(bm[0] > bp[0], "net modes: the kept features cost the Monte Carlo net memory, the plain net none",
+           "%s: %lld against %lld bytes", spec, (long long)bm[0], (long long)bp[0]);
+    tgs_net_free(&mc), tgs_net_free(&plain);
+    tgs_params_free(ps);
+}
+
 static void test_learns(const char *spec)
 {
     struct net n;
@@ -431,7 +458,7 @@ static void test_deep_supervision(void)
     float w[TGS_LOSS_NPARTS] = {0};
     w[TGS_LOSS_BCE] = 1, w[TGS_LOSS_DICE] = 0.5f, w[TGS_LOSS_DEEP] = 0.4f;
     tgs_net net;
-    if (tgs_model_params(ps, &o, 5) < 0 || tgs_net_build(&net, ps, &o, 1, N, 3, S, w) < 0) {
+    if (tgs_model_params(ps, &o, 5) < 0 || tgs_net_build(&net, ps, &o, TGS_NET_TRAIN, N, 3, S, w) < 0) {
         CHECKF(0, "ds: build the training net", "%s", tgs_errmsg());
         tgs_params_free(ps);
         return;
@@ -480,7 +507,7 @@ static void test_deep_supervision(void)
     tgs_model_parse(&p, "resunet in=3 widths=4,8,16,32 blocks=1,1,1,1");
     struct tgs_params *ps2 = tgs_params_new(tgs_backend_cpu());
     w[TGS_LOSS_DEEP] = 0.4f;
-    CHECK(tgs_model_params(ps2, &p, 5) == 0 && tgs_net_build(&net, ps2, &p, 1, N, 3, S, w) < 0 &&
+    CHECK(tgs_model_params(ps2, &p, 5) == 0 && tgs_net_build(&net, ps2, &p, TGS_NET_TRAIN, N, 3, S, w) < 0 &&
               strstr(tgs_errmsg(), "ds=1"),
           "ds: the loss deep on a model without aux maps refused");
     tgs_params_free(ps2);
@@ -511,6 +538,7 @@ int main(void)
     test_reuse_and_determinism(TINY_HCW);
     test_mc_dropout();
     test_mc_replay(TINY);
+    test_net_modes(TINY);
     test_mc_replay(TINY_HCW);
     test_learns(TINY);
     test_learns(TINY_HCW);
@@ -520,6 +548,7 @@ int main(void)
     test_swin_build();
     test_reuse_and_determinism(TINY_SWIN);
     test_mc_replay(TINY_SWIN);
+    test_net_modes(TINY_SWIN);
     test_learns(TINY_SWIN);
     test_reuse_and_determinism(TINY_SWIN_PATCH);
     test_learns(TINY_SWIN_PATCH);

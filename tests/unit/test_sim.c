@@ -76,7 +76,7 @@ static void run(const struct tgs_backend *be, const char *spec, enum tgs_optim_k
     const int n = 2, s = 32, c = mo.in_ch;
     float w[TGS_LOSS_NPARTS] = {1, 1, 0, 0, 0, 0, 0.1f};
     tgs_net net;
-    if (tgs_net_build(&net, ps, &mo, 1, n, c, s, w) < 0) {
+    if (tgs_net_build(&net, ps, &mo, TGS_NET_TRAIN, n, c, s, w) < 0) {
         printf("# %s\n", tgs_errmsg());
         return;
     }
