@@ -82,7 +82,7 @@ int tgs_mae_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_mode
                       int mode, int n) {
     memset(net, 0, sizeof *net);
     int c = sh->c, s = sh->s, per = sh->c * sh->p * sh->p;
-    net->n = n, net->c = c, net->s = s, net->train = mode == TGS_NET_TRAIN;
+    net->n = n, net->c = c, net->s = s;
     if (c != mo->in_ch) return tgs_err("the model takes %d input channels, the samples have %d", mo->in_ch, c);
     struct tgs_graph *g = net->g = tgs_graph_new(ps);
     if (!g) return -1;

@@ -230,7 +230,7 @@ static struct tgs_tensor *deep_loss(tgs_net *net, const float *w) {
 int tgs_net_build(tgs_net *net, struct tgs_params *ps, const struct tgs_model_opts *mo, int mode, int n, int c, int s,
                   const float *w) {
     memset(net, 0, sizeof *net);
-    net->n = n, net->c = c, net->s = s, net->train = mode == TGS_NET_TRAIN;
+    net->n = n, net->c = c, net->s = s;
     if (c != mo->in_ch) return tgs_err("the model takes %d input channels, the samples have %d", mo->in_ch, c);
     struct tgs_graph *g = net->g = tgs_graph_new(ps);
     if (!g) return -1;

@@ -101,7 +101,6 @@ int tgs_prep_has_salt(const float *mask, int s, const int32_t crop[4]);
 typedef struct {
     struct tgs_graph *g;
     int n, c, s;       /* batch, channels, side */
-    int train;         /* planned for training (batch statistics, gradients) */
     struct tgs_tensor *x, *y, *salt; /* input (N,C,S,S); target (N,1,S,S); presence target (N,1) */
     struct tgs_model_out out;
     struct tgs_tensor *part[TGS_LOSS_NPARTS]; /* unweighted losses; NULL where the weight is 0 */
